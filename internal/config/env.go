@@ -1,0 +1,152 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every environment override: SYNWATCH_KAFKA_BROKERS,
+// SYNWATCH_SENSOR_SPRAY_PORTS (the YAML path in upper case, joined by _).
+const EnvPrefix = "SYNWATCH_"
+
+// ApplyEnv sets each scalar key (and comma-separated lists) named by a
+// SYNWATCH_ variable in env ("KEY=VALUE" pairs). Unknown SYNWATCH_ names are
+// errors, like unknown YAML keys.
+func ApplyEnv(cfg *Config, env []string) error {
+	fields := map[string]reflect.Value{}
+	collectEnv(reflect.ValueOf(cfg).Elem(), "SYNWATCH", fields)
+	for _, kv := range env {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		f, ok := fields[name]
+		if !ok {
+			if envIgnored(name) {
+				continue
+			}
+			return fmt.Errorf("environment %s: no such setting", name)
+		}
+		if err := setFromString(f, val); err != nil {
+			return fmt.Errorf("environment %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// envIgnored names SYNWATCH_ variables that are not settings (test hooks,
+// secrets referenced by *_env keys are read where used).
+func envIgnored(name string) bool {
+	return strings.HasSuffix(name, "_SECRET") || strings.HasSuffix(name, "_PASSWORD") ||
+		strings.HasSuffix(name, "_URL_ENV") || strings.HasPrefix(name, "SYNWATCH_TEST_") ||
+		name == "SYNWATCH_CONFIG"
+}
+
+// EnvNames lists every environment variable ApplyEnv understands (for docs and
+// the deploy cross-check test).
+func EnvNames() []string {
+	var cfg Config
+	fields := map[string]reflect.Value{}
+	collectEnv(reflect.ValueOf(&cfg).Elem(), "SYNWATCH", fields)
+	out := make([]string, 0, len(fields))
+	for k := range fields {
+		out = append(out, k)
+	}
+	return out
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func collectEnv(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag := strings.Split(sf.Tag.Get("yaml"), ",")
+		fv := v.Field(i)
+		if len(tag) > 1 && tag[1] == "inline" {
+			collectEnv(fv, prefix, out)
+			continue
+		}
+		if tag[0] == "" || tag[0] == "-" {
+			continue
+		}
+		name := prefix + "_" + strings.ToUpper(tag[0])
+		switch {
+		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}):
+			collectEnv(fv, name, out)
+		case fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Map:
+			// optional sections and maps are set in the file only
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+		default:
+			out[name] = fv
+		}
+	}
+}
+
+func setFromString(f reflect.Value, s string) error {
+	if f.Type() == reflect.TypeOf(Networks{}) {
+		n, err := ParseNetworks(s)
+		if err != nil {
+			return err
+		}
+		f.Set(reflect.ValueOf(n))
+		return nil
+	}
+	if f.Type() == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("want a duration such as 90s or 1h, got %q", s)
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", s)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("want an integer, got %q", s)
+		}
+		f.SetInt(n)
+	case reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uint:
+		n, err := strconv.ParseUint(s, 10, f.Type().Bits())
+		if err != nil {
+			return fmt.Errorf("want a non-negative integer, got %q", s)
+		}
+		f.SetUint(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("want a number, got %q", s)
+		}
+		f.SetFloat(x)
+	case reflect.Slice:
+		parts := strings.Split(s, ",")
+		sl := reflect.MakeSlice(f.Type(), 0, len(parts))
+		for _, p := range parts {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			e := reflect.New(f.Type().Elem()).Elem()
+			if err := setFromString(e, p); err != nil {
+				return err
+			}
+			sl = reflect.Append(sl, e)
+		}
+		f.Set(sl)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+// Package event holds the versioned wire types that synwatch's stages exchange:
+// observations (sensor → verifier), verifications, changes and alerts
+// (verifier → sinks). It imports nothing of synwatch: sensors, verifiers and
+// external consumers all depend on it, so its JSON is the contract, documented
+// as JSON Schema in docs/schema/.
+package event
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// SchemaVersion is carried by every event and alert. Bump it only for changes
+// that old consumers cannot read; adding optional fields does not need it.
+const SchemaVersion = 1
+
+// ContentType is the media type of every encoded event (Kafka header, HTTP).
+const ContentType = "application/json"
+
+// Proto is the transport protocol of a service.
+type Proto string
+
+const (
+	TCP Proto = "tcp"
+	UDP Proto = "udp"
+)
+
+// Kind says what an observation reports.
+type Kind string
+
+const (
+	// KindService: one inside host answered an outside host on one port.
+	KindService Kind = "service"
+	// KindHostSprays: one inside host answered on too many distinct ports in a
+	// short time (SYN proxy, tarpit, scrubber); its per-port observations are
+	// held down and this single event stands for them.
+	KindHostSprays Kind = "host_sprays"
+)
+
+// Handshake says how far the sensor can vouch for a TCP answer.
+type Handshake string
+
+const (
+	// HandshakeVerified: the sensor saw the outside client's SYN and the
+	// SYN-ACK acknowledged it (ack == syn.seq+1).
+	HandshakeVerified Handshake = "verified"
+	// HandshakeSynNotSeen: one-way feeds (only the inside→outside direction
+	// mirrored) never show the SYN; the answer is reported, marked as such.
+	HandshakeSynNotSeen Handshake = "syn_not_seen"
+	// HandshakeNone: UDP, or kinds where no handshake applies.
+	HandshakeNone Handshake = ""
+)
+
+// Tunnel names the encapsulation an observation was found in. Its ID (VNI,
+// ERSPAN session, GRE key, GTP TEID, PPPoE session, MPLS label) usually names
+// the site or VPC the mirrored traffic came from.
+type Tunnel struct {
+	Kind string `json:"kind"`         // gre, erspan1, erspan2, erspan3, vxlan, geneve, mpls, pppoe, ipip, gtpu
+	ID   uint32 `json:"id,omitempty"` // VNI, session id, key, label or TEID
+}
+
+// Observation is what a sensor publishes: one exposed service seen in traffic
+// (or one spraying host). Kafka key: IP.
+type Observation struct {
+	SchemaVersion int        `json:"schema_version"`
+	ID            string     `json:"id"`
+	Kind          Kind       `json:"kind"`
+	Proto         Proto      `json:"proto"`
+	IP            netip.Addr `json:"ip"`
+	Port          uint16     `json:"port"`
+	PeerIP        netip.Addr `json:"peer_ip"`
+	PeerPort      uint16     `json:"peer_port"`
+	ObservedAt    time.Time  `json:"observed_at"` // packet time
+	Sensor        string     `json:"sensor"`
+	Interface     string     `json:"interface,omitempty"`
+	VLANs         []uint16   `json:"vlans,omitempty"` // outermost first
+	Tunnel        *Tunnel    `json:"tunnel,omitempty"`
+	Handshake     Handshake  `json:"handshake,omitempty"`
+	// Ports is, for host_sprays, how many distinct ports answered within the
+	// spray window.
+	Ports int `json:"ports,omitempty"`
+}
+
+// Key is the Kafka message key and the unit of per-host batching.
+func (o *Observation) Key() string { return o.IP.String() }
+
+// Service identifies one service in the inventory.
+type Service struct {
+	IP    netip.Addr `json:"ip"`
+	Proto Proto      `json:"proto"`
+	Port  uint16     `json:"port"`
+}
+
+func (s Service) String() string {
+	return netip.AddrPortFrom(s.IP, s.Port).String() + "/" + string(s.Proto)
+}
+
+// Service returns the service an observation is about.
+func (o *Observation) Service() Service { return Service{IP: o.IP, Proto: o.Proto, Port: o.Port} }
+
+// Validate checks what a consumer must be able to rely on. It is the test a
+// message from Kafka passes before it reaches the pipeline; a failure is a
+// dead-letter reason.
+func (o *Observation) Validate() error {
+	var errs []error
+	if o.SchemaVersion != SchemaVersion {
+		errs = append(errs, fmt.Errorf("unsupported schema_version %d (want %d)", o.SchemaVersion, SchemaVersion))
+	}
+	switch o.Kind {
+	case KindService, KindHostSprays:
+	default:
+		errs = append(errs, fmt.Errorf("unknown kind %q", o.Kind))
+	}
+	switch o.Proto {
+	case TCP, UDP:
+	default:
+		errs = append(errs, fmt.Errorf("unknown proto %q", o.Proto))
+	}
+	if !o.IP.IsValid() {
+		errs = append(errs, errors.New("ip missing or invalid"))
+	}
+	if o.Kind == KindService && o.Port == 0 {
+		errs = append(errs, errors.New("port must be 1-65535"))
+	}
+	if o.ObservedAt.IsZero() {
+		errs = append(errs, errors.New("observed_at missing"))
+	}
+	switch o.Handshake {
+	case HandshakeVerified, HandshakeSynNotSeen, HandshakeNone:
+	default:
+		errs = append(errs, fmt.Errorf("unknown handshake %q", o.Handshake))
+	}
+	return errors.Join(errs...)
+}
+
+// Verdict is the result of verifying a service from the attacker's side.
+type Verdict string
+
+const (
+	// Exposed: open from the verifier's vantage point.
+	Exposed Verdict = "exposed"
+	// Restricted: filtered from the verifier, yet it answered someone: an
+	// access-controlled service, not a false positive.
+	Restricted Verdict = "restricted"
+	// Closed: nothing answers any more.
+	Closed Verdict = "closed"
+	// Error: the scan failed; Verification.Reason says why.
+	Error Verdict = "error"
+)
+
+// VulnSource names where a vulnerability row came from.
+type VulnSource string
+
+const (
+	SourceVulners VulnSource = "vulners"
+	SourceNVD     VulnSource = "nvd"
+)
+
+// Vuln is one known vulnerability of a service.
+type Vuln struct {
+	ID        string     `json:"id"`             // CVE-2023-38408, or a vulners id
+	Type      string     `json:"type,omitempty"` // cve, exploitdb, githubexploit, ...
+	CVSS      *float64   `json:"cvss"`           // nil when the source gave none
+	IsExploit bool       `json:"is_exploit"`
+	Source    VulnSource `json:"source"`
+	CPE       string     `json:"cpe,omitempty"` // the CPE that matched
+}
+
+// Verification is the verifier's finding about one service.
+type Verification struct {
+	Service
+	Verdict   Verdict  `json:"verdict"`
+	Reason    string   `json:"reason,omitempty"` // nmap's reason (syn-ack, no-response, reset) or the error
+	State     string   `json:"state,omitempty"`  // nmap's port state
+	Name      string   `json:"service,omitempty"`
+	Product   string   `json:"product,omitempty"`
+	Version   string   `json:"version,omitempty"`
+	ExtraInfo string   `json:"extra_info,omitempty"`
+	TLS       bool     `json:"tls,omitempty"`
+	CPEs      []string `json:"cpes,omitempty"`
+	Vulns     []Vuln   `json:"vulns"`
+	// VulnsKnown is false when no vulnerability source answered for this
+	// service (vulners gave no element, no offline DB loaded): "unknown",
+	// never "none".
+	VulnsKnown bool          `json:"vulns_known"`
+	ScannedAt  time.Time     `json:"scanned_at"`
+	Duration   time.Duration `json:"duration_ns"`
+}
+
+// MaxCVSS returns the highest CVSS among the vulnerabilities, 0 if none.
+func (v *Verification) MaxCVSS() float64 {
+	m := 0.0
+	for _, x := range v.Vulns {
+		if x.CVSS != nil && *x.CVSS > m {
+			m = *x.CVSS
+		}
+	}
+	return m
+}
+
+// HasExploit says whether any vulnerability has a known exploit.
+func (v *Verification) HasExploit() bool {
+	for _, x := range v.Vulns {
+		if x.IsExploit {
+			return true
+		}
+	}
+	return false
+}
