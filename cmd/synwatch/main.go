@@ -128,3 +128,10 @@ func cmdVersion(ctx context.Context, env *Env, args []string) error {
 	fmt.Fprintln(env.Stdout, "synwatch", version)
 	return nil
 }
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
