@@ -79,7 +79,7 @@ func collectEnv(v reflect.Value, prefix string, out map[string]reflect.Value) {
 			collectEnv(fv, name, out)
 		case fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Map:
 			// optional sections and maps are set in the file only
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct:
+		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Networks{}):
 		default:
 			out[name] = fv
 		}
