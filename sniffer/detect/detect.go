@@ -1,0 +1,455 @@
+package detect
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/event"
+)
+
+// TCP flags (the low byte of the TCP header's flags).
+const (
+	FlagFIN = 0x01
+	FlagSYN = 0x02
+	FlagRST = 0x04
+	FlagACK = 0x10
+)
+
+// IP protocol numbers.
+const (
+	ProtoTCP = 6
+	ProtoUDP = 17
+)
+
+// Packet is what detection needs of one decoded packet (the sensor fills
+// it from the decoder's output).
+type Packet struct {
+	Time             time.Time // capture time
+	Proto            uint8     // ProtoTCP or ProtoUDP
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Flags            uint8
+	Seq, Ack         uint32
+	VLANs            [2]uint16 // outermost first
+	NVLAN            uint8
+	Tunnel           string // outermost tunnel kind, "" for none
+	TunnelID         uint32
+}
+
+// Config is the detector's configuration.
+type Config struct {
+	Inside, Exclude []netip.Prefix
+	Sensor          string // name on every observation
+	Interface       string // capture interface on every observation ("" for files)
+
+	// Handshake trust: outside SYNs remembered this long, in a table of this size.
+	SYNWindow time.Duration
+	SYNFlows  int
+
+	UDP          bool
+	UDPWindow    time.Duration
+	UDPHighPorts []uint16 // ports above 1024 watched for UDP services
+	UDPFlows     int
+
+	SprayPorts    int // more than this many distinct ports ...
+	SprayWindow   time.Duration
+	SprayHoldDown time.Duration
+	SprayHosts    int // hosts tracked by the spray guard
+
+	Refresh         time.Duration // each (ip, proto, port) at most once per Refresh
+	SuppressEntries int
+
+	// NewID returns an observation id; default: 128 random bits in hex.
+	NewID func() string
+}
+
+// Reason says why a packet produced no observation.
+type Reason uint8
+
+const (
+	ReasonTCPSYN            Reason = iota // an outside SYN to an inside host: remembered for the handshake check
+	ReasonTCPNotSYNACK                    // TCP, but not SYN+ACK without RST
+	ReasonSrcOutside                      // answer from an outside address
+	ReasonSrcExcluded                     // answer from an excluded address
+	ReasonDstInside                       // answer to an inside address (internal traffic)
+	ReasonDstExcluded                     // answer to an excluded address (e.g. our own scanner)
+	ReasonHandshakeMismatch               // SYN seen, but the SYN-ACK's ack is not its seq+1: not trusted
+	ReasonSprayHeld                       // host is spraying: per-port observations held down
+	ReasonSuppressed                      // service already reported within the refresh interval
+	ReasonUDPRequest                      // an outside UDP request to an inside host: remembered
+	ReasonUDPNoRequest                    // UDP from an inside port with no matching request in the window
+	ReasonUDPPortIgnored                  // UDP port above 1024 not configured
+	ReasonUDPDisabled                     // UDP detection off
+	ReasonOtherProto                      // neither TCP nor UDP
+	numReasons
+)
+
+var reasonNames = [numReasons]string{
+	"tcp_syn", "tcp_not_synack", "src_outside", "src_excluded", "dst_inside", "dst_excluded",
+	"handshake_mismatch", "spray_held", "suppressed", "udp_request", "udp_no_request",
+	"udp_port_ignored", "udp_disabled", "other_proto",
+}
+
+func (r Reason) String() string {
+	if r < numReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Detector turns packets into observations. Safe for concurrent use
+// (AF_PACKET workers share one detector: suppression and the spray guard
+// must see every flow).
+type Detector struct {
+	cfg       Config
+	perim     *Perimeter
+	refreshNs int64
+	sprayNs   int64
+	holdNs    int64
+
+	mu       sync.Mutex
+	syns     *flowTable
+	udpReqs  *flowTable
+	suppress *lru[svcKey, int64]
+	spray    *lru[[16]byte, sprayHost]
+	udpHigh  [65536 / 64]uint64 // bitmap of watched UDP ports above 1024
+
+	packets  atomic.Uint64
+	dropped  [numReasons]atomic.Uint64
+	reported [2]atomic.Uint64 // service, host_sprays
+}
+
+type svcKey struct {
+	ip    [16]byte
+	port  uint16
+	proto uint8
+}
+
+type sprayHost struct {
+	start     int64 // window start, unix ns
+	holdUntil int64
+	ports     []uint16
+}
+
+// New builds a detector; zero values in cfg get defaults.
+func New(cfg Config) *Detector {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(d *int, v int) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.SYNWindow, 30*time.Second)
+	defInt(&cfg.SYNFlows, 1<<16)
+	def(&cfg.UDPWindow, 5*time.Second)
+	defInt(&cfg.UDPFlows, 1<<16)
+	defInt(&cfg.SprayPorts, 64)
+	def(&cfg.SprayWindow, 10*time.Second)
+	def(&cfg.SprayHoldDown, 10*time.Minute)
+	defInt(&cfg.SprayHosts, 1<<16)
+	def(&cfg.Refresh, time.Hour)
+	defInt(&cfg.SuppressEntries, 1<<20)
+	if cfg.NewID == nil {
+		cfg.NewID = RandomID
+	}
+	d := &Detector{
+		cfg:       cfg,
+		perim:     NewPerimeter(cfg.Inside, cfg.Exclude),
+		refreshNs: int64(cfg.Refresh),
+		sprayNs:   int64(cfg.SprayWindow),
+		holdNs:    int64(cfg.SprayHoldDown),
+		syns:      newFlowTable(cfg.SYNFlows, int64(cfg.SYNWindow)),
+		udpReqs:   newFlowTable(cfg.UDPFlows, int64(cfg.UDPWindow)),
+		suppress:  newLRU[svcKey, int64](cfg.SuppressEntries),
+		spray:     newLRU[[16]byte, sprayHost](cfg.SprayHosts),
+	}
+	for _, p := range cfg.UDPHighPorts {
+		d.udpHigh[p/64] |= 1 << (p % 64)
+	}
+	return d
+}
+
+// RandomID returns 128 random bits in hex.
+func RandomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (d *Detector) udpWatched(port uint16) bool {
+	if port == 0 {
+		return false
+	}
+	return port <= 1024 || d.udpHigh[port/64]&(1<<(port%64)) != 0
+}
+
+func (d *Detector) drop(r Reason) *event.Observation {
+	d.dropped[r].Add(1)
+	return nil
+}
+
+// Process looks at one packet and returns the observation it makes, or nil
+// (the reason is counted). A packet that is not reported allocates nothing.
+func (d *Detector) Process(p *Packet) *event.Observation {
+	d.packets.Add(1)
+	switch p.Proto {
+	case ProtoTCP:
+		return d.tcp(p)
+	case ProtoUDP:
+		return d.udp(p)
+	}
+	return d.drop(ReasonOtherProto)
+}
+
+func (d *Detector) tcp(p *Packet) *event.Observation {
+	const synack = FlagSYN | FlagACK
+	now := p.Time.UnixNano()
+	if p.Flags&(synack|FlagRST) == FlagSYN {
+		// a client's SYN: remember it if it goes from outside to inside
+		if d.perim.Side(p.Src) == Outside && d.perim.Side(p.Dst) == Inside {
+			k := flowKey{client: p.Src.As16(), server: p.Dst.As16(), clientPort: p.SrcPort, serverPort: p.DstPort}
+			d.mu.Lock()
+			d.syns.put(&k, p.Seq, now)
+			d.mu.Unlock()
+		}
+		return d.drop(ReasonTCPSYN)
+	}
+	if p.Flags&(synack|FlagRST) != synack || p.SrcPort == 0 {
+		return d.drop(ReasonTCPNotSYNACK)
+	}
+	if r, ok := d.sides(p); !ok {
+		return d.drop(r)
+	}
+	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hs := event.HandshakeSynNotSeen
+	if seq, ok := d.syns.get(&k, now); ok {
+		if p.Ack != seq+1 {
+			return d.drop(ReasonHandshakeMismatch)
+		}
+		hs = event.HandshakeVerified
+	}
+	if o, held := d.sprayGuard(p, now); held {
+		return o
+	}
+	if d.suppressed(p, now) {
+		return d.drop(ReasonSuppressed)
+	}
+	return d.observation(p, event.KindService, event.TCP, hs)
+}
+
+// sides checks the perimeter rule: source inside (not excluded),
+// destination outside (not excluded).
+func (d *Detector) sides(p *Packet) (Reason, bool) {
+	switch d.perim.Side(p.Src) {
+	case Outside:
+		return ReasonSrcOutside, false
+	case Excluded:
+		return ReasonSrcExcluded, false
+	}
+	switch d.perim.Side(p.Dst) {
+	case Inside:
+		return ReasonDstInside, false
+	case Excluded:
+		return ReasonDstExcluded, false
+	}
+	return 0, true
+}
+
+func (d *Detector) udp(p *Packet) *event.Observation {
+	if !d.cfg.UDP {
+		return d.drop(ReasonUDPDisabled)
+	}
+	now := p.Time.UnixNano()
+	src, dst := d.perim.Side(p.Src), d.perim.Side(p.Dst)
+	if src == Outside && dst == Inside {
+		if !d.udpWatched(p.DstPort) {
+			return d.drop(ReasonUDPPortIgnored)
+		}
+		k := flowKey{client: p.Src.As16(), server: p.Dst.As16(), clientPort: p.SrcPort, serverPort: p.DstPort}
+		d.mu.Lock()
+		d.udpReqs.put(&k, 0, now)
+		d.mu.Unlock()
+		return d.drop(ReasonUDPRequest)
+	}
+	if r, ok := d.sides(p); !ok {
+		return d.drop(r)
+	}
+	if !d.udpWatched(p.SrcPort) {
+		return d.drop(ReasonUDPPortIgnored)
+	}
+	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.udpReqs.get(&k, now); !ok {
+		return d.drop(ReasonUDPNoRequest)
+	}
+	if d.suppressed(p, now) {
+		return d.drop(ReasonSuppressed)
+	}
+	return d.observation(p, event.KindService, event.UDP, event.HandshakeNone)
+}
+
+// sprayGuard counts the host's distinct ports in the spray window. When it
+// passes the limit it returns one host_sprays observation and holds the
+// host's per-port observations down; held is true when p must not be
+// reported on its own. Called with d.mu held.
+func (d *Detector) sprayGuard(p *Packet, now int64) (o *event.Observation, held bool) {
+	key := p.Src.As16()
+	h, ok := d.spray.get(key)
+	if !ok {
+		h = d.spray.add(key)
+		h.start, h.holdUntil, h.ports = now, 0, h.ports[:0]
+	}
+	if now < h.holdUntil {
+		return d.drop(ReasonSprayHeld), true
+	}
+	if now-h.start > d.sprayNs || now < h.start {
+		h.start, h.ports = now, h.ports[:0]
+	}
+	for _, q := range h.ports {
+		if q == p.SrcPort {
+			return nil, false
+		}
+	}
+	if len(h.ports) < d.cfg.SprayPorts {
+		if h.ports == nil {
+			h.ports = make([]uint16, 0, d.cfg.SprayPorts)
+		}
+		h.ports = append(h.ports, p.SrcPort)
+		return nil, false
+	}
+	n := len(h.ports) + 1
+	h.holdUntil, h.ports = now+d.holdNs, h.ports[:0]
+	o = d.observation(p, event.KindHostSprays, event.TCP, event.HandshakeNone)
+	o.Port, o.PeerPort, o.Ports = 0, 0, n
+	return o, true
+}
+
+// suppressed says whether the service was reported within the refresh
+// interval; if not, it records now. Called with d.mu held.
+func (d *Detector) suppressed(p *Packet, now int64) bool {
+	k := svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto}
+	if at, ok := d.suppress.get(k); ok {
+		if age := now - *at; age >= 0 && age < d.refreshNs {
+			return true
+		}
+		*at = now
+		return false
+	}
+	*d.suppress.add(k) = now
+	return false
+}
+
+func (d *Detector) observation(p *Packet, kind event.Kind, proto event.Proto, hs event.Handshake) *event.Observation {
+	if kind == event.KindService {
+		d.reported[0].Add(1)
+	} else {
+		d.reported[1].Add(1)
+	}
+	o := &event.Observation{
+		SchemaVersion: event.SchemaVersion,
+		ID:            d.cfg.NewID(),
+		Kind:          kind,
+		Proto:         proto,
+		IP:            p.Src.Unmap(),
+		Port:          p.SrcPort,
+		PeerIP:        p.Dst.Unmap(),
+		PeerPort:      p.DstPort,
+		ObservedAt:    p.Time.UTC(),
+		Sensor:        d.cfg.Sensor,
+		Interface:     d.cfg.Interface,
+		Handshake:     hs,
+	}
+	if n := min(int(p.NVLAN), len(p.VLANs)); n > 0 {
+		o.VLANs = append([]uint16(nil), p.VLANs[:n]...)
+	}
+	if p.Tunnel != "" {
+		o.Tunnel = &event.Tunnel{Kind: p.Tunnel, ID: p.TunnelID}
+	}
+	return o
+}
+
+// Counts are the detector's counters.
+type Counts struct {
+	Packets    uint64
+	Services   uint64
+	HostSprays uint64
+	Dropped    map[string]uint64 // by reason; zero counts left out
+}
+
+// Counts returns a snapshot of the counters.
+func (d *Detector) Counts() Counts {
+	c := Counts{
+		Packets:    d.packets.Load(),
+		Services:   d.reported[0].Load(),
+		HostSprays: d.reported[1].Load(),
+		Dropped:    map[string]uint64{},
+	}
+	for r := range numReasons {
+		if n := d.dropped[r].Load(); n > 0 {
+			c.Dropped[r.String()] = n
+		}
+	}
+	return c
+}
+
+// Evictions reports live entries pushed out of the bounded tables before
+// their time (a sign that a table is too small for the traffic).
+func (d *Detector) Evictions() (syns, udp, suppress, spray uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.syns.evict, d.udpReqs.evict, d.suppress.evicted, d.spray.evicted
+}
+
+// Register adds the detector's counters to reg (nil: nothing).
+func (d *Detector) Register(reg prometheus.Registerer) error {
+	if reg == nil {
+		return nil
+	}
+	cs := []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "synwatch_sensor_detect_packets_total",
+			Help: "Decoded TCP and UDP packets examined by detection.",
+		}, func() float64 { return float64(d.packets.Load()) }),
+	}
+	for i, kind := range []event.Kind{event.KindService, event.KindHostSprays} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "synwatch_sensor_observations_total",
+			Help:        "Observations emitted, by kind.",
+			ConstLabels: prometheus.Labels{"kind": string(kind)},
+		}, func() float64 { return float64(d.reported[i].Load()) }))
+	}
+	for r := range numReasons {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "synwatch_sensor_detect_skipped_total",
+			Help:        "Packets that made no observation, by reason.",
+			ConstLabels: prometheus.Labels{"reason": r.String()},
+		}, func() float64 { return float64(d.dropped[r].Load()) }))
+	}
+	cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "synwatch_sensor_suppression_entries",
+		Help: "Services in the suppression table.",
+	}, func() float64 {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return float64(d.suppress.Len())
+	}))
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}

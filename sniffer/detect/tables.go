@@ -1,0 +1,183 @@
+package detect
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
+)
+
+// flowKey names one direction-normalised flow: client (outside) and server
+// (inside) address and port.
+type flowKey struct {
+	client, server         [16]byte
+	clientPort, serverPort uint16
+}
+
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+func (k *flowKey) hash(seed uint64) uint64 {
+	h := mix(binary.LittleEndian.Uint64(k.client[:8])^seed, binary.LittleEndian.Uint64(k.client[8:]))
+	h = mix(h^binary.LittleEndian.Uint64(k.server[:8]), binary.LittleEndian.Uint64(k.server[8:])^uint64(k.clientPort)<<16^uint64(k.serverPort))
+	return h
+}
+
+// flowTable is a bounded, set-associative table of recent flows (outside
+// SYNs, outside UDP requests). Entries older than ttl are dead; a full set
+// replaces its oldest entry. Fixed memory, no allocation after New.
+type flowTable struct {
+	slots []flowSlot
+	sets  uint64 // number of sets, a power of two
+	seed  uint64
+	ttl   int64
+	evict uint64 // live entries replaced before their ttl (table too small)
+}
+
+const flowWays = 4
+
+type flowSlot struct {
+	key  flowKey
+	val  uint32
+	at   int64 // unix ns; 0: empty
+	used bool
+}
+
+func newFlowTable(capacity int, ttlNs int64) *flowTable {
+	sets := uint64(1)
+	for sets*flowWays < uint64(max(capacity, flowWays)) {
+		sets <<= 1
+	}
+	return &flowTable{slots: make([]flowSlot, sets*flowWays), sets: sets, seed: rand.Uint64(), ttl: ttlNs}
+}
+
+func (t *flowTable) set(k *flowKey) []flowSlot {
+	i := (k.hash(t.seed) & (t.sets - 1)) * flowWays
+	return t.slots[i : i+flowWays : i+flowWays]
+}
+
+// put records k with val at now (replacing an older record of k).
+func (t *flowTable) put(k *flowKey, val uint32, now int64) {
+	s := t.set(k)
+	victim := 0
+	for i := range s {
+		if s[i].used && s[i].key == *k {
+			s[i].val, s[i].at = val, now
+			return
+		}
+		if !s[i].used {
+			victim = i
+			break
+		}
+		if s[i].at < s[victim].at {
+			victim = i
+		}
+	}
+	if s[victim].used && now-s[victim].at < t.ttl {
+		t.evict++
+	}
+	s[victim] = flowSlot{key: *k, val: val, at: now, used: true}
+}
+
+// get returns the value of k if it was put within ttl before now.
+func (t *flowTable) get(k *flowKey, now int64) (uint32, bool) {
+	s := t.set(k)
+	for i := range s {
+		if s[i].used && s[i].key == *k {
+			if d := now - s[i].at; d >= -t.ttl && d <= t.ttl {
+				return s[i].val, true
+			}
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// lru is a bounded map with least-recently-used eviction: a Go map into a
+// slice of nodes linked by index (no pointers for the GC to walk, no
+// allocation once a node exists).
+type lru[K comparable, V any] struct {
+	m          map[K]int32
+	nodes      []lruNode[K, V]
+	head, tail int32 // most and least recently used; -1 when empty
+	capacity   int
+	evicted    uint64
+}
+
+type lruNode[K comparable, V any] struct {
+	key        K
+	val        V
+	prev, next int32
+}
+
+func newLRU[K comparable, V any](capacity int) *lru[K, V] {
+	return &lru[K, V]{m: make(map[K]int32), head: -1, tail: -1, capacity: max(capacity, 1)}
+}
+
+func (l *lru[K, V]) Len() int { return len(l.m) }
+
+// get returns the node's value for update and marks it most recently used.
+func (l *lru[K, V]) get(k K) (*V, bool) {
+	i, ok := l.m[k]
+	if !ok {
+		return nil, false
+	}
+	l.touch(i)
+	return &l.nodes[i].val, true
+}
+
+// add inserts k (not present) and returns its value to fill in. When full,
+// the least recently used entry is evicted and its value is handed back for
+// reuse (so slices inside V can be recycled).
+func (l *lru[K, V]) add(k K) *V {
+	var i int32
+	if len(l.m) >= l.capacity {
+		i = l.tail
+		l.unlink(i)
+		delete(l.m, l.nodes[i].key)
+		l.evicted++
+		l.nodes[i].key = k
+	} else {
+		l.nodes = append(l.nodes, lruNode[K, V]{key: k})
+		i = int32(len(l.nodes) - 1)
+	}
+	l.m[k] = i
+	l.pushFront(i)
+	return &l.nodes[i].val
+}
+
+func (l *lru[K, V]) touch(i int32) {
+	if l.head == i {
+		return
+	}
+	l.unlink(i)
+	l.pushFront(i)
+}
+
+func (l *lru[K, V]) unlink(i int32) {
+	n := &l.nodes[i]
+	if n.prev >= 0 {
+		l.nodes[n.prev].next = n.next
+	} else {
+		l.head = n.next
+	}
+	if n.next >= 0 {
+		l.nodes[n.next].prev = n.prev
+	} else {
+		l.tail = n.prev
+	}
+	n.prev, n.next = -1, -1
+}
+
+func (l *lru[K, V]) pushFront(i int32) {
+	n := &l.nodes[i]
+	n.prev, n.next = -1, l.head
+	if l.head >= 0 {
+		l.nodes[l.head].prev = i
+	}
+	l.head = i
+	if l.tail < 0 {
+		l.tail = i
+	}
+}
