@@ -15,6 +15,7 @@ type Sensor struct {
 	ExtraBPF   string        `yaml:"bpf"`         // ANDed with the built-in filter
 	Output     string        `yaml:"output"`      // "-" (stdout), a file path, or "kafka"
 	UDP        UDPDetect     `yaml:"udp"`
+	Handshake  Handshake     `yaml:"handshake"`
 	Spray      Spray         `yaml:"spray"`
 	Refresh    time.Duration `yaml:"refresh"`          // emit each (ip, proto, port) at most once per refresh
 	SuppressN  int           `yaml:"suppress_entries"` // LRU size of the suppression table
@@ -29,11 +30,21 @@ type UDPDetect struct {
 	MaxFlows  int           `yaml:"max_flows"`  // bound of the request table
 }
 
+// Handshake configures handshake trust: the outside SYNs the sensor
+// remembers, so that a SYN-ACK whose ack is not the SYN's seq+1 is not
+// trusted. SYN-ACKs whose SYN was not seen (one-way feeds) are reported with
+// handshake "syn_not_seen".
+type Handshake struct {
+	Window   time.Duration `yaml:"window"`    // a SYN is remembered this long
+	MaxFlows int           `yaml:"max_flows"` // bound of the SYN table (oldest replaced when full)
+}
+
 // Spray configures the spray guard.
 type Spray struct {
 	Ports    int           `yaml:"ports"`     // K distinct ports ...
 	Window   time.Duration `yaml:"window"`    // ... within T
 	HoldDown time.Duration `yaml:"hold_down"` // per-port observations held down this long
+	MaxHosts int           `yaml:"max_hosts"` // hosts tracked at once (least recently seen forgotten)
 }
 
 func defaultSensor() Sensor {
@@ -45,7 +56,8 @@ func defaultSensor() Sensor {
 		Fanout:     1,
 		Output:     "-",
 		UDP:        UDPDetect{Enabled: true, Window: 5 * time.Second, MaxFlows: 65536},
-		Spray:      Spray{Ports: 64, Window: 10 * time.Second, HoldDown: 10 * time.Minute},
+		Handshake:  Handshake{Window: 30 * time.Second, MaxFlows: 65536},
+		Spray:      Spray{Ports: 64, Window: 10 * time.Second, HoldDown: 10 * time.Minute, MaxHosts: 65536},
 		Refresh:    time.Hour,
 		SuppressN:  1 << 20,
 		StatsEvery: time.Minute,
@@ -82,6 +94,21 @@ func (s *Sensor) validate() []error {
 	}
 	if s.Spray.Window <= 0 {
 		errs = append(errs, fieldErr("sensor.spray.window", "must be positive"))
+	}
+	if s.Spray.HoldDown < 0 {
+		errs = append(errs, fieldErr("sensor.spray.hold_down", "must not be negative"))
+	}
+	if s.Spray.MaxHosts < 1 {
+		errs = append(errs, fieldErr("sensor.spray.max_hosts", "must be positive"))
+	}
+	if s.Handshake.Window <= 0 {
+		errs = append(errs, fieldErr("sensor.handshake.window", "must be positive"))
+	}
+	if s.Handshake.MaxFlows < 1 {
+		errs = append(errs, fieldErr("sensor.handshake.max_flows", "must be positive"))
+	}
+	if s.StatsEvery < 0 {
+		errs = append(errs, fieldErr("sensor.stats_interval", "must not be negative (0: no periodic line)"))
 	}
 	if s.UDP.Window <= 0 {
 		errs = append(errs, fieldErr("sensor.udp.window", "must be positive"))
