@@ -162,6 +162,9 @@ const (
 // cgo path is the one in production), and checks every thread, a raw packet
 // socket and an executed child (nmap's position) before and after.
 func TestKeepEveryThread(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs root, setpriv and a build")
+	}
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "setpriv", "go")
 	bins := map[bool]string{true: buildDemo(t, true), false: buildDemo(t, false)}
@@ -234,6 +237,9 @@ func TestKeepEveryThread(t *testing.T) {
 // A user without the capability keeps nothing and learns it from Have: the
 // verifier then chooses connect scans.
 func TestKeepWithoutCapability(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs root, setpriv and a build")
+	}
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "setpriv", "go")
 	bin := buildDemo(t, true)
@@ -255,6 +261,9 @@ func TestKeepWithoutCapability(t *testing.T) {
 // The container images give the binary file capabilities (setcap +ep) instead
 // of ambient ones; the drop must work the same from there.
 func TestKeepFromFileCapabilities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs root, setpriv and a build")
+	}
 	testenv.RequireRoot(t)
 	testenv.RequireTool(t, "setpriv", "setcap", "go")
 	bin := buildDemo(t, true)
