@@ -12,11 +12,13 @@ import (
 	"github.com/synwatch/synwatch/internal/testenv"
 )
 
-// pipelineLab is the distributed deployment on a namespace lab: a `synwatch
-// sensor` capturing live on the outside veth end (in the outside namespace,
-// reaching the host's Kafka through a loopback proxy at the broker's own
-// address), a real Kafka broker, a real redis-server, a `synwatch verifier`
-// whose nmap scans from the outside namespace, and a webhook receiver.
+// pipelineLab is the distributed deployment on a namespace lab: a real Kafka
+// broker and a real redis-server on the test's loopback, a `synwatch sensor`
+// capturing live on the outside veth end and a `synwatch verifier` (whose nmap
+// so scans from the outside host, as an attacker would), both in the outside
+// namespace, and a webhook receiver there. The outside namespace reaches the
+// broker and Redis through loopback proxies at their own addresses (a Kafka
+// client connects to the address the broker advertises).
 type pipelineLab struct {
 	t        *testing.T
 	lab      *testenv.Lab
@@ -44,7 +46,7 @@ func newPipelineLab(t *testing.T, o pipelineOpts) *pipelineLab {
 		p.kafka = kafkaBroker(t)
 	}
 	p.store = redisURL(t)
-	p.hook = startHook(t, "")
+	p.hook = startHook(t, p.lab.Outside)
 	p.name = fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6)
 	kafkaYAML := fmt.Sprintf(`
 kafka:
@@ -63,21 +65,15 @@ sensor:
 `)
 	p.verifC = writeConfig(t, kafkaYAML+fmt.Sprintf(`
 verifier:
-  nmap: %s
   group: %s
   batch_window: 300ms
   host_timeout: 60s
   script_timeout: 10s
   host_cooldown: 1ms
   scans_per_net_per_minute: 600
-%s`, nmapIn(t, p.lab.Outside), p.name, o.extra))
-	// the sensor in the outside namespace reaches the broker at the address
-	// the broker advertises: the same loopback port, proxied to the host.
-	_, port, err := net.SplitHostPort(p.kafka)
-	if err != nil {
-		t.Fatalf("kafka address %q: %v", p.kafka, err)
-	}
-	proxyInto(t, p.lab.Outside, "127.0.0.1:"+port, p.kafka)
+%s`, p.name, o.extra))
+	proxyLoopback(t, p.lab.Outside, p.kafka)
+	proxyLoopback(t, p.lab.Outside, p.store)
 	return p
 }
 
@@ -91,7 +87,7 @@ func (p *pipelineLab) startSensor() {
 func (p *pipelineLab) startVerifier() {
 	p.t.Helper()
 	p.nVerif++
-	p.verifier = startSynwatch(p.t, fmt.Sprintf("synwatch verifier #%d", p.nVerif), "", "verifier",
+	p.verifier = startSynwatch(p.t, fmt.Sprintf("synwatch verifier #%d", p.nVerif), p.lab.Outside, "verifier",
 		"--config", p.verifC, "--kafka", p.kafka, "--store", p.store,
 		"--inside", p.lab.InsideIP+"/32", "--webhook", p.hook.URL)
 }

@@ -2,12 +2,10 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,13 +33,7 @@ func TestHarness(t *testing.T) {
 	}
 
 	h := startHook(t, lab.Outside)
-	// the HTTP client dials on its own goroutines: dial in the namespace explicitly
-	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-		var c net.Conn
-		var err error
-		testenv.InNetns(t, lab.Outside, func() { c, err = (&net.Dialer{}).DialContext(ctx, network, a) })
-		return c, err
-	}}}
+	client := httpClientIn(t, lab.Outside)
 	body := `{"schema_version":1,"id":"x1","severity":"high","title":"t","change":{"kind":"new","service":{"ip":"198.18.7.1","proto":"tcp","port":22}}}`
 	resp, err := client.Post(h.URL, "application/json", strings.NewReader(body))
 	if err != nil {

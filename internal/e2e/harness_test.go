@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -205,23 +206,6 @@ func writeConfig(t testing.TB, yaml string) string {
 	return p
 }
 
-// nmapIn writes an nmap wrapper that runs the real nmap inside network
-// namespace ns: a verifier on the host then scans from the lab's outside host,
-// while it reaches Kafka, Redis and the webhook on the host's loopback.
-func nmapIn(t testing.TB, ns string) string {
-	t.Helper()
-	nmap, err := exec.LookPath("nmap")
-	if err != nil {
-		t.Fatal("nmap not found; run scripts/setup")
-	}
-	p := filepath.Join(t.TempDir(), "nmap-in-"+ns)
-	script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", ns, nmap)
-	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // --- in namespaces -----------------------------------------------------------
 
 // listenIn opens a TCP listener on addr inside namespace ns ("" = the
@@ -363,6 +347,38 @@ func proxyInto(t testing.TB, ns, listenAddr, target string) {
 		mu.Unlock()
 		wg.Wait()
 	})
+}
+
+// proxyLoopback makes a service on the test's loopback (host:port, or a URL
+// such as redis://127.0.0.1:6390/0) reachable at the same address inside
+// namespace ns.
+func proxyLoopback(t testing.TB, ns, addr string) {
+	t.Helper()
+	if u, err := url.Parse(addr); err == nil && u.Host != "" && u.Scheme != "" {
+		addr = u.Host
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("proxy: address %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	proxyInto(t, ns, net.JoinHostPort(host, port), net.JoinHostPort(host, port))
+}
+
+// httpClientIn is an HTTP client whose connections are made from namespace
+// ns (the transport dials on its own goroutines, so each dial is switched
+// into the namespace explicitly).
+func httpClientIn(t testing.TB, ns string) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+			var c net.Conn
+			var err error
+			testenv.InNetns(t, ns, func() { c, err = (&net.Dialer{}).DialContext(ctx, network, a) })
+			return c, err
+		},
+	}}
 }
 
 // --- the webhook receiver -------------------------------------------------------

@@ -38,23 +38,24 @@ func BenchmarkE2ELatency(b *testing.B) {
 	lab := testenv.NewLab(b, "198.18.8")
 	broker := kafkaBroker(b)
 	store := redisURL(b)
-	h := startHook(b, "")
+	h := startHook(b, lab.Outside)
 	name := fmt.Sprintf("e2e-bench-%d", time.Now().UnixNano()%1e6)
 	kafkaYAML := fmt.Sprintf(`
 kafka:
   brokers: [%q]
   topics: {observations: %s.observations, alerts: %s.alerts, dead_letter: %s.deadletter, partitions: 1}
 `, broker, name, name, name)
-	metricsAddr := freeLoopbackAddr(b)
+	metricsAddr := "127.0.0.1:9109" // the verifier's, in the outside namespace (nothing else there)
+	metrics := httpClientIn(b, lab.Outside)
 	sensorC := writeConfig(b, kafkaYAML+"sensor: {name: bench-tap, stats_interval: 0s}\n")
 	verifC := writeConfig(b, kafkaYAML+fmt.Sprintf(`
-verifier: {nmap: %s, group: %s, batch_window: 100ms, host_timeout: 60s, script_timeout: 10s, host_cooldown: 1ms, scans_per_net_per_minute: 6000}
+verifier: {group: %s, batch_window: 100ms, host_timeout: 60s, script_timeout: 10s, host_cooldown: 1ms, scans_per_net_per_minute: 6000}
 observability: {listen: %q}
-`, nmapIn(b, lab.Outside), name, metricsAddr))
-	_, port, _ := net.SplitHostPort(broker)
-	proxyInto(b, lab.Outside, "127.0.0.1:"+port, broker)
+`, name, metricsAddr))
+	proxyLoopback(b, lab.Outside, broker)
+	proxyLoopback(b, lab.Outside, store)
 
-	verifier := startSynwatch(b, "verifier", "", "verifier", "--config", verifC, "--kafka", broker,
+	verifier := startSynwatch(b, "verifier", lab.Outside, "verifier", "--config", verifC, "--kafka", broker,
 		"--store", store, "--inside", lab.InsideIP+"/32", "--webhook", h.URL)
 	sensor := startSynwatch(b, "sensor", lab.Outside, "sensor", "--config", sensorC,
 		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
@@ -71,7 +72,7 @@ observability: {listen: %q}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		svcPort := 20000 + i
-		before := scrapeStages(b, metricsAddr)
+		before := scrapeStages(metrics, metricsAddr)
 		openService(b, lab.Inside, lab.InsideIP, svcPort, "ssh")
 		if err := connect(b, lab.Outside, net.JoinHostPort(lab.InsideIP, strconv.Itoa(svcPort))); err != nil {
 			b.Fatal(err)
@@ -85,7 +86,7 @@ observability: {listen: %q}
 			}
 		}
 		d := h.waitFor(b, 2*time.Minute, fmt.Sprintf("new %d", svcPort), about(event.ChangeNew, lab.InsideIP, uint16(svcPort)))
-		after := scrapeStages(b, metricsAddr)
+		after := scrapeStages(metrics, metricsAddr)
 		wire := seen.obs.ObservedAt
 		add("wire_to_kafka", seen.msgTime.Sub(wire))
 		add("wire_to_consumer", seen.readAt.Sub(wire))
@@ -165,9 +166,9 @@ type stageTotals struct{ sum, count map[string]float64 }
 
 // scrapeStages reads synwatch_e2e_latency_seconds_{sum,count} by stage from
 // the verifier's /metrics (zero totals when it does not answer yet).
-func scrapeStages(tb testing.TB, addr string) stageTotals {
+func scrapeStages(c *http.Client, addr string) stageTotals {
 	st := stageTotals{sum: map[string]float64{}, count: map[string]float64{}}
-	resp, err := http.Get("http://" + addr + "/metrics")
+	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return st
 	}
@@ -192,14 +193,4 @@ func scrapeStages(tb testing.TB, addr string) stageTotals {
 		}
 	}
 	return st
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 address with a port free right now.
-func freeLoopbackAddr(tb testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
