@@ -2,6 +2,7 @@ package privs
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,6 +101,8 @@ type report struct {
 	RawAfter          string
 	ThreadStates      map[string]int
 	Child             string
+	CaptureOpen       string
+	CapturedAfterDrop int
 }
 
 // buildDemo builds testdata/capsdemo into a directory that an unprivileged
@@ -276,5 +279,44 @@ func TestKeepFromFileCapabilities(t *testing.T) {
 	}
 	if r.KeepErr != "" || !strings.HasPrefix(r.After, none) || r.RawAfter != "operation not permitted" || len(r.ThreadStates) != 1 {
 		t.Errorf("after: %+v", r)
+	}
+}
+
+// The sensor's case end to end: a libpcap handle opened (promiscuous) by a
+// non-root user holding only CAP_NET_RAW keeps capturing after every
+// capability is gone. The capture is on the loopback of a private network
+// namespace, and the traffic is the helper's own UDP datagrams to 127.0.0.1.
+func TestCaptureSurvivesDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: needs root, setpriv, ip and a build")
+	}
+	testenv.RequireRoot(t)
+	testenv.RequireTool(t, "setpriv", "ip", "go")
+	bin := buildDemo(t, true)
+	ns := fmt.Sprintf("swprivs-%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	if out, err := exec.Command("ip", "-n", ns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v: %s", err, out)
+	}
+	in := func(argv ...string) []string { return append([]string{"ip", "netns", "exec", ns}, argv...) }
+
+	r := runDemo(t, in(asNobody("+net_raw", bin, "-capture", "lo")...)...)
+	if r.CaptureOpen != "ok" {
+		t.Fatalf("promiscuous capture as nobody with CAP_NET_RAW only: %s", r.CaptureOpen)
+	}
+	if r.KeepErr != "" || !strings.HasPrefix(r.After, none) || r.RawAfter != "operation not permitted" {
+		t.Errorf("after the drop: %+v", r)
+	}
+	if r.CapturedAfterDrop != 5 {
+		t.Errorf("the handle delivered %d of 5 probes after the drop", r.CapturedAfterDrop)
+	}
+
+	// Without the capability the open fails, with libpcap's permission error.
+	r = runDemo(t, in(asNobody("", bin, "-capture", "lo")...)...)
+	if !strings.Contains(r.CaptureOpen, "Operation not permitted") {
+		t.Errorf("capture without CAP_NET_RAW: %q, want a permission error", r.CaptureOpen)
 	}
 }

@@ -30,6 +30,8 @@ type report struct {
 	RawAfter          string            // raw socket after the drop
 	ThreadStates      map[string]int    // distinct per-thread states after the drop (all of them, including threads started after it) → count
 	Child             string            // the state of a child executed after the drop
+	CaptureOpen       string            `json:",omitempty"` // -capture: "ok" or the error of opening it before the drop
+	CapturedAfterDrop int               `json:",omitempty"` // -capture: our own UDP probes read from the handle after the drop
 	Extra             map[string]string `json:",omitempty"`
 }
 
@@ -57,6 +59,7 @@ func threadStates() map[string]int {
 func main() {
 	keep := flag.String("keep", "", "capabilities to keep: net_raw,net_admin")
 	threads := flag.Int("threads", 8, "extra OS threads to start before the drop")
+	capture := flag.String("capture", "", "open a libpcap capture on this interface before the drop, read from it after (run in a private network namespace: lo)")
 	flag.Parse()
 
 	var r report
@@ -89,6 +92,13 @@ func main() {
 	r.RawBefore = rawSocket()
 	if ts, err := privs.Threads(); err == nil {
 		r.Threads = len(ts)
+	}
+
+	var probe func() int
+	if *capture != "" {
+		var closeCapture func()
+		probe, closeCapture, r.CaptureOpen = openCapture(*capture)
+		defer closeCapture()
 	}
 
 	var caps []privs.Cap
@@ -124,6 +134,10 @@ func main() {
 	}
 	r.RawAfter = rawSocket()
 	r.ThreadStates = threadStates()
+
+	if probe != nil {
+		r.CapturedAfterDrop = probe()
+	}
 
 	out, err := exec.Command("/bin/cat", "/proc/self/status").Output()
 	if err != nil {
