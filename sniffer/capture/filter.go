@@ -146,3 +146,125 @@ func dlt(link layers.LinkType) layers.LinkType {
 	}
 	return link
 }
+
+// Prefilter is a Go stand-in for the built-in filter (no user expression),
+// for capture files: it rejects only frames that the built-in filter
+// certainly rejects (TCP without SYN, UDP between ports nobody watches, over
+// Ethernet with up to two VLAN tags, Linux cooked or raw IP), and passes
+// everything else to the decoder: a superset of the filter, at a few ns a
+// frame instead of the ~40 ns of a BPF interpreter. FuzzPrefilter checks it
+// against libpcap's compiled program.
+type Prefilter struct {
+	link  layers.LinkType
+	ports [65536 / 64]uint64 // UDP ports that pass
+}
+
+// Prefilter returns the Go filter for link, or nil when the filter has a
+// user expression (which only BPF can evaluate) or link is not supported.
+func (f Filter) Prefilter(link layers.LinkType) *Prefilter {
+	if strings.TrimSpace(f.Extra) != "" {
+		return nil
+	}
+	if _, err := f.Expression(link); err != nil {
+		return nil
+	}
+	p := &Prefilter{link: link}
+	set := func(port uint16) { p.ports[port/64] |= 1 << (port % 64) }
+	for _, port := range tunnelUDPPorts {
+		set(port)
+	}
+	if f.UDP {
+		for port := 1; port <= 1024; port++ {
+			set(uint16(port))
+		}
+		for _, port := range f.HighPorts {
+			set(port)
+		}
+	}
+	return p
+}
+
+func isVLANType(et uint16) bool { return et == 0x8100 || et == 0x88a8 || et == 0x9100 }
+
+// Pass reports whether frame may be something the sensor needs.
+func (p *Prefilter) Pass(b []byte) bool {
+	var off int // start of the IP header
+	switch p.link {
+	case layers.LinkTypeEthernet:
+		if len(b) < 14 {
+			return true
+		}
+		et, i := uint16(b[12])<<8|uint16(b[13]), 14
+		for tags := 0; isVLANType(et) && tags < 2; tags++ {
+			if len(b) < i+4 {
+				return true
+			}
+			et, i = uint16(b[i+2])<<8|uint16(b[i+3]), i+4
+		}
+		if et != 0x0800 && et != 0x86dd {
+			return true
+		}
+		off = i
+	case layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2:
+		pt, hl := 14, 16 // protocol type offset, header length
+		if p.link == layers.LinkTypeLinuxSLL2 {
+			pt, hl = 0, 20
+		}
+		if len(b) < hl {
+			return true
+		}
+		if et := uint16(b[pt])<<8 | uint16(b[pt+1]); et != 0x0800 && et != 0x86dd {
+			return true
+		}
+		off = hl
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return true // rare: left to the decoder
+	default: // raw IP
+	}
+	if len(b) < off+1 {
+		return true
+	}
+	ip := b[off:]
+	var proto uint8
+	var l4 []byte
+	switch ip[0] >> 4 {
+	case 4:
+		if len(ip) < 20 {
+			return true
+		}
+		proto = ip[9]
+		if proto != 6 && proto != 17 {
+			return true
+		}
+		if (uint16(ip[6])<<8|uint16(ip[7]))&0x1fff != 0 {
+			return false // a later fragment: no TCP or UDP header to pass on
+		}
+		ihl := int(ip[0]&0x0f) * 4
+		if ihl < 20 || len(ip) < ihl {
+			return true
+		}
+		l4 = ip[ihl:]
+	case 6:
+		if len(ip) < 40 {
+			return true
+		}
+		proto = ip[6]
+		if proto != 6 && proto != 17 {
+			return true // extension headers, tunnels, ...: the decoder looks
+		}
+		l4 = ip[40:]
+	default:
+		return true
+	}
+	if proto == 6 {
+		if len(l4) < 14 {
+			return true
+		}
+		return l4[13]&0x02 != 0
+	}
+	if len(l4) < 4 {
+		return true
+	}
+	sp, dp := uint16(l4[0])<<8|uint16(l4[1]), uint16(l4[2])<<8|uint16(l4[3])
+	return p.ports[sp/64]&(1<<(sp%64)) != 0 || p.ports[dp/64]&(1<<(dp%64)) != 0
+}

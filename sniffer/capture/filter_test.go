@@ -282,7 +282,9 @@ func TestOpenFileFiltersAndKeepsTimestamps(t *testing.T) {
 		}
 	}
 	writePcap(t, path, start, frames...)
-	src, err := OpenFile(path, Filter{UDP: true, HighPorts: []uint16{5353}})
+	// a user expression that keeps everything: the file goes through the
+	// BPF program itself (Go VM), exactly as a live capture would
+	src, err := OpenFile(path, Filter{UDP: true, HighPorts: []uint16{5353}, Extra: "not host 192.0.2.99"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +307,8 @@ func TestOpenFileFiltersAndKeepsTimestamps(t *testing.T) {
 		t.Errorf("frames read at\n%v\nwant\n%v", got, want)
 	}
 	st, _ := src.Stats()
-	if st.Received != uint64(len(want)) {
-		t.Errorf("stats received %d, want %d", st.Received, len(want))
+	if st.Received != uint64(len(frames)) {
+		t.Errorf("stats received %d, want every frame read: %d", st.Received, len(frames))
 	}
 }
 
@@ -341,4 +343,66 @@ func TestOpenLiveUnknownInterface(t *testing.T) {
 			t.Errorf("%s: %v", kind, err)
 		}
 	}
+}
+
+// TestPrefilter: the Go stand-in passes everything the filter passes, and
+// rejects the plain traffic (TCP without SYN, UDP between unwatched ports).
+func TestPrefilter(t *testing.T) {
+	f := Filter{UDP: true, HighPorts: []uint16{5353, 80}}
+	pre := f.Prefilter(layers.LinkTypeEthernet)
+	if pre == nil {
+		t.Fatal("no prefilter")
+	}
+	mustReject := map[string]bool{"ipv4 data ack": true, "ipv4 rst": true, "ipv4 fin": true, "ipv6 data ack": true,
+		"vlan data": true, "qinq data": true, "udp high ports": true}
+	for _, tc := range ethernetCases(t) {
+		got := pre.Pass(tc.data)
+		if tc.pass && !got {
+			t.Errorf("%s: the filter passes it, the prefilter drops it", tc.name)
+		}
+		if mustReject[tc.name] && got {
+			t.Errorf("%s: prefilter passes plain traffic", tc.name)
+		}
+	}
+	if (Filter{Extra: "port 22"}).Prefilter(layers.LinkTypeEthernet) != nil {
+		t.Error("a user expression must go through BPF, not the prefilter")
+	}
+}
+
+// FuzzPrefilter checks the prefilter against libpcap's compiled built-in
+// filter: whatever BPF passes, the prefilter must pass, for every link type.
+func FuzzPrefilter(f *testing.F) {
+	t := &testing.T{}
+	for _, tc := range ethernetCases(t) {
+		f.Add(uint8(0), tc.data)
+		if len(tc.data) > 14 {
+			f.Add(uint8(1), tc.data[14:]) // raw IP
+			f.Add(uint8(2), append([]byte{0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, tc.data[12], tc.data[13]}, tc.data[14:]...))
+		}
+	}
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeRaw, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeLoop}
+	type pair struct {
+		bpf *pcap.BPF
+		pre *Prefilter
+	}
+	var progs []pair
+	flt := Filter{UDP: true, HighPorts: []uint16{5353}}
+	for _, l := range links {
+		expr, err := flt.Expression(l)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := pcap.NewBPF(dlt(l), 65535, expr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		progs = append(progs, pair{b, flt.Prefilter(l)})
+	}
+	f.Fuzz(func(t *testing.T, which uint8, data []byte) {
+		p := progs[int(which)%len(progs)]
+		ci := gopacket.CaptureInfo{CaptureLength: len(data), Length: len(data)}
+		if p.bpf.Matches(ci, data) && !p.pre.Pass(data) {
+			t.Fatalf("%s: BPF passes %x, prefilter drops it", links[int(which)%len(links)], data)
+		}
+	})
 }

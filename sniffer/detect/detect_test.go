@@ -419,3 +419,36 @@ func rss(t *testing.T) int64 {
 	t.Fatal("no VmRSS")
 	return 0
 }
+
+func TestFlowTableBounded(t *testing.T) {
+	ft := newFlowTable(64, int64(time.Second))
+	if len(ft.slots) != 64 {
+		t.Fatalf("%d slots, want 64", len(ft.slots))
+	}
+	key := func(i int) *flowKey {
+		k := &flowKey{clientPort: uint16(i), serverPort: 22}
+		k.client[15] = byte(i >> 8)
+		return k
+	}
+	for i := 0; i < 1000; i++ {
+		ft.put(key(i), uint32(i), int64(i))
+	}
+	if len(ft.slots) != 64 || ft.evict == 0 {
+		t.Errorf("slots %d evicted %d: the table must stay at its bound and count evictions", len(ft.slots), ft.evict)
+	}
+	found := 0
+	for i := 936; i < 1000; i++ {
+		if v, ok := ft.get(key(i), 1000); ok {
+			if v != uint32(i) {
+				t.Fatalf("key %d: value %d", i, v)
+			}
+			found++
+		}
+	}
+	if found < 40 { // 4-way sets: most of the newest 64 survive
+		t.Errorf("only %d of the newest 64 flows found", found)
+	}
+	if _, ok := ft.get(key(999), 999+int64(2*time.Second)); ok {
+		t.Error("a flow older than the ttl was found")
+	}
+}
