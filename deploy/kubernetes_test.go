@@ -126,6 +126,7 @@ func TestKubernetes(t *testing.T) {
 func checkWorkload(t *testing.T, o kubeObject, role string, cm, secret *kubeObject, cmds map[string]bool, objs []kubeObject) {
 	where := o.file
 	pod := get(o.doc, "spec", "template", "spec")
+	checkPodFields(t, where, pod)
 	labels := asMap(get(o.doc, "spec", "template", "metadata", "labels"))
 	sel := asMap(get(o.doc, "spec", "selector", "matchLabels"))
 	for k, v := range sel {
@@ -324,5 +325,74 @@ func checkWorkload(t *testing.T, o kubeObject, role string, cm, secret *kubeObje
 	}
 	if !svcFound {
 		t.Errorf("%s: no Service selects these pods for metrics", where)
+	}
+}
+
+// Field names of the Kubernetes types the workloads use (core/v1), so that a
+// misspelt field, which the API server would drop or refuse, fails here.
+var kubeFields = map[string][]string{
+	"PodSpec": {"volumes", "initContainers", "containers", "ephemeralContainers", "restartPolicy",
+		"terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "nodeSelector",
+		"serviceAccountName", "serviceAccount", "automountServiceAccountToken", "nodeName", "hostNetwork",
+		"hostPID", "hostIPC", "shareProcessNamespace", "securityContext", "imagePullSecrets", "hostname",
+		"subdomain", "affinity", "schedulerName", "tolerations", "hostAliases", "priorityClassName", "priority",
+		"dnsConfig", "readinessGates", "runtimeClassName", "enableServiceLinks", "preemptionPolicy", "overhead",
+		"topologySpreadConstraints", "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates", "resourceClaims"},
+	"Container": {"name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources",
+		"resizePolicy", "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe",
+		"startupProbe", "lifecycle", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
+		"securityContext", "stdin", "stdinOnce", "tty"},
+	"SecurityContext": {"capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser",
+		"runAsGroup", "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount",
+		"seccompProfile", "appArmorProfile"},
+	"PodSecurityContext": {"seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot",
+		"supplementalGroups", "supplementalGroupsPolicy", "fsGroup", "sysctls", "fsGroupChangePolicy",
+		"seccompProfile", "appArmorProfile", "seLinuxChangePolicy"},
+	"Capabilities":  {"add", "drop"},
+	"Probe":         {"exec", "httpGet", "tcpSocket", "grpc", "initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold", "failureThreshold", "terminationGracePeriodSeconds"},
+	"VolumeMount":   {"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation", "subPathExpr"},
+	"ContainerPort": {"name", "hostPort", "containerPort", "protocol", "hostIP"},
+	"EnvVar":        {"name", "value", "valueFrom"},
+}
+
+func checkFields(t *testing.T, where, typ string, v any) {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v != nil {
+			t.Errorf("%s: %s is not a mapping", where, typ)
+		}
+		return
+	}
+	for k := range m {
+		if !slices.Contains(kubeFields[typ], k) {
+			t.Errorf("%s: unknown %s field %q", where, typ, k)
+		}
+	}
+}
+
+// checkPodFields checks the field names of a pod template, recursively where
+// synwatch's settings live.
+func checkPodFields(t *testing.T, where string, pod any) {
+	t.Helper()
+	checkFields(t, where+" spec", "PodSpec", pod)
+	checkFields(t, where+" securityContext", "PodSecurityContext", get(pod, "securityContext"))
+	for _, c := range list(pod, "containers") {
+		w := where + " container " + str(c, "name")
+		checkFields(t, w, "Container", c)
+		checkFields(t, w+" securityContext", "SecurityContext", get(c, "securityContext"))
+		checkFields(t, w+" capabilities", "Capabilities", get(c, "securityContext", "capabilities"))
+		for _, p := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+			checkFields(t, w+" "+p, "Probe", get(c, p))
+		}
+		for _, vm := range list(c, "volumeMounts") {
+			checkFields(t, w+" volumeMount", "VolumeMount", vm)
+		}
+		for _, p := range list(c, "ports") {
+			checkFields(t, w+" port", "ContainerPort", p)
+		}
+		for _, e := range list(c, "env") {
+			checkFields(t, w+" env", "EnvVar", e)
+		}
 	}
 }
