@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/synwatch/synwatch/internal/privs"
 	"golang.org/x/sys/unix"
@@ -25,6 +26,7 @@ type report struct {
 	RawBefore         string            // "ok" or the socket error
 	Threads           int               // threads when the drop ran
 	KeepErr           string            // error of privs.Keep, if any
+	KeepMicros        int64             // how long privs.Keep took
 	After             string            // privs.Self after
 	HaveRawAfter      bool              // privs.Have(NetRaw) after
 	RawAfter          string            // raw socket after the drop
@@ -114,9 +116,11 @@ func main() {
 			os.Exit(2)
 		}
 	}
+	t0 := time.Now()
 	if _, err := privs.Keep(caps...); err != nil {
 		r.KeepErr = err.Error()
 	}
+	r.KeepMicros = time.Since(t0).Microseconds()
 	after, _ := privs.Self()
 	r.After = after.String()
 	r.HaveRawAfter = privs.Have(privs.NetRaw)
