@@ -91,7 +91,7 @@ func OpenAFPacket(o Options) ([]Source, error) {
 
 func afErr(iface string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || strings.Contains(err.Error(), "operation not permitted") {
-		return fmt.Errorf("capture on %s: permission denied: run as root or grant CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip synwatch)", iface)
+		return fmt.Errorf("capture on %s: permission denied: live capture needs CAP_NET_RAW (not CAP_NET_ADMIN): run as root, or setcap cap_net_raw+ep on the synwatch binary", iface)
 	}
 	if errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("capture on %s: no such network interface (see ip link)", iface)

@@ -80,7 +80,7 @@ func activateErr(iface string, err error) error {
 	switch {
 	case strings.Contains(s, "Permission Denied"), strings.Contains(s, "Operation not permitted"),
 		strings.Contains(s, "permission denied"):
-		return fmt.Errorf("capture on %s: permission denied: run as root or grant CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip synwatch)", iface)
+		return fmt.Errorf("capture on %s: permission denied: live capture needs CAP_NET_RAW (not CAP_NET_ADMIN): run as root, or setcap cap_net_raw+ep on the synwatch binary", iface)
 	case strings.Contains(s, "No Such Device"), strings.Contains(s, "No such device"):
 		return fmt.Errorf("capture on %s: no such network interface (see ip link)", iface)
 	case strings.Contains(s, "Not Up"):
