@@ -49,10 +49,14 @@ const (
 	maxRecord = 1 << 20
 )
 
-// OpenFile opens a pcap or pcapng file and compiles the filter for its
-// link type. Errors name the file and say what is wrong with it.
+// OpenFile opens a pcap or pcapng file ("-": standard input, e.g. from
+// tcpdump -w -) and compiles the filter for its link type. Errors name the
+// file and say what is wrong with it.
 func OpenFile(path string, flt Filter) (Source, error) {
-	f, err := os.Open(path)
+	f, err := os.Stdin, error(nil)
+	if path != "-" {
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {

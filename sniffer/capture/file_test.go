@@ -176,3 +176,27 @@ func FuzzFileReader(f *testing.F) {
 		t.Fatal("more than 10000 packets from a small file")
 	})
 }
+
+func TestFileFromStdin(t *testing.T) {
+	synack := frame(t, eth(layers.EthernetTypeIPv4), ip4("198.18.2.10", "203.0.113.5", layers.IPProtocolTCP), tcp(22, 40000, "SA"))
+	t1 := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.Write(classicPcap(binary.LittleEndian, true, 1, []time.Time{t1, t1}, [][]byte{synack, synack}))
+		w.Close()
+	}()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old }()
+	src, err := OpenFile("-", Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := readAll(t, src)
+	if err != nil || len(ts) != 2 {
+		t.Errorf("read %d packets from a pipe, err %v; want 2", len(ts), err)
+	}
+}
