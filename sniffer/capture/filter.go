@@ -2,6 +2,7 @@ package capture
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,11 @@ type Filter struct {
 	UDP       bool
 	HighPorts []uint16
 }
+
+// shiftingKeyword finds the libpcap keywords that move the offsets of
+// everything after them: in a user expression they would break the
+// built-in filter ANDed with it.
+var shiftingKeyword = regexp.MustCompile(`\b(vlan|mpls|pppoes|geneve)\b`)
 
 // Tunnel carriers on UDP: VXLAN, Geneve, GTP-U.
 var tunnelUDPPorts = [...]uint16{4789, 6081, 2152}
@@ -105,6 +111,9 @@ func (f Filter) Compile(link layers.LinkType, snaplen int) ([]pcap.BPFInstructio
 		return nil, "", err
 	}
 	if f.Extra != "" {
+		if m := shiftingKeyword.FindString(f.Extra); m != "" {
+			return nil, "", fmt.Errorf("bad BPF expression %q: %q is not allowed there: it shifts the offsets of the built-in filter; the sensor already looks behind 0-2 VLAN tags, MPLS and PPPoE and applies your expression at each VLAN depth", f.Extra, m)
+		}
 		if _, err := pcap.CompileBPFFilter(dlt(link), snaplen, f.Extra); err != nil {
 			return nil, "", fmt.Errorf("bad BPF expression %q: %s", f.Extra, cleanPcapErr(err))
 		}

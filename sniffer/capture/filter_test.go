@@ -247,6 +247,10 @@ func TestFilterBadExpression(t *testing.T) {
 	if strings.Contains(err.Error(), "\n") {
 		t.Errorf("error spans lines: %q", err)
 	}
+	err = Filter{Extra: "vlan 100"}.Check()
+	if err == nil || !strings.HasPrefix(err.Error(), `bad BPF expression "vlan 100": "vlan" is not allowed there`) {
+		t.Errorf("vlan keyword: %v", err)
+	}
 }
 
 // writePcap writes frames (Ethernet) 1ms apart from start.
