@@ -20,17 +20,19 @@ import (
 // broker and Redis through loopback proxies at their own addresses (a Kafka
 // client connects to the address the broker advertises).
 type pipelineLab struct {
-	t        *testing.T
-	lab      *testenv.Lab
-	kafka    string // host:port of the broker
-	store    string // redis://...
-	hook     *hook
-	name     string // unique per test: topics and consumer group
-	sensorC  string // config files
-	verifC   string
-	sensor   *proc
-	verifier *proc
-	nVerif   int
+	t     *testing.T
+	lab   *testenv.Lab
+	kafka string // host:port of the broker
+	store string // redis://...
+	hook  *hook
+	// kafkaProxy carries the lab's connections to the broker
+	kafkaProxy *proxy
+	name       string // unique per test: topics and consumer group
+	sensorC    string // config files
+	verifC     string
+	sensor     *proc
+	verifier   *proc
+	nVerif     int
 }
 
 type pipelineOpts struct {
@@ -72,7 +74,7 @@ verifier:
   host_cooldown: 1ms
   scans_per_net_per_minute: 600
 %s`, p.name, o.extra))
-	proxyLoopback(t, p.lab.Outside, p.kafka)
+	p.kafkaProxy = proxyLoopback(t, p.lab.Outside, p.kafka)
 	proxyLoopback(t, p.lab.Outside, p.store)
 	return p
 }

@@ -291,68 +291,106 @@ func connect(t testing.TB, ns, addr string) error {
 	return err
 }
 
-// proxyInto listens on listenAddr inside namespace ns and forwards every
-// connection to target on the test's own loopback: a process in the lab
-// (the sensor) reaches the host's Kafka broker at the address that broker
-// advertises, so the same port number is used on both sides.
-func proxyInto(t testing.TB, ns, listenAddr, target string) {
+// proxy forwards connections made to an address inside a namespace to a
+// target on the test's own loopback: a process in the lab (the sensor, the
+// verifier) reaches the host's Kafka broker at the address that broker
+// advertises, so the same port number is used on both sides. cut and
+// restore make the target unreachable and reachable again (a partition).
+type proxy struct {
+	t          testing.TB
+	ns         string
+	listen, to string
+	mu         sync.Mutex
+	l          net.Listener
+	conns      map[net.Conn]struct{}
+	wg         sync.WaitGroup
+}
+
+func proxyInto(t testing.TB, ns, listenAddr, target string) *proxy {
 	t.Helper()
-	l := listenIn(t, ns, listenAddr)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = struct{}{}
-		} else {
-			delete(conns, c)
-		}
-	}
-	wg.Add(1)
+	p := &proxy{t: t, ns: ns, listen: listenAddr, to: target, conns: map[net.Conn]struct{}{}}
+	p.restore()
+	t.Cleanup(p.cut)
+	return p
+}
+
+// restore listens again: new connections reach the target.
+func (p *proxy) restore() {
+	p.t.Helper()
+	l := listenIn(p.t, p.ns, p.listen)
+	p.mu.Lock()
+	p.l = l
+	p.mu.Unlock()
+	p.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer p.wg.Done()
 		for {
 			in, err := l.Accept()
 			if err != nil {
 				return
 			}
-			out, err := net.DialTimeout("tcp", target, 2*time.Second)
+			out, err := net.DialTimeout("tcp", p.to, 2*time.Second)
 			if err != nil {
 				_ = in.Close()
 				continue
 			}
-			track(in, true)
-			track(out, true)
-			wg.Add(2)
-			pipe := func(dst, src net.Conn) {
-				defer wg.Done()
-				_, _ = io.Copy(dst, src)
-				_ = dst.Close()
-				_ = src.Close()
-				track(dst, false)
-				track(src, false)
+			if !p.track(true, in, out) {
+				return
 			}
-			go pipe(out, in)
-			go pipe(in, out)
+			p.wg.Add(2)
+			go p.pipe(out, in)
+			go p.pipe(in, out)
 		}
 	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		mu.Lock()
-		for c := range conns {
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	_, _ = io.Copy(dst, src)
+	_ = dst.Close()
+	_ = src.Close()
+	p.track(false, dst, src)
+}
+
+// track adds or removes connections; adding fails (and closes them) once cut.
+func (p *proxy) track(add bool, cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if add && p.l == nil {
+		for _, c := range cs {
 			_ = c.Close()
 		}
-		mu.Unlock()
-		wg.Wait()
-	})
+		return false
+	}
+	for _, c := range cs {
+		if add {
+			p.conns[c] = struct{}{}
+		} else {
+			delete(p.conns, c)
+		}
+	}
+	return true
+}
+
+// cut closes the listener and every connection: the target is unreachable
+// from the namespace (connections are refused) until restore.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	if p.l != nil {
+		_ = p.l.Close()
+		p.l = nil
+	}
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
 }
 
 // proxyLoopback makes a service on the test's loopback (host:port, or a URL
 // such as redis://127.0.0.1:6390/0) reachable at the same address inside
 // namespace ns.
-func proxyLoopback(t testing.TB, ns, addr string) {
+func proxyLoopback(t testing.TB, ns, addr string) *proxy {
 	t.Helper()
 	if u, err := url.Parse(addr); err == nil && u.Host != "" && u.Scheme != "" {
 		addr = u.Host
@@ -364,7 +402,7 @@ func proxyLoopback(t testing.TB, ns, addr string) {
 	if host == "localhost" {
 		host = "127.0.0.1"
 	}
-	proxyInto(t, ns, net.JoinHostPort(host, port), net.JoinHostPort(host, port))
+	return proxyInto(t, ns, net.JoinHostPort(host, port), net.JoinHostPort(host, port))
 }
 
 // httpClientIn is an HTTP client whose connections are made from namespace
