@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sync"
 
@@ -31,9 +32,12 @@ func (j *JSONLines) Publish(_ context.Context, o *event.Observation) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if err := j.enc.Encode(o); err != nil {
-		return err
+		return fmt.Errorf("write observation: %w", err)
 	}
-	return j.w.Flush()
+	if err := j.w.Flush(); err != nil {
+		return fmt.Errorf("write observation: %w", err)
+	}
+	return nil
 }
 
 func (j *JSONLines) Close(context.Context) error {
