@@ -103,4 +103,9 @@ type Alert struct {
 	Reasons       []string  `json:"reasons"` // why this severity, in words
 	Change        Change    `json:"change"`
 	CreatedAt     time.Time `json:"created_at"`
+	// Catalogue names the high-risk catalogue entry the service matched
+	// (e.g. redis), empty if none; Category is that entry's category
+	// (database, broker, remote-admin, ...). See docs/alerts.md.
+	Catalogue string `json:"catalogue,omitempty"`
+	Category  string `json:"category,omitempty"`
 }

@@ -1,0 +1,224 @@
+package alert
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/synwatch/synwatch/internal/event"
+)
+
+// CEFSeverity maps a severity to CEF's 0-10 scale (also ECS event.severity).
+func CEFSeverity(s event.Severity) int {
+	switch s {
+	case event.SevCritical:
+		return 10
+	case event.SevHigh:
+		return 8
+	case event.SevMedium:
+		return 5
+	case event.SevLow:
+		return 3
+	}
+	return 1
+}
+
+// cefHeader escapes a CEF header field: backslash and pipe.
+func cefHeader(s string) string {
+	s = strings.NewReplacer(`\`, `\\`, `|`, `\|`, "\r", " ", "\n", " ").Replace(s)
+	return s
+}
+
+// cefValue escapes a CEF extension value: backslash, equals sign and line
+// breaks (CEF Implementation Standard, "Character Encoding").
+func cefValue(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\r\n", `\n`, "\n", `\n`, "\r", `\r`).Replace(s)
+}
+
+// CEFSignature is the CEF Signature ID of an alert: synwatch:<change kind>.
+func CEFSignature(a *event.Alert) string { return "synwatch:" + string(a.Change.Kind) }
+
+// CEF renders an alert as one CEF:0 line (no syslog header). The mapping
+// is documented in docs/alerts.md.
+func CEF(a *event.Alert, version string) string {
+	r := record(a)
+	s := a.Change.Service
+	var b strings.Builder
+	fmt.Fprintf(&b, "CEF:0|synwatch|synwatch|%s|%s|%s|%d|",
+		cefHeader(version), cefHeader(CEFSignature(a)), cefHeader(a.Title), CEFSeverity(a.Severity))
+	ext := []string{}
+	add := func(k, v string) {
+		if v != "" {
+			ext = append(ext, k+"="+cefValue(v))
+		}
+	}
+	add("rt", strconv.FormatInt(a.CreatedAt.UnixMilli(), 10))
+	add("cat", string(a.Change.Kind))
+	add("externalId", a.ID)
+	if s.IP.IsValid() {
+		add("dst", s.IP.String())
+	}
+	if s.Port != 0 {
+		add("dpt", strconv.Itoa(int(s.Port)))
+	}
+	add("proto", strings.ToUpper(string(s.Proto)))
+	add("app", r.Name)
+	if o := a.Change.Observation; o != nil {
+		if o.PeerIP.IsValid() {
+			add("src", o.PeerIP.String())
+		}
+		if o.PeerPort != 0 {
+			add("spt", strconv.Itoa(int(o.PeerPort)))
+		}
+		add("dvchost", o.Sensor)
+	}
+	if !r.FirstSeen.IsZero() {
+		add("start", strconv.FormatInt(r.FirstSeen.UnixMilli(), 10))
+	}
+	if !r.LastSeen.IsZero() {
+		add("end", strconv.FormatInt(r.LastSeen.UnixMilli(), 10))
+	}
+	add("cs1Label", "product")
+	add("cs1", orDash(strings.TrimSpace(r.Product+" "+r.Version)))
+	add("cs2Label", "verdict")
+	add("cs2", orDash(orNone(string(r.Status))))
+	var ids []string
+	for _, v := range TopVulns(r.Vulns, 10) {
+		ids = append(ids, v.ID)
+	}
+	add("cs3Label", "vulnerabilities")
+	add("cs3", orDash(strings.Join(ids, ",")))
+	add("cs4Label", "severity")
+	add("cs4", string(a.Severity))
+	add("cs5Label", "sensors")
+	add("cs5", orDash(strings.Join(r.Sensors, ",")))
+	add("cs6Label", "catalogue")
+	add("cs6", orDash(a.Catalogue))
+	if top, score := topVuln(r.Vulns); top != nil {
+		add("cfp1Label", "maxCVSS")
+		add("cfp1", strconv.FormatFloat(score, 'f', 1, 64))
+	}
+	if a.Change.Kind == event.ChangeHostSprays && a.Change.Observation != nil {
+		add("cn1Label", "ports")
+		add("cn1", strconv.Itoa(a.Change.Observation.Ports))
+	}
+	add("msg", truncate(strings.Join(a.Reasons, "; "), 1023))
+	b.WriteString(strings.Join(ext, " "))
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// ParseCEF splits a CEF line into its seven header fields and its
+// extension map, undoing the escapes. It is the reference reader used by
+// the tests and fuzzed against CEF.
+func ParseCEF(line string) (header []string, ext map[string]string, err error) {
+	i := strings.Index(line, "CEF:")
+	if i < 0 {
+		return nil, nil, fmt.Errorf("no CEF: prefix")
+	}
+	line = line[i:]
+	var cur strings.Builder
+	pos := 0
+	for len(header) < 7 {
+		if pos >= len(line) {
+			return nil, nil, fmt.Errorf("CEF header has %d fields, want 7", len(header))
+		}
+		c := line[pos]
+		switch {
+		case c == '\\' && pos+1 < len(line) && (line[pos+1] == '\\' || line[pos+1] == '|'):
+			cur.WriteByte(line[pos+1])
+			pos += 2
+			continue
+		case c == '|':
+			header = append(header, cur.String())
+			cur.Reset()
+		default:
+			cur.WriteByte(c)
+		}
+		pos++
+	}
+	ext = map[string]string{}
+	rest := line[pos:]
+	// keys are [A-Za-z0-9_]+ followed by '='; a value runs to the next
+	// unescaped " key=".
+	type kv struct{ k, v string }
+	var pairs []kv
+	var key string
+	var val strings.Builder
+	inKey := true
+	var keyB strings.Builder
+	for j := 0; j < len(rest); j++ {
+		c := rest[j]
+		if inKey {
+			if c == '=' {
+				key = keyB.String()
+				keyB.Reset()
+				inKey = false
+				continue
+			}
+			if c == ' ' && keyB.Len() == 0 {
+				continue
+			}
+			keyB.WriteByte(c)
+			continue
+		}
+		if c == '\\' && j+1 < len(rest) {
+			switch rest[j+1] {
+			case '\\', '=':
+				val.WriteByte(rest[j+1])
+			case 'n':
+				val.WriteByte('\n')
+			case 'r':
+				val.WriteByte('\r')
+			default:
+				val.WriteByte('\\')
+				val.WriteByte(rest[j+1])
+			}
+			j++
+			continue
+		}
+		if c == ' ' && nextIsKey(rest[j+1:]) {
+			pairs = append(pairs, kv{key, val.String()})
+			val.Reset()
+			inKey = true
+			continue
+		}
+		if c == '=' {
+			return nil, nil, fmt.Errorf("unescaped '=' in the value of %s", key)
+		}
+		val.WriteByte(c)
+	}
+	if !inKey {
+		pairs = append(pairs, kv{key, val.String()})
+	} else if keyB.Len() > 0 {
+		return nil, nil, fmt.Errorf("extension key %q without a value", keyB.String())
+	}
+	for _, p := range pairs {
+		if p.k == "" {
+			return nil, nil, fmt.Errorf("empty extension key")
+		}
+		ext[p.k] = p.v
+	}
+	return header, ext, nil
+}
+
+// nextIsKey reports whether s starts with key= (a CEF extension key).
+func nextIsKey(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '=':
+			return i > 0
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '.':
+		default:
+			return false
+		}
+	}
+	return false
+}

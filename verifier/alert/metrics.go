@@ -1,0 +1,65 @@
+package alert
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics of the alerting stage; names documented in docs/operating.md.
+type metrics struct {
+	alerts     *prometheus.CounterVec   // by severity
+	suppressed prometheus.Counter       // allowlist hits
+	deliveries *prometheus.CounterVec   // by sink, outcome
+	latency    *prometheus.HistogramVec // by sink: queued → taken or given up
+	retries    *prometheus.CounterVec   // by sink
+	queueFull  *prometheus.CounterVec   // by sink
+	queueDepth *prometheus.GaugeVec     // by sink
+	deadLetter *prometheus.CounterVec   // by outcome (written, failed)
+}
+
+// Delivery outcomes (label values of synwatch_alert_deliveries_total).
+const (
+	outcomeDelivered = "delivered"
+	outcomeGivenUp   = "given_up"
+	outcomeDuplicate = "duplicate"
+	outcomeCancelled = "cancelled"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_alert_alerts_total",
+			Help: "Alerts produced by the policy, by severity.",
+		}, []string{"severity"}),
+		suppressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "synwatch_alert_suppressed_total",
+			Help: "Changes suppressed by an allowlist entry.",
+		}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_alert_deliveries_total",
+			Help: "Alert deliveries by sink and outcome (delivered, given_up, duplicate, cancelled).",
+		}, []string{"sink", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "synwatch_alert_delivery_seconds",
+			Help:    "Time from queueing an alert for a sink to its delivery or giving up.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900},
+		}, []string{"sink"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_alert_retries_total",
+			Help: "Delivery attempts after the first, by sink.",
+		}, []string{"sink"}),
+		queueFull: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_alert_queue_full_total",
+			Help: "Times Deliver waited because a sink's queue was full.",
+		}, []string{"sink"}),
+		queueDepth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "synwatch_alert_queue_depth",
+			Help: "Alerts waiting in a sink's queue.",
+		}, []string{"sink"}),
+		deadLetter: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_alert_dead_letters_total",
+			Help: "Given-up alerts written to the dead-letter path, by outcome (written, failed).",
+		}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.alerts, m.suppressed, m.deliveries, m.latency, m.retries, m.queueFull, m.queueDepth, m.deadLetter)
+	}
+	return m
+}

@@ -1,0 +1,218 @@
+package alert
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+)
+
+// Syslog sends each alert as one RFC 5424 message whose MSG is a CEF line:
+// one datagram over UDP (RFC 5426), octet-counted frames ("LEN SP MSG",
+// RFC 6587 3.4.1 / RFC 5425 4.3) over TCP and TLS. The connection is kept
+// and redialled after an error.
+type Syslog struct {
+	network  string // udp, tcp, tls
+	address  string
+	facility int
+	tlsConf  *tls.Config
+	hostname string
+	pid      int
+	version  func() string
+
+	mu   sync.Mutex
+	conn net.Conn
+}
+
+// SyslogOptions configures a syslog sink.
+type SyslogOptions struct {
+	Network  string // udp, tcp, tls
+	Address  string // host:port
+	Facility string // "" = local0
+	TLS      config.TLS
+}
+
+// maxUDPMessage keeps a datagram within what receivers accept by default
+// (rsyslog's maxMessageSize is 8k; RFC 5426 asks for at least 2048).
+const maxUDPMessage = 8000
+
+// NewSyslog builds the syslog sink; it dials on the first alert.
+func NewSyslog(o SyslogOptions) (*Syslog, error) {
+	fac, ok := config.SyslogFacility(o.Facility)
+	if !ok {
+		return nil, fmt.Errorf("syslog: unknown facility %q", o.Facility)
+	}
+	s := &Syslog{network: o.Network, address: o.Address, facility: fac, pid: os.Getpid(), version: func() string { return "dev" }}
+	s.hostname, _ = os.Hostname()
+	s.hostname = header5424(s.hostname, 255)
+	switch o.Network {
+	case "udp", "tcp":
+	case "tls":
+		host, _, err := net.SplitHostPort(o.Address)
+		if err != nil {
+			return nil, fmt.Errorf("syslog address %q: %w", o.Address, err)
+		}
+		c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+		if o.TLS.ServerName != "" {
+			c.ServerName = o.TLS.ServerName
+		}
+		if o.TLS.CAFile != "" {
+			pool, err := certPool(o.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("syslog tls.ca_file: %w", err)
+			}
+			c.RootCAs = pool
+		}
+		if o.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(o.TLS.CertFile, o.TLS.KeyFile)
+			if err != nil {
+				// the error names the files, never their content
+				return nil, fmt.Errorf("syslog client certificate: %w", err)
+			}
+			c.Certificates = []tls.Certificate{cert}
+		}
+		s.tlsConf = c
+	default:
+		return nil, fmt.Errorf("syslog: network must be udp, tcp or tls, not %q", o.Network)
+	}
+	return s, nil
+}
+
+// Name implements Sink.
+func (s *Syslog) Name() string { return "syslog" }
+
+// syslogSeverity maps an alert severity to an RFC 5424 severity.
+func syslogSeverity(s event.Severity) int {
+	switch s {
+	case event.SevCritical:
+		return 2 // crit
+	case event.SevHigh:
+		return 3 // err
+	case event.SevMedium:
+		return 4 // warning
+	case event.SevLow:
+		return 5 // notice
+	}
+	return 6 // info
+}
+
+// header5424 makes a header field printable US-ASCII without spaces, at
+// most n long, "-" when empty (RFC 5424 6.2).
+func header5424(s string, n int) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < n; i++ {
+		if c := s[i]; c > 32 && c < 127 {
+			b.WriteByte(c)
+		}
+	}
+	if b.Len() == 0 {
+		return "-"
+	}
+	return b.String()
+}
+
+// Message5424 renders an alert as an RFC 5424 message (without framing).
+func (s *Syslog) Message5424(a *event.Alert) string {
+	pri := s.facility*8 + syslogSeverity(a.Severity)
+	ts := a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+	return fmt.Sprintf("<%d>1 %s %s synwatch %d %s - %s", pri, ts, s.hostname, s.pid,
+		header5424(string(a.Change.Kind), 32), CEF(a, s.version()))
+}
+
+// Send implements Sink.
+func (s *Syslog) Send(ctx context.Context, a *event.Alert) error {
+	msg := s.Message5424(a)
+	var frame []byte
+	if s.network == "udp" {
+		if len(msg) > maxUDPMessage {
+			msg = msg[:maxUDPMessage]
+		}
+		frame = []byte(msg)
+	} else {
+		frame = []byte(strconv.Itoa(len(msg)) + " " + msg)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil && s.network != "udp" && peerClosed(s.conn) {
+		_ = s.conn.Close()
+		s.conn = nil
+	}
+	if s.conn == nil {
+		c, err := s.dial(ctx)
+		if err != nil {
+			return err
+		}
+		s.conn = c
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.conn.SetWriteDeadline(dl)
+	} else {
+		_ = s.conn.SetWriteDeadline(time.Time{})
+	}
+	if _, err := s.conn.Write(frame); err != nil {
+		_ = s.conn.Close()
+		s.conn = nil
+		return fmt.Errorf("syslog %s write: %w", s.network, err)
+	}
+	return nil
+}
+
+func (s *Syslog) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	switch s.network {
+	case "tls":
+		td := tls.Dialer{NetDialer: &d, Config: s.tlsConf}
+		c, err := td.DialContext(ctx, "tcp", s.address)
+		if err != nil {
+			return nil, fmt.Errorf("syslog tls dial %s: %w", s.address, err)
+		}
+		return c, nil
+	default:
+		c, err := d.DialContext(ctx, s.network, s.address)
+		if err != nil {
+			return nil, fmt.Errorf("syslog %s dial %s: %w", s.network, s.address, err)
+		}
+		return c, nil
+	}
+}
+
+// peerClosed reports whether the receiver closed the stream (a syslog
+// receiver never sends, so anything readable is an end or an error).
+// Without it the first alert after a receiver restart would be written
+// into a dead connection and lost.
+func peerClosed(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
+	var b [1]byte
+	_, err := c.Read(b[:])
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false
+	}
+	return errors.Is(err, io.EOF) || err != nil
+}
+
+// Close implements Closer.
+func (s *Syslog) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	return err
+}
