@@ -184,10 +184,14 @@ func (e *allowEntry) matches(s event.Service, name string) bool {
 // risk is what the service itself carries: catalogue entry and
 // vulnerabilities.
 func (p *Policy) risk(s event.Service, rec *event.Record, vulns []event.Vuln) (event.Severity, []string, *CatalogueMatch) {
+	return p.riskOf(s, rec, vulns, true)
+}
+
+func (p *Policy) riskOf(s event.Service, rec *event.Record, vulns []event.Vuln, useCatalogue bool) (event.Severity, []string, *CatalogueMatch) {
 	sev := event.SevInfo
 	var reasons []string
 	var match *CatalogueMatch
-	if m, ok := p.cat.Match(s.Proto, s.Port, rec.Name, rec.Product); ok {
+	if m, ok := p.cat.Match(s.Proto, s.Port, rec.Name, rec.Product); ok && useCatalogue {
 		match = &m
 		sev = maxSev(sev, m.Entry.Severity)
 		switch m.How {
@@ -209,7 +213,11 @@ func (p *Policy) risk(s event.Service, rec *event.Record, vulns []event.Vuln) (e
 	}
 	if x := firstExploit(vulns); x != nil {
 		raised := sevOf(maxSev(sev, event.SevMedium).Rank() + 1)
-		reasons = append(reasons, fmt.Sprintf("a public exploit is known (%s): raised to %s", x.ID, raised))
+		if raised == sev {
+			reasons = append(reasons, fmt.Sprintf("a public exploit is known (%s)", x.ID))
+		} else {
+			reasons = append(reasons, fmt.Sprintf("a public exploit is known (%s): raised to %s", x.ID, raised))
+		}
 		sev = raised
 	}
 	return sev, reasons, match
@@ -370,7 +378,7 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 // alerted when it appeared); the catalogue entry is named, not counted.
 func (p *Policy) vulnOnly(s event.Service, rec *event.Record, vulns []event.Vuln) (event.Severity, []string, *CatalogueMatch) {
 	_, _, m := p.risk(s, rec, nil)
-	sev, rs, _ := p.risk(s, &event.Record{Service: s}, vulns)
+	sev, rs, _ := p.riskOf(s, rec, vulns, false)
 	if m != nil {
 		rs = append([]string{fmt.Sprintf("service %s (%s)", m.Entry.Name, m.Entry.Category)}, rs...)
 	}

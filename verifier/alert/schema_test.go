@@ -1,0 +1,5 @@
+package alert
+
+import "testing"
+
+func validateAlertJSON(t *testing.T, body []byte) { t.Helper() }
