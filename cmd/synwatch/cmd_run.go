@@ -3,9 +3,197 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/obs"
+	"github.com/synwatch/synwatch/sniffer/sensor"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// runDrainTimeout bounds the graceful end of a live `synwatch run` after
+// SIGINT/SIGTERM: observations in flight are verified, recorded and alerted
+// within it, or abandoned (they are seen again on the next connection).
+const runDrainTimeout = 30 * time.Second
+
+type runFlags struct {
+	common   commonFlags
+	iface    string
+	pcap     string
+	store    string
+	webhooks webhookURLs
+	name     string
+}
+
+// cmdRun is the all-in-one mode: sensor → in-process bus → pipeline (embedded
+// store by default) → nmap scheduler → alert dispatcher, in one process, no
+// Kafka, no Redis. With --pcap it handles the whole file and exits 0 once
+// every alert is delivered; with --iface it runs until SIGINT/SIGTERM.
 func cmdRun(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	var f runFlags
+	fs := newFlags(env, "run", "(--iface NAME | --pcap FILE) --inside CIDR[,CIDR...] [--store URL] [--webhook URL ...] [flags]")
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see synwatch run -h)", fs.Arg(0))
+	}
+	cfg, err := f.config(fs)
+	if err != nil {
+		return err
+	}
+	log := f.common.logger(cfg, env)
+	reg := obs.NewRegistry()
+	health := obs.NewHealth()
+
+	side, err := newVerifierSide(ctx, cfg, sideOptions{
+		stdout:   env.Stdout,
+		webhooks: f.webhooks,
+		role:     "run",
+	}, log, reg, health)
+	if err != nil {
+		return err
+	}
+	bus, err := side.memoryBus()
+	if err != nil {
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	s, err := sensor.New(cfg, bus, log, reg)
+	if err == nil {
+		err = s.Open()
+	}
+	if err != nil {
+		_ = bus.Close(context.WithoutCancel(ctx))
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	srvDone, err := serveObs(bg, cfg, reg, health, log)
+	if err != nil {
+		_ = bus.Close(context.WithoutCancel(ctx))
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	maintDone := side.maintain(bg)
+
+	start := time.Now()
+	runErr := s.Run(ctx)
+	// Drain in order: the sensor is done → the bus has handed every
+	// observation to the pipeline and each was handled (verified, recorded,
+	// alerted) → the dispatcher has flushed → the store is closed.
+	dctx, cancel := drainContext(ctx, f.pcap != "")
+	defer cancel()
+	busErr := bus.Close(dctx)
+	stopBG()
+	<-maintDone
+	closeErr := side.close(dctx)
+	if err := <-srvDone; err != nil {
+		log.Warn("observability server", "err", err)
+	}
+	sum := side.summary()
+	log.Info("run finished", "elapsed", time.Since(start).Round(time.Millisecond),
+		"observations", sum.observations, "alerts_given_up", sum.givenUp)
+	switch {
+	case runErr != nil:
+		return runErr
+	case busErr != nil:
+		return fmt.Errorf("handling observations: %w", busErr)
+	case closeErr != nil:
+		return closeErr
+	case sum.givenUp > 0:
+		return fmt.Errorf("%d alert delivery(ies) given up (see the log and alert.dead_letter_file)", sum.givenUp)
+	}
+	return nil
+}
+
+// drainContext is the context of the drain: without a deadline for a file
+// (every alert must be delivered: the sinks' own give-up time bounds it), and
+// bounded after a signal ended live capture.
+func drainContext(ctx context.Context, file bool) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if file && ctx.Err() == nil {
+		return context.WithCancel(base)
+	}
+	return context.WithTimeout(base, runDrainTimeout)
+}
+
+func (f *runFlags) register(fs *flag.FlagSet) {
+	f.common.register(fs)
+	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` until SIGINT/SIGTERM (needs CAP_NET_RAW, CAP_NET_ADMIN)")
+	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE`, verify and alert what it shows, then exit")
+	fs.StringVar(&f.store, "store", "", "inventory `URL`: file:PATH (embedded) or redis://[user:pass@]HOST:PORT[/DB] (default from config: file:synwatch.db)")
+	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable); alerts always go to stdout too")
+	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
+}
+
+func (f *runFlags) config(fs *flag.FlagSet) (config.Config, error) {
+	cfg, err := f.common.load()
+	if err != nil {
+		return cfg, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	switch {
+	case f.pcap != "" && f.iface != "":
+		return cfg, usagef("--pcap and --iface: give one of them")
+	case f.pcap != "":
+		cfg.Sensor.Pcap, cfg.Sensor.Interface = f.pcap, ""
+	case f.iface != "":
+		cfg.Sensor.Interface, cfg.Sensor.Pcap = f.iface, ""
+	case cfg.Sensor.Pcap == "" && cfg.Sensor.Interface == "":
+		return cfg, usagef("nothing to capture: give --iface NAME or --pcap FILE")
+	}
+	if set["store"] {
+		cfg.Store.URL = f.store
+	}
+	if set["sensor-name"] {
+		cfg.Sensor.Name = f.name
+	}
+	if len(cfg.Inside) == 0 {
+		return cfg, usagef("--inside is required: the inside networks whose services to watch and verify, e.g. --inside 198.18.0.0/15 (or inside: in --config)")
+	}
+	if err := config.Validate(&cfg, nil); err != nil {
+		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return cfg, nil
+}
+
+// webhookURLs is the repeatable --webhook flag.
+type webhookURLs []string
+
+func (w *webhookURLs) String() string { return strings.Join(*w, ",") }
+
+func (w *webhookURLs) Set(s string) error {
+	s = strings.TrimSpace(s)
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return errors.New("want an http:// or https:// URL")
+	}
+	*w = append(*w, s)
+	return nil
+}
+
+// serveObs binds observability.listen (a bad or busy address fails here, at
+// start-up) and serves /metrics, /healthz and /readyz until ctx is done; the
+// channel yields the server's end (nil at once without a server).
+func serveObs(ctx context.Context, cfg config.Config, reg *prometheus.Registry, health *obs.Health, log *slog.Logger) (<-chan error, error) {
+	done := make(chan error, 1)
+	if cfg.Obs.Listen == "" {
+		done <- nil
+		return done, nil
+	}
+	srv, err := obs.Listen(cfg.Obs.Listen, reg, health, log)
+	if err != nil {
+		return nil, err
+	}
+	go func() { done <- srv.Serve(ctx) }()
+	return done, nil
 }

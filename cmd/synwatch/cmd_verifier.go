@@ -2,10 +2,127 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/obs"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// verifierStopTimeout bounds the graceful end after SIGINT/SIGTERM: the
+// consumer stops fetching, finishes or abandons what is in flight, commits
+// what was handled and leaves the group; the dispatcher flushes.
+const verifierStopTimeout = 30 * time.Second
+
+type verifierFlags struct {
+	common   commonFlags
+	kafka    string
+	store    string
+	group    string
+	webhooks webhookURLs
+}
+
+// cmdVerifier consumes observations from Kafka (a consumer group), verifies
+// them with nmap, records them in the store and alerts; what can never be
+// handled goes to the dead-letter topic. It runs until SIGINT/SIGTERM.
 func cmdVerifier(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	var f verifierFlags
+	fs := newFlags(env, "verifier", "[--config FILE] [--kafka HOST:PORT[,...]] [--store URL] [--inside CIDR[,...]] [--webhook URL ...]")
+	f.common.register(fs)
+	fs.StringVar(&f.kafka, "kafka", "", "Kafka brokers `HOST:PORT[,HOST:PORT...]` (overrides kafka.brokers)")
+	fs.StringVar(&f.store, "store", "", "inventory `URL`: redis://[user:pass@]HOST:PORT[/DB], rediss://..., or file:PATH (overrides store.url)")
+	fs.StringVar(&f.group, "group", "", "Kafka consumer `GROUP` (overrides verifier.group; default synwatch-verifier)")
+	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see synwatch verifier -h)", fs.Arg(0))
+	}
+	cfg, err := f.config(fs)
+	if err != nil {
+		return err
+	}
+	log := f.common.logger(cfg, env)
+	reg := obs.NewRegistry()
+	health := obs.NewHealth()
+
+	side, err := newVerifierSide(ctx, cfg, sideOptions{webhooks: f.webhooks, role: "verifier"}, log, reg, health)
+	if err != nil {
+		return err
+	}
+	consumer, err := side.kafkaConsumer(ctx)
+	if err != nil {
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	bg, stopBG := context.WithCancel(ctx)
+	defer stopBG()
+	srvDone, err := serveObs(bg, cfg, reg, health, log)
+	if err != nil {
+		_ = consumer.Close(context.WithoutCancel(ctx))
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	maintDone := side.maintain(bg)
+	log.Info("verifier started", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
+		"topic", cfg.Kafka.Topics.Observations, "group", cfg.Verifier.Group, "inside", cfg.Inside.String())
+
+	runErr := consumer.Run(ctx)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifierStopTimeout)
+	defer cancel()
+	consErr := consumer.Close(dctx)
+	stopBG()
+	<-maintDone
+	closeErr := side.close(dctx)
+	if err := <-srvDone; err != nil {
+		log.Warn("observability server", "err", err)
+	}
+	log.Info("verifier stopped")
+	switch {
+	case runErr != nil:
+		return runErr
+	case consErr != nil:
+		return fmt.Errorf("leaving the consumer group: %w", consErr)
+	}
+	return closeErr
+}
+
+func (f *verifierFlags) config(fs *flag.FlagSet) (config.Config, error) {
+	cfg, err := f.common.load()
+	if err != nil {
+		return cfg, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["kafka"] {
+		var brokers []string
+		for _, b := range strings.Split(f.kafka, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+		if len(brokers) == 0 {
+			return cfg, usagef("--kafka: want HOST:PORT[,HOST:PORT...]")
+		}
+		cfg.Kafka.Brokers = brokers
+	}
+	if set["store"] {
+		cfg.Store.URL = f.store
+	}
+	if set["group"] {
+		cfg.Verifier.Group = f.group
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return cfg, usagef("no Kafka brokers: give --kafka HOST:PORT or kafka.brokers in --config (env SYNWATCH_KAFKA_BROKERS)")
+	}
+	if len(cfg.Inside) == 0 {
+		return cfg, usagef("--inside is required: the verifier scans only inside networks, e.g. --inside 198.18.0.0/15 (or inside: in --config)")
+	}
+	if err := config.Validate(&cfg, nil); err != nil {
+		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return cfg, nil
 }
