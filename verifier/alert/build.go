@@ -52,7 +52,6 @@ func sinksFromConfig(c config.Sinks, kafkaCfg config.Kafka, d *Dispatcher, geten
 			var s *Webhook
 			s, err = NewWebhook(WebhookOptions{Name: w.Name, URL: u, Key: []byte(hk), Headers: w.Headers, CAFile: w.CAFile})
 			if err == nil {
-				s.version = d.productVersion
 				out = append(out, routedSink{s, RouteFrom(w.SinkCommon)})
 			}
 		}
@@ -65,7 +64,6 @@ func sinksFromConfig(c config.Sinks, kafkaCfg config.Kafka, d *Dispatcher, geten
 		if err != nil {
 			errs = append(errs, fmt.Errorf("alert.sinks.syslog: %w", err))
 		} else {
-			s.version = d.productVersion
 			out = append(out, routedSink{s, RouteFrom(c.Syslog.SinkCommon)})
 		}
 	}

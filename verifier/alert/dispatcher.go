@@ -146,6 +146,12 @@ func (d *Dispatcher) OnGiveUp(fn func(context.Context, DeadLetter) error) {
 // AddSink adds a sink with its route (e.g. `synwatch run --webhook URL`,
 // or the stdout sink of the all-in-one mode).
 func (d *Dispatcher) AddSink(s Sink, r Route) {
+	switch s := s.(type) { // sinks that report synwatch's version
+	case *Webhook:
+		s.version = d.productVersion
+	case *Syslog:
+		s.version = d.productVersion
+	}
 	w := &worker{d: d, sink: s, route: r, queue: make(chan *job, d.cfg.QueueSize), seen: newDedupe(dedupeWindow)}
 	d.mu.Lock()
 	defer d.mu.Unlock()
