@@ -370,4 +370,3 @@ func TestSyslogRsyslogTLS(t *testing.T) {
 		t.Errorf("untrusted delivery arrived (%d lines)", n)
 	}
 }
-
