@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/synwatch/synwatch/internal/event"
 )
@@ -152,9 +153,7 @@ func SlackMessage(a *event.Alert) SlackPayload {
 		}
 	}
 	header := fmt.Sprintf("%s %s", strings.ToUpper(string(a.Severity)), a.Title)
-	if len(header) > 150 { // Slack's limit for header text
-		header = header[:147] + "..."
-	}
+	header = truncate(header, 150) // Slack's limit for header text
 	fields := []slackText{
 		{Type: "mrkdwn", Text: "*Host*\n" + slackEscape(svc.IP.String())},
 		{Type: "mrkdwn", Text: "*Port*\n" + port},
@@ -202,9 +201,15 @@ func SlackMessage(a *event.Alert) SlackPayload {
 	}
 }
 
+// truncate shortens s to at most n bytes, on a rune boundary, marking
+// the cut with "...".
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
