@@ -23,16 +23,56 @@ func CEFSeverity(s event.Severity) int {
 	return 1
 }
 
-// cefHeader escapes a CEF header field: backslash and pipe.
+// cefHeader escapes a CEF header field: backslash and pipe; line breaks
+// become spaces.
 func cefHeader(s string) string {
-	s = strings.NewReplacer(`\`, `\\`, `|`, `\|`, "\r", " ", "\n", " ").Replace(s)
-	return s
+	if !strings.ContainsAny(s, "\\|\r\n") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '|':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\r', '\n':
+			b.WriteByte(' ')
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // cefValue escapes a CEF extension value: backslash, equals sign and line
-// breaks (CEF Implementation Standard, "Character Encoding").
+// breaks (CEF Implementation Standard, "Character Encoding"); CR LF is one
+// \n.
 func cefValue(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `=`, `\=`, "\r\n", `\n`, "\n", `\n`, "\r", `\r`).Replace(s)
+	if !strings.ContainsAny(s, "\\=\r\n") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\', '=':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case '\r':
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+				b.WriteString(`\n`)
+			} else {
+				b.WriteString(`\r`)
+			}
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // CEFSignature is the CEF Signature ID of an alert: synwatch:<change kind>.

@@ -3,7 +3,6 @@ package alert
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/synwatch/synwatch/internal/config"
@@ -32,6 +32,7 @@ type Syslog struct {
 
 	mu   sync.Mutex
 	conn net.Conn
+	dead *atomic.Bool // set by watch when conn's peer is gone
 }
 
 // SyslogOptions configures a syslog sink.
@@ -143,7 +144,7 @@ func (s *Syslog) Send(ctx context.Context, a *event.Alert) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.conn != nil && s.network != "udp" && peerClosed(s.conn) {
+	if s.conn != nil && s.dead.Load() {
 		_ = s.conn.Close()
 		s.conn = nil
 	}
@@ -152,7 +153,10 @@ func (s *Syslog) Send(ctx context.Context, a *event.Alert) error {
 		if err != nil {
 			return err
 		}
-		s.conn = c
+		s.conn, s.dead = c, &atomic.Bool{}
+		if s.network != "udp" {
+			go watch(c, s.dead)
+		}
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.conn.SetWriteDeadline(dl)
@@ -186,23 +190,13 @@ func (s *Syslog) dial(ctx context.Context) (net.Conn, error) {
 	}
 }
 
-// peerClosed reports whether the receiver closed the stream (a syslog
-// receiver never sends, so anything readable is an end or an error).
-// Without it the first alert after a receiver restart would be written
-// into a dead connection and lost.
-func peerClosed(c net.Conn) bool {
-	_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
-	defer func() { _ = c.SetReadDeadline(time.Time{}) }()
-	var b [1]byte
-	_, err := c.Read(b[:])
-	if err == nil {
-		return false
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return false
-	}
-	return errors.Is(err, io.EOF) || err != nil
+// watch reads the stream until it ends: a syslog receiver never sends, so
+// anything but a block means the receiver closed the connection or it
+// broke. Send then redials instead of writing into a dead connection
+// (where the first alert after a receiver restart would be lost).
+func watch(c net.Conn, dead *atomic.Bool) {
+	_, _ = io.Copy(io.Discard, c)
+	dead.Store(true)
 }
 
 // Close implements Closer.
