@@ -1,0 +1,105 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// kafkaOnce: one broker start per test process when SYNWATCH_TEST_KAFKA is unset.
+var kafkaOnce struct {
+	sync.Mutex
+	addr string
+}
+
+// Kafka returns the bootstrap address of a real Apache Kafka broker:
+// $SYNWATCH_TEST_KAFKA (set by scripts/test), or one started now through
+// scripts/kafka-local. It fails, never skips, when no broker can be had.
+func Kafka(t testing.TB) string {
+	t.Helper()
+	if a := os.Getenv("SYNWATCH_TEST_KAFKA"); a != "" {
+		return a
+	}
+	kafkaOnce.Lock()
+	defer kafkaOnce.Unlock()
+	if kafkaOnce.addr != "" {
+		return kafkaOnce.addr
+	}
+	out, err := exec.Command(filepath.Join(RepoRoot(t), "scripts", "kafka-local"), "start").Output()
+	if err != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("testenv: scripts/kafka-local start: %v\n%s", err, stderr)
+	}
+	lines := strings.Fields(strings.TrimSpace(string(out)))
+	if len(lines) == 0 {
+		t.Fatal("testenv: scripts/kafka-local start printed no address")
+	}
+	kafkaOnce.addr = lines[len(lines)-1]
+	return kafkaOnce.addr
+}
+
+// KafkaTopic creates a topic with a unique name (prefix + test name + time) and
+// n partitions on the broker, and deletes it when the test ends.
+func KafkaTopic(t testing.TB, broker, prefix string, partitions int) string {
+	t.Helper()
+	name := fmt.Sprintf("%s.%s.%d", prefix, sanitize(t.Name()), time.Now().UnixNano())
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 20 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+	}}})
+	if err != nil {
+		t.Fatalf("testenv: create topic %s: %v", name, err)
+	}
+	if err := resp.Errors[name]; err != nil {
+		t.Fatalf("testenv: create topic %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{name}})
+	})
+	return name
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// RepoRoot finds the module root (the directory holding go.mod) above the
+// test's working directory.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("testenv: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
