@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,6 +43,10 @@ type SyslogOptions struct {
 	Facility string // "" = local0
 	TLS      config.TLS
 }
+
+// tlsSettle is how long a new TLS connection waits for the receiver to
+// refuse it (see dial).
+const tlsSettle = 100 * time.Millisecond
 
 // maxUDPMessage keeps a datagram within what receivers accept by default
 // (rsyslog's maxMessageSize is 8k; RFC 5426 asks for at least 2048).
@@ -179,6 +184,19 @@ func (s *Syslog) dial(ctx context.Context) (net.Conn, error) {
 		c, err := td.DialContext(ctx, "tcp", s.address)
 		if err != nil {
 			return nil, fmt.Errorf("syslog tls dial %s: %w", s.address, err)
+		}
+		// In TLS 1.3 the client finishes its handshake before the server
+		// has checked the client's certificate: a refusal arrives as an
+		// alert just after. Wait for it briefly, so a refused connection
+		// is an error here rather than an alert silently lost.
+		_ = c.SetReadDeadline(time.Now().Add(tlsSettle))
+		var b [1]byte
+		_, err = c.Read(b[:])
+		_ = c.SetReadDeadline(time.Time{})
+		var ne net.Error
+		if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+			_ = c.Close()
+			return nil, fmt.Errorf("syslog tls %s: the receiver closed the connection after the handshake (client certificate refused?): %w", s.address, err)
 		}
 		return c, nil
 	default:

@@ -60,6 +60,12 @@ func freePort(t *testing.T, network string) int {
 // set: ca.pem, cert.pem, key.pem there) one TLS input through the gtls
 // driver.
 func startRsyslog(t *testing.T, tlsDir string) *rsyslog {
+	return startRsyslogAuth(t, tlsDir, "anon")
+}
+
+// startRsyslogAuth starts rsyslogd; authMode is the gtls driver's
+// (anon: any client; x509/certvalid: a client certificate signed by the CA).
+func startRsyslogAuth(t *testing.T, tlsDir, authMode string) *rsyslog {
 	t.Helper()
 	testenv.RequireTool(t, "rsyslogd")
 	dir := t.TempDir()
@@ -76,7 +82,7 @@ func startRsyslog(t *testing.T, tlsDir string) *rsyslog {
 	conf.WriteString(")\n")
 	if tlsDir != "" {
 		r.tls = freePort(t, "tcp")
-		conf.WriteString("module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\")\n")
+		fmt.Fprintf(&conf, "module(load=\"imtcp\" streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=%q)\n", authMode)
 		fmt.Fprintf(&conf, "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"%d\")\n", r.tls)
 	} else {
 		r.udp, r.tcp = freePort(t, "udp"), freePort(t, "tcp")
@@ -332,6 +338,62 @@ func writeTestPKI(t *testing.T, dir string) {
 	write("ca.pem", "CERTIFICATE", caDER)
 	write("cert.pem", "CERTIFICATE", der)
 	write("key.pem", "EC PRIVATE KEY", keyDER)
+
+	// a client certificate for mutual TLS
+	ckey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ctmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "synwatch-verifier"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"synwatch-verifier"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cder, err := x509.CreateCertificate(rand.Reader, ctmpl, ca, &ckey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckeyDER, _ := x509.MarshalECPrivateKey(ckey)
+	write("client.pem", "CERTIFICATE", cder)
+	write("client-key.pem", "EC PRIVATE KEY", ckeyDER)
+}
+
+// With x509/certvalid rsyslog takes only clients with a certificate from
+// its CA: the sink's cert_file/key_file are presented; without them the
+// handshake fails and the sink gives up.
+func TestSyslogRsyslogMutualTLS(t *testing.T) {
+	pki := t.TempDir()
+	writeTestPKI(t, pki)
+	r := startRsyslogAuth(t, pki, "x509/certvalid")
+	c, entry := trickyChange("chg-syslog-mtls", 7500)
+	cfg := fastConfig()
+	cfg.GiveUp = 500 * time.Millisecond
+	cfg.Catalogue = []config.CatalogueEntry{entry}
+	cfg.Sinks.Syslog = &config.SyslogSink{Network: "tls", Address: fmt.Sprintf("127.0.0.1:%d", r.tls),
+		TLS: config.TLS{Enabled: true, CAFile: filepath.Join(pki, "ca.pem")}}
+	anon, _, _ := newTestDispatcher(t, cfg)
+	c.ID = "chg-syslog-mtls-anon"
+	if err := anon.Deliver(context.Background(), []event.Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValue(anon.m.deliveries.WithLabelValues("syslog", "given_up")); got != 1 {
+		t.Errorf("without a client certificate: given_up = %v, want 1 (the sink must not believe rsyslog took it)", got)
+	}
+	cfg.Sinks.Syslog.TLS.CertFile = filepath.Join(pki, "client.pem")
+	cfg.Sinks.Syslog.TLS.KeyFile = filepath.Join(pki, "client-key.pem")
+	d, logs, _ := newTestDispatcher(t, cfg)
+	c.ID = "chg-syslog-mtls"
+	if err := d.Deliver(context.Background(), []event.Change{c}); err != nil {
+		t.Fatal(err)
+	}
+	lines := r.lines(t, 1)
+	time.Sleep(200 * time.Millisecond)
+	lines = r.lines(t, 1)
+	if len(lines) != 1 {
+		t.Fatalf("rsyslog got %d messages, want only the one with a client certificate:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	checkSyslogLine(t, lines[0], c, "new")
+	if strings.Contains(logs.String(), "PRIVATE KEY") {
+		t.Error("key material in the log")
+	}
 }
 
 func TestSyslogRsyslogTLS(t *testing.T) {
