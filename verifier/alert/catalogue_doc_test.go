@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var updateDocs = flag.Bool("update", false, "rewrite the catalogue table in docs/alerts.md")
+var updateDocs = flag.Bool("update", false, "rewrite golden files and the catalogue table in docs/alerts.md")
 
 const alertsDoc = "../../docs/alerts.md"
 

@@ -321,9 +321,12 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 		sev = maxSev(sev, event.SevLow)
 		switch {
 		case rec.Status == event.StatusExposed && before == event.StatusRestricted:
-			sev = sevOf(maxSev(sev, event.SevMedium).Rank() + 1)
-			add(fmt.Sprintf("was restricted, now exposed: the access control in front of it is gone: raised to %s", sev))
+			add("was restricted, now exposed: the access control in front of it is gone")
 			reasons = append(reasons, rs...)
+			if raised := sevOf(maxSev(sev, event.SevMedium).Rank() + 1); raised != sev {
+				sev = raised
+				add(fmt.Sprintf("raised one level for the lost access control: %s", sev))
+			}
 			return sev, reasons, m
 		case rec.Status == event.StatusExposed:
 			add(fmt.Sprintf("verdict changed from %s to exposed", orNone(string(before))))
