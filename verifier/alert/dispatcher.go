@@ -245,6 +245,29 @@ func (d *Dispatcher) Deliver(ctx context.Context, changes []event.Change) error 
 	return errors.Join(errs...)
 }
 
+// Reopen reopens the files the sinks and the dead-letter path append to
+// (call on SIGHUP after log rotation; moved files are also noticed on the
+// next write).
+func (d *Dispatcher) Reopen() error {
+	d.mu.Lock()
+	workers := append([]*worker(nil), d.workers...)
+	d.mu.Unlock()
+	var errs []error
+	for _, w := range workers {
+		if r, ok := w.sink.(interface{ Reopen() error }); ok {
+			if err := r.Reopen(); err != nil {
+				errs = append(errs, fmt.Errorf("alert sink %s: %w", w.sink.Name(), err))
+			}
+		}
+	}
+	if d.dead != nil {
+		if err := d.dead.Reopen(); err != nil {
+			errs = append(errs, fmt.Errorf("alert dead-letter file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Close stops taking alerts, lets queued alerts finish until ctx ends
 // (then abandons them), and closes the sinks.
 func (d *Dispatcher) Close(ctx context.Context) error {

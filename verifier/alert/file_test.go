@@ -105,3 +105,30 @@ func splitDots(s string) []string {
 	}
 	return append(out, s[start:])
 }
+
+// The sample change reaches a sink as a valid, critical alert, and Reopen
+// reopens the file after rotation.
+func TestSampleChangeAndReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.jsonl")
+	cfg := fastConfig()
+	cfg.Sinks.File = &config.FileSink{Path: path}
+	cfg.DeadLetterFile = filepath.Join(dir, "dl.jsonl")
+	d, _, _ := newTestDispatcher(t, cfg)
+	if err := d.Deliver(context.Background(), []event.Change{SampleChange(testNow)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("Reopen did not recreate the file: %v", err)
+	}
+	docs := readJSONLines(t, path+".1")
+	if len(docs) != 1 || dig(docs[0], "synwatch", "severity") != "critical" || dig(docs[0], "destination", "ip") != "192.0.2.10" {
+		t.Errorf("sample alert: %v", docs)
+	}
+}
