@@ -3,67 +3,20 @@ package alert
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/segmentio/kafka-go"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
 )
 
-// testKafka returns the test broker. scripts/test exports
-// SYNWATCH_TEST_KAFKA after `scripts/kafka-local start`.
-// TODO(lead): use testenv.Kafka(t) once internal/testenv/kafka.go lands.
-func testKafka(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("SYNWATCH_TEST_KAFKA")
-	if addr == "" {
-		t.Fatal("SYNWATCH_TEST_KAFKA is not set: run the tests through scripts/test, or `export SYNWATCH_TEST_KAFKA=$(scripts/kafka-local start | tail -n 1)`")
-	}
-	return addr
-}
-
-// createTopic makes a fresh one-partition topic through the controller.
-func createTopic(t *testing.T, broker, topic string) {
-	t.Helper()
-	conn, err := kafka.Dial("tcp", broker)
-	if err != nil {
-		t.Fatalf("kafka %s: %v", broker, err)
-	}
-	defer conn.Close()
-	ctrl, err := conn.Controller()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
-	if err := cc.CreateTopics(kafka.TopicConfig{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}); err != nil {
-		t.Fatalf("create topic %s: %v", topic, err)
-	}
-	t.Cleanup(func() {
-		if c, err := kafka.Dial("tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port))); err == nil {
-			_ = c.DeleteTopics(topic)
-			c.Close()
-		}
-	})
-}
-
 func TestKafkaAlertsTopicReadBackWithKcat(t *testing.T) {
 	testenv.RequireTool(t, "kcat")
-	broker := testKafka(t)
-	topic := fmt.Sprintf("synwatch.alerts.test-%d", time.Now().UnixNano())
-	createTopic(t, broker, topic)
+	broker := testenv.Kafka(t)
+	topic := testenv.KafkaTopic(t, broker, "synwatch.alerts", 1)
 
 	cfg := fastConfig()
 	cfg.GiveUp = 30 * time.Second
