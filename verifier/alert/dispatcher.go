@@ -77,7 +77,12 @@ func New(cfg config.Alert, kafka config.Kafka, log *slog.Logger, reg prometheus.
 	}
 	for _, s := range sinks {
 		d.AddSink(s.sink, s.route)
+		if w, ok := s.sink.(*Webhook); ok && len(w.key) == 0 {
+			log.Warn("alert webhook is unsigned: set hmac_key_file or hmac_key_env so the receiver can verify it", "sink", w.Name())
+		}
 	}
+	log.Info("alert dispatcher ready", "sinks", d.Sinks(), "catalogue_entries", len(d.policy.cat.entries),
+		"allowlist_entries", len(d.policy.allow), "give_up_after", cfg.GiveUp)
 	return d, nil
 }
 
