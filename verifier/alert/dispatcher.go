@@ -322,25 +322,27 @@ type worker struct {
 
 // enqueue waits for room in the sink's queue (counted when it has to).
 func (w *worker) enqueue(ctx context.Context, j *job) (err error) {
+	depth := w.d.m.queueDepth.WithLabelValues(w.sink.Name())
+	depth.Inc() // before the send, so the worker's Dec never goes first
 	defer func() {
 		if recover() != nil { // queue closed by Close meanwhile
 			err = ErrClosed
 		}
+		if err != nil {
+			depth.Dec()
+		}
 	}()
-	name := w.sink.Name()
 	select {
 	case w.queue <- j:
-		w.d.m.queueDepth.WithLabelValues(name).Inc()
 		return nil
 	default:
 	}
-	w.d.m.queueFull.WithLabelValues(name).Inc()
+	w.d.m.queueFull.WithLabelValues(w.sink.Name()).Inc()
 	select {
 	case w.queue <- j:
-		w.d.m.queueDepth.WithLabelValues(name).Inc()
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("alert delivery to %s: %w", name, ctx.Err())
+		return fmt.Errorf("alert delivery to %s: %w", w.sink.Name(), ctx.Err())
 	}
 }
 

@@ -90,3 +90,32 @@ func TestCloseDrains(t *testing.T) {
 		t.Errorf("delivered %d", rv.count())
 	}
 }
+
+// A full queue makes Deliver wait (backpressure), counted; nothing is
+// dropped.
+func TestQueueFullWaits(t *testing.T) {
+	slow := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(100 * time.Millisecond)
+		return false
+	})
+	cfg := fastConfig()
+	cfg.QueueSize = 1
+	cfg.Sinks.Webhook = []config.WebhookSink{{Name: "slow", URL: slow.srv.URL}}
+	d, _, _ := newTestDispatcher(t, cfg)
+	var changes []event.Change
+	for i := range 12 {
+		changes = append(changes, redisChange("chg-q-"+string(rune('a'+i))))
+	}
+	if err := d.Deliver(context.Background(), changes); err != nil {
+		t.Fatal(err)
+	}
+	if slow.count() != 12 {
+		t.Errorf("delivered %d of 12", slow.count())
+	}
+	if got := metricValue(d.m.queueFull.WithLabelValues("webhook:slow")); got < 1 {
+		t.Errorf("queue_full = %v, want ≥ 1", got)
+	}
+	if got := metricValue(d.m.queueDepth.WithLabelValues("webhook:slow")); got != 0 {
+		t.Errorf("queue_depth = %v after delivery, want 0", got)
+	}
+}
