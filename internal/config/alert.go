@@ -297,6 +297,16 @@ func (a *Alert) validate() []error {
 			}
 		}
 		errs = append(errs, secretPair(k, "hmac_key_file", "hmac_key_env", w.HMACKeyFile, w.HMACKeyEnv)...)
+		for h, v := range w.Headers {
+			switch {
+			case !isToken(h):
+				errs = append(errs, fieldErr(k+".headers", "%q is not a valid header name", h))
+			case strings.EqualFold(h, "Content-Type") || strings.HasPrefix(strings.ToLower(h), "x-synwatch-"):
+				errs = append(errs, fieldErr(k+".headers", "%s is set by synwatch and cannot be overridden", h))
+			case strings.ContainsAny(v, "\r\n"):
+				errs = append(errs, fieldErr(k+".headers", "the value of %s contains a line break", h))
+			}
+		}
 	}
 	if s.Syslog != nil {
 		errs = append(errs, s.Syslog.validate("alert.sinks.syslog")...)
@@ -341,4 +351,21 @@ func splitHostPort(s string) (string, uint16, error) {
 		return "", 0, fmt.Errorf("bad port")
 	}
 	return s[:i], uint16(p), nil
+}
+
+// isToken reports whether s is an HTTP header name (RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -78,6 +78,24 @@ alert:
       - name: soar
         url: ftp://soar.example.net/h
 `, "line 6: alert.sinks.webhooks.0.url: want an http:// or https:// URL"},
+		{"webhook header override", `
+alert:
+  sinks:
+    webhooks:
+      - name: soar
+        url: https://soar.example.net/h
+        headers:
+          X-Synwatch-Signature: forged
+`, "line 7: alert.sinks.webhooks.0.headers: X-Synwatch-Signature is set by synwatch and cannot be overridden"},
+		{"webhook header name", `
+alert:
+  sinks:
+    webhooks:
+      - name: soar
+        url: https://soar.example.net/h
+        headers:
+          "Bad Header": x
+`, `line 7: alert.sinks.webhooks.0.headers: "Bad Header" is not a valid header name`},
 		{"syslog network", `
 alert:
   sinks:
