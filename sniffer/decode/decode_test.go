@@ -1,0 +1,310 @@
+package decode
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/synwatch/synwatch/internal/pcapgen"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const pcapDir = "../../testdata/pcap"
+
+type frame struct {
+	data []byte
+	link layers.LinkType
+}
+
+func readFile(t testing.TB, path string) []frame {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []frame
+	if strings.HasSuffix(path, ".pcapng") {
+		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			d, _, err := r.ReadPacketData()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, frame{d, r.LinkType()})
+		}
+	}
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, _, err := r.ReadPacketData()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, frame{d, r.LinkType()})
+	}
+}
+
+func pcaps(t testing.TB) []string {
+	files, err := filepath.Glob(filepath.Join(pcapDir, "*.pcap*"))
+	if err != nil || len(files) < 20 {
+		t.Fatalf("testdata/pcap: %v files, err %v (go test ./internal/pcapgen -update)", len(files), err)
+	}
+	return files
+}
+
+// decoded is one frame's result, as golden files record it.
+type decoded struct {
+	Frame  int      `json:"frame"`
+	Error  string   `json:"error,omitempty"`
+	Proto  uint8    `json:"proto,omitempty"`
+	Src    string   `json:"src,omitempty"`
+	Dst    string   `json:"dst,omitempty"`
+	Ports  string   `json:"ports,omitempty"`
+	Flags  uint8    `json:"flags,omitempty"`
+	Seq    uint32   `json:"seq,omitempty"`
+	Ack    uint32   `json:"ack,omitempty"`
+	VLANs  []uint16 `json:"vlans,omitempty"`
+	Tunnel string   `json:"tunnel,omitempty"`
+	ID     uint32   `json:"tunnel_id,omitempty"`
+}
+
+func decodeAll(t testing.TB, path string) []decoded {
+	var out []decoded
+	var p Packet
+	for i, fr := range readFile(t, path) {
+		d, err := NewDecoder(fr.link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := decoded{Frame: i + 1}
+		if err := d.Decode(fr.data, &p); err != nil {
+			var de *Error
+			if !errors.As(err, &de) {
+				t.Fatalf("frame %d: error of type %T", i+1, err)
+			}
+			r.Error = de.Reason()
+		} else {
+			r.Proto, r.Src, r.Dst = p.Proto, p.Src.String(), p.Dst.String()
+			r.Ports = fmt.Sprintf("%d>%d", p.SrcPort, p.DstPort)
+			r.Flags, r.Seq, r.Ack = p.Flags, p.Seq, p.Ack
+			r.VLANs = append([]uint16(nil), p.VLANs[:p.NVLAN]...)
+			r.Tunnel, r.ID = p.Tunnel, p.TunnelID
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// TestGolden: every generated capture decodes to its golden JSON (-update).
+func TestGolden(t *testing.T) {
+	for _, path := range pcaps(t) {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			var b strings.Builder
+			for _, r := range decodeAll(t, path) {
+				j, _ := json.Marshal(r)
+				b.Write(j)
+				b.WriteByte('\n')
+			}
+			golden := filepath.Join("testdata", "golden", name+".jsonl")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run with -update)", err)
+			}
+			if b.String() != string(want) {
+				t.Errorf("decoded output differs from %s:\n%s", golden, b.String())
+			}
+		})
+	}
+}
+
+// TestEncapsulations states, for each capture, what the first inside SYN-ACK
+// must carry: the site's VLANs and the outermost tunnel with its id.
+func TestEncapsulations(t *testing.T) {
+	cases := map[string]struct {
+		vlans  []uint16
+		tunnel string
+		id     uint32
+	}{
+		"ethernet.pcap":      {},
+		"vlan.pcap":          {vlans: []uint16{100}},
+		"qinq.pcap":          {vlans: []uint16{200, 100}},
+		"gre.pcap":           {tunnel: TunnelGRE, id: 77},
+		"gre-eth.pcap":       {tunnel: TunnelGRE}, // inner tag 300 is not the site's
+		"erspan1.pcap":       {tunnel: TunnelERSPAN1},
+		"erspan2.pcap":       {tunnel: TunnelERSPAN2, id: 42},
+		"erspan3.pcap":       {tunnel: TunnelERSPAN3, id: 43},
+		"vxlan.pcap":         {tunnel: TunnelVXLAN, id: 4242},
+		"geneve.pcap":        {tunnel: TunnelGeneve, id: 777},
+		"mpls.pcap":          {tunnel: TunnelMPLS, id: 1000},
+		"pppoe.pcap":         {tunnel: TunnelPPPoE, id: 0x1234},
+		"ipip.pcap":          {tunnel: TunnelIPIP},
+		"gtpu.pcap":          {tunnel: TunnelGTPU, id: 0xabcd},
+		"sll.pcap":           {},
+		"sll2.pcap":          {},
+		"raw.pcap":           {},
+		"ethernet-ng.pcapng": {},
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			for _, r := range decodeAll(t, filepath.Join(pcapDir, name)) {
+				if r.Error != "" || r.Flags&(SYN|ACK) != SYN|ACK || !strings.HasPrefix(r.Src, "198.18.") && !strings.HasPrefix(r.Src, "2001:2:0:1:") {
+					continue
+				}
+				if fmt.Sprint(r.VLANs) != fmt.Sprint(want.vlans) && !(len(r.VLANs) == 0 && want.vlans == nil) {
+					t.Errorf("vlans %v, want %v", r.VLANs, want.vlans)
+				}
+				if r.Tunnel != want.tunnel || r.ID != want.id {
+					t.Errorf("tunnel %s/%d, want %s/%d", r.Tunnel, r.ID, want.tunnel, want.id)
+				}
+				return
+			}
+			t.Fatal("no inside SYN-ACK decoded")
+		})
+	}
+}
+
+// TestAgainstTshark: for every capture, the frames we decode as SYN-ACKs, with
+// their innermost source address and port, are exactly those tshark finds.
+func TestAgainstTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Fatal("tshark not found; run scripts/setup")
+	}
+	for _, path := range pcaps(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			out, err := exec.Command("tshark", "-n", "-r", path, "-o", "ipv6.defragment:FALSE", "-o", "ip.defragment:FALSE",
+				"-Y", "tcp.flags.syn==1 && tcp.flags.ack==1",
+				"-T", "fields", "-E", "separator=;", "-e", "frame.number", "-e", "frame.protocols", "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v", err)
+			}
+			var theirs []string
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if line == "" {
+					continue
+				}
+				f := strings.Split(line, ";")
+				protos := strings.Split(f[1], ":")
+				src := ""
+				for i := len(protos) - 1; i >= 0; i-- { // innermost IP header
+					if protos[i] == "ip" {
+						src = last(f[2])
+						break
+					}
+					if protos[i] == "ipv6" {
+						src = last(f[3])
+						break
+					}
+				}
+				theirs = append(theirs, f[0]+" "+src+" "+last(f[4]))
+			}
+			var ours []string
+			for _, r := range decodeAll(t, path) {
+				if r.Error == "" && r.Proto == ProtoTCP && r.Flags&(SYN|ACK) == SYN|ACK {
+					ours = append(ours, fmt.Sprintf("%d %s %s", r.Frame, r.Src, strings.Split(r.Ports, ">")[0]))
+				}
+			}
+			sort.Strings(theirs)
+			sort.Strings(ours)
+			if strings.Join(ours, "\n") != strings.Join(theirs, "\n") {
+				t.Errorf("SYN-ACK frames differ\nours:\n%s\ntshark:\n%s", strings.Join(ours, "\n"), strings.Join(theirs, "\n"))
+			}
+		})
+	}
+}
+
+func last(commaList string) string {
+	parts := strings.Split(commaList, ",")
+	return parts[len(parts)-1]
+}
+
+// Byte-level edge cases; each frame commented with what tcpdump would print.
+func TestEdgeCases(t *testing.T) {
+	synack := pcapgen.TCP("198.18.1.1", "198.19.1.1", 443, 40000, pcapgen.SYN|pcapgen.ACK, 1, 2)
+	cases := []struct {
+		name string
+		link layers.LinkType
+		data []byte
+		want error
+	}{
+		// IP 198.18.1.1.443 > 198.19.1.1.40000: Flags [S.], seq 1, ack 2
+		{"plain", layers.LinkTypeRaw, synack, nil},
+		{"empty", layers.LinkTypeEthernet, nil, ErrTruncated},
+		{"ethernet header only", layers.LinkTypeEthernet, pcapgen.Eth(synack)[:14], ErrTruncated},
+		{"arp", layers.LinkTypeEthernet, pcapgen.EthType(0x0806, make([]byte, 28), nil), ErrEtherType},
+		{"ip version 5", layers.LinkTypeRaw, append([]byte{0x55}, synack[1:]...), ErrBadIP},
+		{"ihl 4", layers.LinkTypeRaw, append([]byte{0x44}, synack[1:]...), ErrBadIP},
+		{"tcp cut at 13 bytes", layers.LinkTypeRaw, synack[:20+13], ErrTruncated},
+		// IP 198.18.1.1 > 198.19.1.1: ip-proto-1 (ICMP)
+		{"icmp", layers.LinkTypeRaw, pcapgen.IP("198.18.1.1", "198.19.1.1", 1, make([]byte, 8)), ErrNotTransport},
+		{"non-first fragment", layers.LinkTypeRaw, fragment(synack), ErrFragment},
+		{"gre version 1 (pptp)", layers.LinkTypeRaw, pcapgen.IP("198.19.0.1", "198.19.0.2", 47, []byte{0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 0}), ErrBadTunnel},
+		{"vxlan without I flag", layers.LinkTypeRaw, pcapgen.UDP("198.19.0.1", "198.19.0.2", 1, 4789, make([]byte, 8)), ErrBadTunnel},
+		{"nested too deep", layers.LinkTypeRaw, nest(synack, 12), ErrTooDeep},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := NewDecoder(c.link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p Packet
+			if got := d.Decode(c.data, &p); got != c.want {
+				t.Fatalf("Decode = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func fragment(ipPacket []byte) []byte {
+	b := append([]byte(nil), ipPacket...)
+	b[6], b[7] = 0x00, 0x10 // offset 16*8
+	return b
+}
+
+func nest(inner []byte, n int) []byte {
+	for i := 0; i < n; i++ {
+		inner = pcapgen.IPIP("198.19.0.1", "198.19.0.2", inner)
+	}
+	return inner
+}
+
+func TestUnsupportedLinkType(t *testing.T) {
+	_, err := NewDecoder(layers.LinkTypeIEEE802_11)
+	if err == nil || !strings.Contains(err.Error(), "unsupported link type") {
+		t.Fatalf("err = %v", err)
+	}
+}
