@@ -1,12 +1,21 @@
 package e2e
 
-import "testing"
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/synwatch/synwatch/internal/testenv"
+)
 
 // kafkaBroker returns the shared test broker's host:port.
 func kafkaBroker(t testing.TB) string {
 	t.Helper()
-	t.Fatal("e2e: testenv.Kafka has not landed yet")
-	return ""
+	return testenv.Kafka(t)
 }
 
 // redisURL starts a private redis-server and returns its redis:// URL.
@@ -16,15 +25,66 @@ func redisURL(t testing.TB) string {
 	return ""
 }
 
-// kafkaInstance is a private broker a test may stop and start.
-type kafkaInstance struct{ addr string }
-
-// privateKafka starts a broker of the test's own when scripts/kafka-local
-// can (private true); else it returns the shared broker (private false).
-func privateKafka(t testing.TB) (k *kafkaInstance, private bool) {
-	t.Helper()
-	return &kafkaInstance{addr: kafkaBroker(t)}, false
+// kafkaInstance is a broker of the test's own (scripts/kafka-local with its
+// own port and state directory), which the test may stop and start.
+type kafkaInstance struct {
+	addr string
+	env  []string
 }
 
-func (k *kafkaInstance) stop(t testing.TB)  {}
-func (k *kafkaInstance) start(t testing.TB) {}
+// privateKafka starts a broker of the test's own; the shared one other
+// tests use is never stopped. private is false when only the shared broker
+// could be had (then an outage is simulated by a partition).
+func privateKafka(t testing.TB) (k *kafkaInstance, private bool) {
+	t.Helper()
+	port := freePortPair(t)
+	k = &kafkaInstance{
+		addr: fmt.Sprintf("127.0.0.1:%d", port),
+		env: append(os.Environ(),
+			fmt.Sprintf("KAFKA_LOCAL_PORT=%d", port),
+			fmt.Sprintf("KAFKA_LOCAL_CONTROLLER_PORT=%d", port+1),
+			"KAFKA_LOCAL_STATE="+filepath.Join(t.TempDir(), "kafka")),
+	}
+	k.start(t)
+	t.Cleanup(func() { k.stop(t) })
+	return k, true
+}
+
+func (k *kafkaInstance) script(t testing.TB, verb string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testenv.RepoRoot(t), "scripts", "kafka-local"), verb)
+	cmd.Env = k.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("scripts/kafka-local %s (%s): %v\n%s", verb, k.addr, err, out)
+	}
+	if verb == "start" {
+		lines := strings.Fields(strings.TrimSpace(string(out)))
+		if len(lines) == 0 || lines[len(lines)-1] != k.addr {
+			t.Fatalf("scripts/kafka-local start: want %s as the last line, got:\n%s", k.addr, out)
+		}
+	}
+}
+
+func (k *kafkaInstance) stop(t testing.TB)  { t.Helper(); k.script(t, "stop") }
+func (k *kafkaInstance) start(t testing.TB) { t.Helper(); k.script(t, "start") }
+
+// freePortPair returns a loopback port p with p and p+1 free right now.
+func freePortPair(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free loopback ports")
+	return 0
+}
