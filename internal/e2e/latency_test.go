@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ kafka:
 `, broker, name, name, name)
 	metricsAddr := "127.0.0.1:9109" // the verifier's, in the outside namespace (nothing else there)
 	metrics := httpClientIn(b, lab.Outside)
-	sensorC := writeConfig(b, kafkaYAML+"sensor: {name: bench-tap, stats_interval: 0s}\n")
+	sensorC := writeConfig(b, kafkaYAML+"sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}\n")
 	verifC := writeConfig(b, kafkaYAML+fmt.Sprintf(`
 verifier: {group: %s, batch_window: 100ms, host_timeout: 60s, script_timeout: 10s, host_cooldown: 1ms, scans_per_net_per_minute: 6000}
 observability: {listen: %q}
@@ -193,4 +194,73 @@ func scrapeStages(c *http.Client, addr string) stageTotals {
 		}
 	}
 	return st
+}
+
+// BenchmarkSensorDetectionLatency measures the sensor alone, live: packet
+// timestamp of a new service's SYN-ACK → its observation line read from
+// `synwatch sensor --output -` (JSON lines on a pipe). It bounds the
+// detection stage without Kafka.
+//
+//	go test -run '^$' -bench SensorDetectionLatency -benchtime 50x ./internal/e2e/
+func BenchmarkSensorDetectionLatency(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark")
+	}
+	testenv.RequireRoot(b)
+	lab := testenv.NewLab(b, "198.18.8")
+	cfg := writeConfig(b, "sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}\n")
+	cmd := exec.Command("ip", "netns", "exec", lab.Outside, synwatchBin, "sensor", "--config", cfg,
+		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--output", "-")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	testenv.Start(b, cmd)
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stderr.String(), "capture open"); {
+		if time.Now().After(deadline) {
+			b.Fatalf("sensor did not open its capture:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lines := make(chan kafkaSeen, 16)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			s := kafkaSeen{readAt: time.Now()}
+			if json.Unmarshal(sc.Bytes(), &s.obs) == nil {
+				lines <- s
+			}
+		}
+		close(lines)
+	}()
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		port := 30000 + i
+		svc := openService(b, lab.Inside, lab.InsideIP, port, "ssh")
+		if err := connect(b, lab.Outside, net.JoinHostPort(lab.InsideIP, strconv.Itoa(port))); err != nil {
+			b.Fatal(err)
+		}
+		var s kafkaSeen
+		for s.obs.Port != uint16(port) {
+			var ok bool
+			select {
+			case s, ok = <-lines:
+				if !ok {
+					b.Fatalf("sensor output ended:\n%s", stderr.String())
+				}
+			case <-time.After(10 * time.Second):
+				b.Fatalf("port %d: no observation within 10 s", port)
+			}
+		}
+		lat = append(lat, s.readAt.Sub(s.obs.ObservedAt))
+		svc.close()
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(pct(lat, 50))/1e6, "wire_to_observation_p50_ms")
+	b.ReportMetric(float64(pct(lat, 99))/1e6, "wire_to_observation_p99_ms")
+	b.Logf("wire → observation line: n=%d p50 %v p99 %v max %v", len(lat), pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
 }
