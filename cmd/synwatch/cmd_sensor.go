@@ -2,10 +2,180 @@ package main
 
 import (
 	"context"
-	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/obs"
+	"github.com/synwatch/synwatch/sniffer/sensor"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// publisherCloseTimeout bounds the flush of the publisher at the end of
+// input or on SIGTERM (Kafka: deliver or spool what is held).
+const publisherCloseTimeout = 15 * time.Second
+
+type sensorFlags struct {
+	common   commonFlags
+	pcap     string
+	iface    string
+	source   string
+	fanout   int
+	bpf      string
+	snaplen  int
+	name     string
+	output   string
+	kafka    string
+	promisc  bool
+	statsInt time.Duration
+}
+
 func cmdSensor(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	var f sensorFlags
+	fs := newFlags(env, "sensor", "(--pcap FILE | --iface NAME) --inside CIDR[,CIDR...] [flags]")
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q (flags only; see synwatch sensor -h)", fs.Arg(0))
+	}
+	cfg, err := f.config(fs)
+	if err != nil {
+		return err
+	}
+	log := f.common.logger(cfg, env)
+
+	pub, err := openPublisher(ctx, env, &cfg)
+	if err != nil {
+		return err
+	}
+	closePub := func() error {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publisherCloseTimeout)
+		defer cancel()
+		if err := pub.Close(cctx); err != nil {
+			return fmt.Errorf("close output: %w", err)
+		}
+		return nil
+	}
+	reg := obs.NewRegistry()
+	s, err := sensor.New(cfg, pub, log, reg)
+	if err != nil {
+		_ = closePub()
+		return err
+	}
+	if err := s.Open(); err != nil {
+		_ = closePub()
+		return err
+	}
+	var srvErr chan error
+	sctx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	if cfg.Obs.Listen != "" {
+		srv, err := obs.Listen(cfg.Obs.Listen, reg, obs.NewHealth(), log)
+		if err != nil {
+			_ = closePub()
+			return err
+		}
+		srvErr = make(chan error, 1)
+		go func() { srvErr <- srv.Serve(sctx) }()
+	}
+	runErr := s.Run(ctx)
+	stopServer()
+	if srvErr != nil {
+		if err := <-srvErr; err != nil {
+			log.Warn("observability server", "err", err)
+		}
+	}
+	closeErr := closePub()
+	if runErr != nil {
+		return runErr
+	}
+	return closeErr
+}
+
+func (f *sensorFlags) register(fs *flag.FlagSet) {
+	f.common.register(fs)
+	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE` (packet timestamps kept) and exit at its end")
+	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` (needs CAP_NET_RAW)")
+	fs.StringVar(&f.source, "source", "", "live capture through pcap (libpcap) or afpacket (TPACKET_V3 with fanout) (default pcap)")
+	fs.IntVar(&f.fanout, "fanout", 0, "AF_PACKET workers in one fanout group (default 1)")
+	fs.StringVar(&f.bpf, "bpf", "", "extra BPF `EXPR`ession ANDed with the built-in filter, e.g. 'net 198.18.0.0/15'")
+	fs.IntVar(&f.snaplen, "snaplen", 0, "bytes captured per packet (default 256: headers only)")
+	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
+	fs.StringVar(&f.output, "output", "", "where observations go: - (stdout, JSON lines), a file path, or kafka (default -)")
+	fs.StringVar(&f.kafka, "kafka", "", "publish to Kafka brokers `HOST:PORT[,...]` (sets output kafka)")
+	fs.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
+	fs.DurationVar(&f.statsInt, "stats-interval", 0, "log capture statistics this often (default 1m; 0 in config: never)")
+}
+
+// config loads the file and the environment, then applies the flags that
+// were given, then validates the result.
+func (f *sensorFlags) config(fs *flag.FlagSet) (config.Config, error) {
+	cfg, err := f.common.load()
+	if err != nil {
+		return cfg, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.pcap != "" && f.iface != "" {
+		return cfg, usagef("--pcap and --iface: give one of them")
+	}
+	if f.pcap != "" {
+		cfg.Sensor.Pcap, cfg.Sensor.Interface = f.pcap, ""
+	}
+	if f.iface != "" {
+		cfg.Sensor.Interface, cfg.Sensor.Pcap = f.iface, ""
+	}
+	if set["source"] {
+		if f.source != "pcap" && f.source != "afpacket" {
+			return cfg, usagef("--source must be pcap or afpacket, not %q", f.source)
+		}
+		cfg.Sensor.Source = f.source
+	}
+	if set["fanout"] {
+		cfg.Sensor.Fanout = f.fanout
+	}
+	if set["bpf"] {
+		cfg.Sensor.ExtraBPF = f.bpf
+	}
+	if set["snaplen"] {
+		cfg.Sensor.Snaplen = f.snaplen
+	}
+	if set["sensor-name"] {
+		cfg.Sensor.Name = f.name
+	}
+	if set["output"] {
+		cfg.Sensor.Output = f.output
+	}
+	if set["promisc"] {
+		cfg.Sensor.Promisc = f.promisc
+	}
+	if set["stats-interval"] {
+		cfg.Sensor.StatsEvery = f.statsInt
+	}
+	if set["kafka"] {
+		var brokers []string
+		for _, b := range strings.Split(f.kafka, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				brokers = append(brokers, b)
+			}
+		}
+		if len(brokers) == 0 {
+			return cfg, usagef("--kafka: want HOST:PORT[,HOST:PORT...]")
+		}
+		cfg.Kafka.Brokers = brokers
+		cfg.Sensor.Output = "kafka"
+	}
+	if len(cfg.Inside) == 0 {
+		return cfg, usagef("--inside is required: the inside networks whose services to report, e.g. --inside 198.18.0.0/15,2001:db8::/32 (or inside: in --config)")
+	}
+	if cfg.Sensor.Pcap == "" && cfg.Sensor.Interface == "" {
+		return cfg, usagef("nothing to capture: give --pcap FILE or --iface NAME")
+	}
+	if err := config.Validate(&cfg, nil); err != nil {
+		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return cfg, nil
 }

@@ -315,7 +315,7 @@ func (d *Detector) sprayGuard(p *Packet, now int64) (o *event.Observation, held 
 	if now < h.holdUntil {
 		return d.drop(ReasonSprayHeld), true
 	}
-	if now-h.start > d.sprayNs || now < h.start {
+	if now-h.start > d.sprayNs || h.start-now > d.sprayNs {
 		h.start, h.ports = now, h.ports[:0]
 	}
 	for _, q := range h.ports {
@@ -342,7 +342,10 @@ func (d *Detector) sprayGuard(p *Packet, now int64) (o *event.Observation, held 
 func (d *Detector) suppressed(p *Packet, now int64) bool {
 	k := svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto}
 	if at, ok := d.suppress.get(k); ok {
-		if age := now - *at; age >= 0 && age < d.refreshNs {
+		// AF_PACKET workers hand packets over slightly out of order: a
+		// packet a little older than the recorded one is within the
+		// interval too
+		if age := now - *at; age > -d.refreshNs && age < d.refreshNs {
 			return true
 		}
 		*at = now

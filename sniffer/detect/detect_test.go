@@ -453,3 +453,15 @@ func TestFlowTableBounded(t *testing.T) {
 		t.Error("a flow older than the ttl was found")
 	}
 }
+
+// TestOutOfOrder: fanout workers deliver packets slightly out of order; an
+// older duplicate is still suppressed.
+func TestOutOfOrder(t *testing.T) {
+	d := New(testConfig())
+	if d.Process(pkt(time.Second, ProtoTCP, SA, srv, 22, cli, 40000)) == nil {
+		t.Fatal("first answer not reported")
+	}
+	if o := d.Process(pkt(999*time.Millisecond, ProtoTCP, SA, srv, 22, cli, 40001)); o != nil {
+		t.Errorf("an answer 1ms older than the reported one was reported again: %+v", o)
+	}
+}

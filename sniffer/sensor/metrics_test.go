@@ -1,0 +1,91 @@
+package sensor
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/config"
+)
+
+// TestMetrics: a run over a capture leaves the counters a user would graph
+// consistent with what came out.
+func TestMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mix.pcap")
+	writeMix(t, path, 20000, 3)
+	cfg := config.Default()
+	cfg.Inside = config.Networks{netip.MustParsePrefix(benchInside)}
+	cfg.Sensor.Pcap = path
+	reg := prometheus.NewRegistry()
+	pub := &collector{}
+	s, err := New(cfg, pub, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := len(pub.snapshot())
+	if n == 0 {
+		t.Fatal("no observations")
+	}
+	for name, want := range map[string]float64{
+		"synwatch_sensor_capture_received_packets_total": 20000,
+		"synwatch_sensor_published_total":                float64(n),
+	} {
+		if got := gather(t, reg, name, nil); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := gather(t, reg, "synwatch_sensor_observations_total", map[string]string{"kind": "service"}); got != float64(n) {
+		t.Errorf("observations{service} = %v, want %d", got, n)
+	}
+	decoded := gather(t, reg, "synwatch_sensor_decoded_packets_total", nil)
+	examined := gather(t, reg, "synwatch_sensor_detect_packets_total", nil)
+	if decoded == 0 || decoded != examined || decoded >= 20000 {
+		t.Errorf("decoded %v, examined %v: want equal, above 0, below the 20000 frames (the filter drops plain data)", decoded, examined)
+	}
+	if got := gather(t, reg, "synwatch_sensor_detect_skipped_total", map[string]string{"reason": "suppressed"}); got == 0 {
+		t.Error("no suppressed answers counted")
+	}
+	// a second sensor on the same registry is a clear error, not a panic
+	if _, err := New(cfg, pub, nil, reg); err == nil {
+		t.Error("registering the sensor's metrics twice went unnoticed")
+	}
+}
+
+func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for k, v := range labels {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("metric %s %v not found", name, labels)
+	return 0
+}

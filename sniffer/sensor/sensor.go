@@ -1,0 +1,379 @@
+// Package sensor wires the whole sensor as a library: capture → decode →
+// detect → publish. `synwatch sensor` and the all-in-one `synwatch run` both
+// use it.
+package sensor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/sniffer/capture"
+	"github.com/synwatch/synwatch/sniffer/decode"
+	"github.com/synwatch/synwatch/sniffer/detect"
+)
+
+// Sensor reads one capture (file or live interface), detects exposed
+// services and hands each observation to the publisher.
+type Sensor struct {
+	cfg    config.Sensor
+	pub    detect.Publisher
+	log    *slog.Logger
+	det    *detect.Detector
+	filter capture.Filter
+	stats  *capture.StatsCollector
+	name   string
+
+	decodeErrs *prometheus.CounterVec
+	decoded    prometheus.Counter
+	published  prometheus.Counter
+
+	mu      sync.Mutex
+	sources []capture.Source
+	workers []*worker
+	errs    map[string]uint64 // decode errors by reason of finished workers
+	frames  uint64            // frames read by finished workers
+}
+
+// New checks the configuration (perimeter, BPF expression) and builds the
+// detector; nothing is opened yet. reg may be nil.
+func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg prometheus.Registerer) (*Sensor, error) {
+	sc := cfg.Sensor
+	if len(cfg.Inside) == 0 {
+		return nil, errors.New("no inside networks: set inside: in the config or --inside")
+	}
+	if sc.Interface == "" && sc.Pcap == "" {
+		return nil, errors.New("nothing to capture: set sensor.interface (--iface) or sensor.pcap (--pcap)")
+	}
+	if pub == nil {
+		return nil, errors.New("sensor: no publisher")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := capture.Filter{Extra: sc.ExtraBPF, UDP: sc.UDP.Enabled, HighPorts: sc.UDP.HighPorts}
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	name := sc.Name
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "sensor"
+		}
+		name = h
+	}
+	iface := sc.Interface
+	if sc.Pcap != "" {
+		iface = ""
+	}
+	det := detect.New(detect.Config{
+		Inside:          cfg.Inside,
+		Exclude:         cfg.Exclude,
+		Sensor:          name,
+		Interface:       iface,
+		SYNWindow:       sc.Handshake.Window,
+		SYNFlows:        sc.Handshake.MaxFlows,
+		UDP:             sc.UDP.Enabled,
+		UDPWindow:       sc.UDP.Window,
+		UDPHighPorts:    sc.UDP.HighPorts,
+		UDPFlows:        sc.UDP.MaxFlows,
+		SprayPorts:      sc.Spray.Ports,
+		SprayWindow:     sc.Spray.Window,
+		SprayHoldDown:   sc.Spray.HoldDown,
+		SprayHosts:      sc.Spray.MaxHosts,
+		Refresh:         sc.Refresh,
+		SuppressEntries: sc.SuppressN,
+	})
+	s := &Sensor{
+		cfg: sc, pub: pub, log: log, det: det, filter: f, name: name,
+		stats: capture.NewStatsCollector(),
+		decodeErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_sensor_decode_errors_total",
+			Help: "Frames the decoder skipped, by reason (malformed, truncated, snaplen-cut, no TCP/UDP inside).",
+		}, []string{"reason"}),
+		decoded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "synwatch_sensor_decoded_packets_total",
+			Help: "Frames decoded down to TCP or UDP.",
+		}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "synwatch_sensor_published_total",
+			Help: "Observations handed to the publisher.",
+		}),
+		errs: map[string]uint64{},
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{s.stats, s.decodeErrs, s.decoded, s.published} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("sensor metrics: %w", err)
+			}
+		}
+		if err := det.Register(reg); err != nil {
+			return nil, fmt.Errorf("sensor metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Name is the sensor name put on every observation.
+func (s *Sensor) Name() string { return s.name }
+
+// Detector exposes the detector's counters (tests, the final log line).
+func (s *Sensor) Detector() *detect.Detector { return s.det }
+
+// Open opens the capture. Run calls it when it was not called before;
+// calling it first lets the caller open the capture in a particular network
+// namespace, or drop privileges between opening and running.
+func (s *Sensor) Open() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sources != nil {
+		return nil
+	}
+	srcs, err := capture.Open(capture.Options{
+		Interface: s.cfg.Interface,
+		File:      s.cfg.Pcap,
+		Kind:      s.cfg.Source,
+		Snaplen:   s.cfg.Snaplen,
+		Promisc:   s.cfg.Promisc,
+		BufferMiB: s.cfg.BufferMiB,
+		Fanout:    s.cfg.Fanout,
+		Filter:    s.filter,
+	})
+	if err != nil {
+		return err
+	}
+	for _, src := range srcs {
+		if _, err := decode.NewDecoder(src.LinkType()); err != nil {
+			for _, x := range srcs {
+				_ = x.Close()
+			}
+			return fmt.Errorf("%s: %w", src.Name(), err)
+		}
+	}
+	s.sources = srcs
+	s.stats.Set(srcs)
+	s.log.Info("capture open", "source", s.sourceKind(), "from", srcs[0].Name(), "link", srcs[0].LinkType().String(),
+		"workers", len(srcs), "snaplen", s.cfg.Snaplen, "sensor", s.name)
+	return nil
+}
+
+func (s *Sensor) sourceKind() string {
+	if s.cfg.Pcap != "" {
+		return "file"
+	}
+	return s.cfg.Source
+}
+
+// Run captures until the end of the file (returns nil), ctx is cancelled
+// (returns nil, within the read timeout), or an error stops capture or
+// publishing. The publisher is not closed: that is the caller's job.
+func (s *Sensor) Run(ctx context.Context) error {
+	if err := s.Open(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	srcs := s.sources
+	s.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		s.stats.Freeze()
+		for _, src := range srcs {
+			_ = src.Close()
+		}
+		s.mu.Lock()
+		s.sources = nil
+		s.mu.Unlock()
+		s.logStats("capture ended", time.Since(start))
+	}()
+
+	g, gctx := errgroup.WithContext(ctx)
+	if s.cfg.StatsEvery > 0 && s.cfg.Pcap == "" {
+		done := make(chan struct{})
+		defer close(done)
+		go s.statsLoop(gctx, done, start)
+	}
+	for _, src := range srcs {
+		g.Go(func() error { return s.work(gctx, src) })
+	}
+	err := g.Wait()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (s *Sensor) statsLoop(ctx context.Context, done <-chan struct{}, start time.Time) {
+	t := time.NewTicker(s.cfg.StatsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-done:
+			return
+		case <-t.C:
+			s.logStats("capture stats", time.Since(start))
+		}
+	}
+}
+
+func (s *Sensor) logStats(msg string, elapsed time.Duration) {
+	st := s.stats.Totals()
+	c := s.det.Counts()
+	s.mu.Lock()
+	frames := s.frames
+	var decodeErrs uint64
+	for _, v := range s.errs {
+		decodeErrs += v
+	}
+	for _, w := range s.workers {
+		frames += w.frames.Load()
+		decodeErrs += w.failed.Load()
+	}
+	errs := make(map[string]uint64, len(s.errs))
+	if len(s.workers) == 0 {
+		for k, v := range s.errs {
+			errs[k] = v
+		}
+	}
+	s.mu.Unlock()
+	s.log.Info(msg,
+		"elapsed", elapsed.Round(time.Millisecond),
+		"received", st.Received, "kernel_dropped", st.KernelDropped, "interface_dropped", st.InterfaceDropped,
+		"frames", frames, "examined", c.Packets,
+		"services", c.Services, "host_sprays", c.HostSprays,
+		"skipped", c.Dropped, "decode_errors", decodeErrs)
+	if len(errs) > 0 {
+		s.log.Info("decode errors by reason", "reasons", errs)
+	}
+}
+
+// worker is one reader's state: its own decoder and counters.
+type worker struct {
+	src    capture.Source
+	dec    *decode.Decoder
+	dp     decode.Packet
+	errs   map[string]uint64 // owned by the worker's goroutine
+	ctrs   map[string]prometheus.Counter
+	frames atomic.Uint64 // read by the stats line
+	failed atomic.Uint64
+}
+
+func (s *Sensor) work(ctx context.Context, src capture.Source) error {
+	dec, err := decode.NewDecoder(src.LinkType())
+	if err != nil {
+		return fmt.Errorf("%s: %w", src.Name(), err)
+	}
+	w := &worker{src: src, dec: dec, errs: map[string]uint64{}, ctrs: map[string]prometheus.Counter{}}
+	s.mu.Lock()
+	s.workers = append(s.workers, w)
+	s.mu.Unlock()
+	defer s.merge(w)
+	done := ctx.Done()
+	for n := uint64(0); ; n++ {
+		if n&255 == 0 {
+			select {
+			case <-done:
+				return nil
+			default:
+			}
+		}
+		pkt, err := src.Read()
+		if err != nil {
+			switch {
+			case errors.Is(err, capture.ErrTimeout):
+				select {
+				case <-done:
+					return nil
+				default:
+				}
+				continue
+			case errors.Is(err, io.EOF):
+				return nil
+			case errors.Is(err, capture.ErrTruncatedFile):
+				s.log.Warn("capture file truncated: stopping at its last whole packet", "file", src.Name(), "err", err)
+				return nil
+			}
+			return err
+		}
+		w.frames.Add(1)
+		o := s.handle(w, &pkt)
+		if o == nil {
+			continue
+		}
+		if err := s.pub.Publish(ctx, o); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("publish: %w", err)
+		}
+		s.published.Inc()
+	}
+}
+
+// handle decodes one frame and runs detection on it.
+func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
+	if err := w.dec.Decode(pkt.Data, &w.dp); err != nil {
+		r := reason(err)
+		w.errs[r]++
+		w.failed.Add(1)
+		c, ok := w.ctrs[r]
+		if !ok {
+			c = s.decodeErrs.WithLabelValues(r)
+			w.ctrs[r] = c
+		}
+		c.Inc()
+		return nil
+	}
+	s.decoded.Inc()
+	dp := &w.dp
+	p := detect.Packet{
+		Time: pkt.Timestamp, Proto: dp.Proto,
+		Src: dp.Src, Dst: dp.Dst, SrcPort: dp.SrcPort, DstPort: dp.DstPort,
+		Flags: dp.Flags, Seq: dp.Seq, Ack: dp.Ack,
+		VLANs: dp.VLANs, NVLAN: dp.NVLAN,
+		Tunnel: dp.Tunnel, TunnelID: dp.TunnelID,
+	}
+	if pkt.VLAN >= 0 {
+		// the kernel stripped the outermost tag: put it first
+		p.VLANs = [2]uint16{uint16(pkt.VLAN), dp.VLANs[0]}
+		p.NVLAN = min(dp.NVLAN+1, 2)
+	}
+	return s.det.Process(&p)
+}
+
+func (s *Sensor) merge(w *worker) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames += w.frames.Load()
+	for k, v := range w.errs {
+		s.errs[k] += v
+	}
+	for i, x := range s.workers {
+		if x == w {
+			s.workers = append(s.workers[:i], s.workers[i+1:]...)
+			break
+		}
+	}
+}
+
+// reason names a decode error for the metrics.
+func reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return "other"
+}
