@@ -60,7 +60,7 @@ const (
 )
 
 // Error is a decode failure. Its values are preallocated so that counting
-// failures by Reason allocates nothing.
+// failures by Reason allocates nothing; compare with == or errors.Is.
 type Error struct{ reason string }
 
 func (e *Error) Error() string { return "decode: " + e.reason }
@@ -68,18 +68,36 @@ func (e *Error) Error() string { return "decode: " + e.reason }
 // Reason is a short label for metrics: truncated, fragment, ...
 func (e *Error) Reason() string { return e.reason }
 
+// The decode failures, one value per reason.
 var (
-	ErrTruncated    = &Error{"truncated"}             // a header runs past the captured bytes
+	ErrTruncated    = &Error{"truncated"}             // a header runs past the bytes of a frame that was not cut by the snaplen
+	ErrSnaplenCut   = &Error{"snaplen_cut"}           // a header runs past the captured bytes because the capture cut the frame (Meta.WireLen)
 	ErrBadIP        = &Error{"bad_ip_header"}         // version or header length impossible
-	ErrEtherType    = &Error{"unsupported_ethertype"} // not IP, VLAN, MPLS or PPPoE
-	ErrNotTransport = &Error{"not_transport"}         // IP carrying neither TCP, UDP nor a tunnel
+	ErrBadTCP       = &Error{"bad_tcp_header"}        // TCP data offset below 5 words
+	ErrEtherType    = &Error{"unsupported_ethertype"} // not IP, VLAN, MPLS or PPPoE (ARP, LLDP, ...)
+	ErrNotTransport = &Error{"not_transport"}         // IP carrying neither TCP, UDP nor a tunnel (ICMP, ESP, ...)
 	ErrFragment     = &Error{"fragment"}              // a non-first fragment: no transport header
-	ErrTooDeep      = &Error{"too_deep"}              // more nested encapsulations than maxDepth
-	ErrBadTunnel    = &Error{"bad_tunnel_header"}     // GRE/ERSPAN/VXLAN/Geneve/GTP-U header invalid
+	ErrTooDeep      = &Error{"too_deep"}              // more nested encapsulations or tags than the bounds allow
+	ErrBadTunnel    = &Error{"bad_tunnel_header"}     // GRE/ERSPAN/VXLAN/Geneve/GTP-U/PPPoE header invalid
 )
 
-// maxDepth bounds nested encapsulations (and so the work per packet).
-const maxDepth = 8
+// Reasons lists every Reason a Decoder can return, so that a caller can
+// create its counters up front.
+func Reasons() []string {
+	return []string{
+		ErrTruncated.reason, ErrSnaplenCut.reason, ErrBadIP.reason, ErrBadTCP.reason,
+		ErrEtherType.reason, ErrNotTransport.reason, ErrFragment.reason, ErrTooDeep.reason,
+		ErrBadTunnel.reason,
+	}
+}
+
+// Bounds on the work per packet.
+const (
+	maxDepth  = 8  // nested encapsulations (tunnels, MPLS, PPPoE, IP in IP)
+	maxTags   = 8  // VLAN tags in one Ethernet header (only two are recorded)
+	maxLabels = 16 // MPLS label stack entries
+	maxExt    = 16 // IPv6 extension headers
+)
 
 // Well-known UDP ports of tunnels that mirror traffic.
 const (
@@ -103,8 +121,9 @@ const (
 	etERSP3  = 0x22eb // ERSPAN type III
 )
 
-// Decoder decodes frames of one link type. It keeps no per-packet state and
-// may be reused; it is not for concurrent use only by convention (it has none).
+// Decoder decodes frames of one link type. It holds no per-packet state, so
+// one Decoder may be reused for every frame; give each goroutine its own all
+// the same, so that later per-decoder state stays safe.
 type Decoder struct {
 	link layers.LinkType
 }
@@ -120,10 +139,48 @@ func NewDecoder(link layers.LinkType) (*Decoder, error) {
 	return nil, fmt.Errorf("unsupported link type %s (%d): synwatch reads Ethernet, Linux cooked (SLL, SLL2), raw IP and BSD loopback", link, int(link))
 }
 
+// Meta is what the capture knows about a frame beyond its bytes.
+type Meta struct {
+	// WireLen is the frame's length on the wire (gopacket's
+	// CaptureInfo.Length); 0 when unknown. A frame whose headers run past the
+	// captured bytes fails with ErrSnaplenCut when WireLen says the capture
+	// cut it, ErrTruncated otherwise.
+	WireLen int
+	// VLAN is a tag the kernel stripped from the frame and handed over beside
+	// it (AF_PACKET auxiliary data, tp_vlan_tci); used when HasVLAN. It is the
+	// outermost tag: it comes before any tag still in the frame.
+	VLAN    uint16
+	HasVLAN bool
+}
+
 // Decode fills p from one frame. It returns nil only when a TCP or UDP header
-// was really decoded.
+// was really decoded; otherwise one of the preallocated *Error values.
 func (d *Decoder) Decode(data []byte, p *Packet) error {
+	return d.DecodeMeta(data, Meta{}, p)
+}
+
+// DecodeWithVLAN is Decode for a frame whose outer VLAN tag the kernel
+// stripped and reported beside it (AF_PACKET); vlan is the TCI, of which the
+// low 12 bits are the VLAN id.
+func (d *Decoder) DecodeWithVLAN(data []byte, vlan uint16, p *Packet) error {
+	return d.DecodeMeta(data, Meta{VLAN: vlan, HasVLAN: true}, p)
+}
+
+// DecodeMeta is Decode with what the capture knows about the frame.
+func (d *Decoder) DecodeMeta(data []byte, m Meta, p *Packet) error {
 	*p = Packet{}
+	if m.HasVLAN {
+		p.VLANs[0] = m.VLAN & 0x0fff
+		p.NVLAN = 1
+	}
+	err := d.decode(data, p)
+	if err == ErrTruncated && m.WireLen > len(data) {
+		return ErrSnaplenCut
+	}
+	return err
+}
+
+func (d *Decoder) decode(data []byte, p *Packet) error {
 	switch d.link {
 	case layers.LinkTypeEthernet:
 		return ether(data, p, 0)
@@ -140,6 +197,8 @@ func (d *Decoder) Decode(data []byte, p *Packet) error {
 		}
 		return etherType(binary.BigEndian.Uint16(data), data[20:], p, 0)
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		// a 4-byte address family (in either byte order); the IP version
+		// nibble says the rest
 		if len(data) < 4 {
 			return ErrTruncated
 		}
@@ -157,7 +216,10 @@ func ether(b []byte, p *Packet, depth int) error {
 	}
 	et := binary.BigEndian.Uint16(b[12:])
 	b = b[14:]
-	for et == etVLAN || et == etQinQ || et == etQinQ2 {
+	for tags := 0; et == etVLAN || et == etQinQ || et == etQinQ2; tags++ {
+		if tags == maxTags {
+			return ErrTooDeep
+		}
 		if len(b) < 4 {
 			return ErrTruncated
 		}
@@ -172,11 +234,11 @@ func ether(b []byte, p *Packet, depth int) error {
 }
 
 func etherType(et uint16, b []byte, p *Packet, depth int) error {
-	switch et {
-	case etIPv4, etIPv6:
-		return ip(b, p, depth)
-	case etVLAN, etQinQ, etQinQ2:
-		// SLL/SLL2 carry a tag as payload when the kernel did not strip it.
+	// SLL/SLL2 carry tags as payload when the kernel did not strip them.
+	for tags := 0; et == etVLAN || et == etQinQ || et == etQinQ2; tags++ {
+		if tags == maxTags {
+			return ErrTooDeep
+		}
 		if len(b) < 4 {
 			return ErrTruncated
 		}
@@ -184,7 +246,12 @@ func etherType(et uint16, b []byte, p *Packet, depth int) error {
 			p.VLANs[p.NVLAN] = binary.BigEndian.Uint16(b) & 0x0fff
 			p.NVLAN++
 		}
-		return etherType(binary.BigEndian.Uint16(b[2:]), b[4:], p, depth)
+		et = binary.BigEndian.Uint16(b[2:])
+		b = b[4:]
+	}
+	switch et {
+	case etIPv4, etIPv6:
+		return ip(b, p, depth)
 	case etMPLS, etMPLSmc:
 		return mpls(b, p, depth+1)
 	case etPPPoE:
@@ -205,7 +272,10 @@ func mpls(b []byte, p *Packet, depth int) error {
 		return ErrTooDeep
 	}
 	for i := 0; ; i++ {
-		if len(b) < 4 || i > 16 {
+		if i == maxLabels {
+			return ErrTooDeep
+		}
+		if len(b) < 4 {
 			return ErrTruncated
 		}
 		e := binary.BigEndian.Uint32(b)
@@ -307,7 +377,7 @@ func ipv6(b []byte, p *Packet, depth int) error {
 		payload = payload[:plen]
 	}
 	// extension headers; bounded, each at least 8 bytes
-	for i := 0; i < 16; i++ {
+	for i := 0; i < maxExt; i++ {
 		switch next {
 		case 0, 43, 60: // hop-by-hop, routing, destination options
 			if len(payload) < 8 {
@@ -347,6 +417,9 @@ func transport(proto uint8, b []byte, p *Packet, depth int) error {
 	case ProtoTCP:
 		if len(b) < 14 { // ports, seq, ack, offset and flags
 			return ErrTruncated
+		}
+		if b[12]>>4 < 5 {
+			return ErrBadTCP
 		}
 		p.Proto = ProtoTCP
 		p.SrcPort = binary.BigEndian.Uint16(b)

@@ -24,8 +24,9 @@ var update = flag.Bool("update", false, "rewrite golden files")
 const pcapDir = "../../testdata/pcap"
 
 type frame struct {
-	data []byte
-	link layers.LinkType
+	data    []byte
+	link    layers.LinkType
+	wireLen int
 }
 
 func readFile(t testing.TB, path string) []frame {
@@ -42,14 +43,14 @@ func readFile(t testing.TB, path string) []frame {
 			t.Fatal(err)
 		}
 		for {
-			d, _, err := r.ReadPacketData()
+			d, ci, err := r.ReadPacketData()
 			if err == io.EOF {
 				return out
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, frame{d, r.LinkType()})
+			out = append(out, frame{d, r.LinkType(), ci.Length})
 		}
 	}
 	r, err := pcapgo.NewReader(f)
@@ -57,14 +58,14 @@ func readFile(t testing.TB, path string) []frame {
 		t.Fatal(err)
 	}
 	for {
-		d, _, err := r.ReadPacketData()
+		d, ci, err := r.ReadPacketData()
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, frame{d, r.LinkType()})
+		out = append(out, frame{d, r.LinkType(), ci.Length})
 	}
 }
 
@@ -101,7 +102,7 @@ func decodeAll(t testing.TB, path string) []decoded {
 			t.Fatal(err)
 		}
 		r := decoded{Frame: i + 1}
-		if err := d.Decode(fr.data, &p); err != nil {
+		if err := d.DecodeMeta(fr.data, Meta{WireLen: fr.wireLen}, &p); err != nil {
 			var de *Error
 			if !errors.As(err, &de) {
 				t.Fatalf("frame %d: error of type %T", i+1, err)
