@@ -345,18 +345,22 @@ func BenchmarkProcessSuppressed(b *testing.B) {
 	}
 }
 
-// BenchmarkProcessReported: every packet a new service (allocates the
-// observation).
+// BenchmarkProcessReported: every packet a new service on a new host
+// (allocates the observation and its id, inserts into the LRU tables).
 func BenchmarkProcessReported(b *testing.B) {
 	cfg := testConfig()
 	cfg.SprayPorts = 64
 	d := New(cfg)
-	p := pkt(0, ProtoTCP, SA, srv, 22, cli, 40000)
+	p := pkt(0, ProtoTCP, SA, srv6, 22, cli6, 40000)
+	base := p.Src.As16()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		p.SrcPort = uint16(1 + i%16)
-		p.Src = netip.AddrFrom4([4]byte{198, 18, byte(i >> 12), byte(i >> 4)})
-		d.Process(p)
+		a := base
+		a[12], a[13], a[14], a[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+		p.Src = netip.AddrFrom16(a)
+		if d.Process(p) == nil {
+			b.Fatal("not reported")
+		}
 	}
 }
 
