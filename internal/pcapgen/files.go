@@ -72,9 +72,9 @@ func Files() []File {
 	var fs []File
 	add := func(f File) { fs = append(fs, f) }
 
-	add(File{Name: "ethernet", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.1.10", "198.19.0.5", 22), eth), Want: tcp("198.18.1.10", 22)})
-	add(File{Name: "ethernet6", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("2001:2:0:1::10", "2001:2:0:2::5", 443), eth), Want: tcp("2001:2:0:1::10", 443)})
-	add(File{Name: "ethernet-ng", NG: true, Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.1.11", "198.19.0.5", 8080), eth), Want: tcp("198.18.1.11", 8080), Note: "pcapng"})
+	add(File{Name: "ethernet", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.1.10", "198.19.0.5", 22), eth), Want: tcp("198.18.1.10", 22), Note: "Ethernet II, IPv4"})
+	add(File{Name: "ethernet6", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("2001:2:0:1::10", "2001:2:0:2::5", 443), eth), Want: tcp("2001:2:0:1::10", 443), Note: "Ethernet II, IPv6"})
+	add(File{Name: "ethernet-ng", NG: true, Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.1.11", "198.19.0.5", 8080), eth), Want: tcp("198.18.1.11", 8080), Note: "pcapng (section header, interface description, enhanced packet blocks), Ethernet, IPv4"})
 	add(File{Name: "vlan", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.2.10", "198.19.0.5", 3306), func(p []byte) []byte { return Eth(p, 100) }), Want: tcp("198.18.2.10", 3306), Note: "802.1Q tag 100"})
 	add(File{Name: "qinq", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.2.11", "198.19.0.5", 5432), func(p []byte) []byte { return EthQ(p, []uint16{0x88a8, 0x8100}, 200, 100) }), Want: tcp("198.18.2.11", 5432), Note: "802.1ad 200 outside 802.1Q 100"})
 	add(File{Name: "sll", Link: layers.LinkTypeLinuxSLL, Frames: wrap(conversation("198.18.3.10", "198.19.0.5", 6379), SLL), Want: tcp("198.18.3.10", 6379), Note: "Linux cooked v1 (-i any)"})

@@ -20,6 +20,7 @@ func TestGenerate(t *testing.T) {
 	var readme strings.Builder
 	readme.WriteString("# Generated captures\n\nMade by `go test ./internal/pcapgen -run TestGenerate -update` (internal/pcapgen/files.go); never edit by hand.\n")
 	fmt.Fprintf(&readme, "Inside networks: `%s`; outside: `%s`. Synthetic: never sent on a network.\n\n", Inside, Outside)
+	readme.WriteString(readmeIntro)
 	readme.WriteString("| file | link type | contents | the sensor reports (ip proto port) |\n|---|---|---|---|\n")
 	for _, f := range Files() {
 		p, err := Write(tmp, f)
@@ -66,3 +67,30 @@ func compare(t *testing.T, got, committed string) {
 		t.Errorf("%s differs from its generator (run go test ./internal/pcapgen -run TestGenerate -update)", committed)
 	}
 }
+
+const readmeIntro = `Check a file with the sensor:
+
+    synwatch sensor --pcap testdata/pcap/FILE --inside 198.18.0.0/16,2001:2:0:1::/64 --output -
+
+and against tshark (which decodes the tunnels too):
+
+    tshark -n -r testdata/pcap/FILE -Y 'tcp.flags.syn==1 && tcp.flags.ack==1' -T fields -e ip.src -e ipv6.src -e tcp.srcport
+
+Every per-encapsulation file (ethernet … gtpu) wraps the same eight packets,
+one frame each, 1 ms apart, in its encapsulation (INSIDE, OUTSIDE and PORT
+per file; the client port C is 40000 + PORT mod 1000):
+
+1. OUTSIDE.C > INSIDE.PORT SYN (the handshake the sensor can trust)
+2. INSIDE.PORT > OUTSIDE.C SYN-ACK, ack = 1's seq + 1: **the service to report**
+3. OUTSIDE.C > INSIDE.PORT ACK
+4. INSIDE.PORT > OUTSIDE.C PSH-ACK with 7 bytes of data
+5. OUTSIDE.C+1 > INSIDE.81 SYN: to a closed port …
+6. INSIDE.81 > OUTSIDE.C+1 RST-ACK: … which refuses it (not a service)
+7. INSIDE.50000 > OUTSIDE.443 SYN: the inside host's own outbound connection …
+8. OUTSIDE.443 > INSIDE.50000 SYN-ACK: … answered by an outside server (not an inside service)
+
+Tunnel endpoints (outer addresses) are 198.19.250.1 and 198.19.250.2 (or
+2001:2:0:2::fa and ::fb), both outside. The decoder's view of every frame is in
+sniffer/decode/testdata/golden/FILE.jsonl.
+
+`
