@@ -31,6 +31,9 @@ const afBlockSize = 1 << 20 // 1 MiB blocks: many frames per poll
 // VLAN tags before AF_PACKET sees them: Read hands the id over in
 // Packet.VLAN.
 func OpenAFPacket(o Options) ([]Source, error) {
+	if o.Interface == "any" {
+		return nil, errors.New("capture on any: AF_PACKET captures one interface; use source pcap (libpcap) for all interfaces")
+	}
 	ifc, err := net.InterfaceByName(o.Interface)
 	if err != nil {
 		return nil, fmt.Errorf("capture on %s: no such network interface (see ip link)", o.Interface)
