@@ -185,6 +185,7 @@ type Run struct {
 	Args   []string
 	Took   time.Duration // wall time of the nmap process
 	Stderr string
+	XML    []byte // nmap's output as received
 }
 
 // Scan runs nmap over t under ctx: cancelling ctx kills nmap (its whole
@@ -203,7 +204,7 @@ func (r *Runner) Scan(ctx context.Context, t Target) (*Run, error) {
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()
 	err = cmd.Run()
-	run := &Run{Args: args, Took: time.Since(start), Stderr: lastLines(stderr.String(), 3)}
+	run := &Run{Args: args, Took: time.Since(start), Stderr: lastLines(stderr.String(), 3), XML: stdout.Bytes()}
 	if ctx.Err() != nil {
 		return run, fmt.Errorf("nmap killed after %s: %w", run.Took.Round(time.Millisecond), ctx.Err())
 	}

@@ -65,7 +65,7 @@ type Scheduler struct {
 	wg     sync.WaitGroup
 
 	mu       sync.Mutex
-	pending  map[netip.Addr]*batch   // open batches, not yet started
+	pending  map[netip.Addr]*batch    // open batches, not yet started
 	lastScan map[netip.Addr]time.Time // for the cooldown
 	netNext  map[netip.Prefix]time.Time
 }
@@ -351,7 +351,8 @@ func (s *Scheduler) verification(svc event.Service, b *batch) event.Verification
 // restricted; closed → closed. For UDP, open|filtered means no probe got an
 // answer from our vantage point although the service answered someone:
 // like TCP filtered, that is restricted (an answering service would have
-// made nmap's -sV probes report open).
+// made nmap's -sV probes report open). A service name that nmap only
+// guessed from the port number is dropped unless the port is open.
 func FillFromPort(v *event.Verification, p *nmapxml.Port) {
 	v.State, v.Reason = p.State, p.Reason
 	switch p.State {
@@ -366,6 +367,11 @@ func FillFromPort(v *event.Verification, p *nmapxml.Port) {
 		v.Reason = fmt.Sprintf("unexpected port state %q", p.State)
 	}
 	v.Name, v.Product, v.Version, v.ExtraInfo = p.Service, p.Product, p.Version, p.ExtraInfo
+	if p.Method == "table" && v.Verdict != event.Exposed {
+		// nmap's guess from the port number: nothing answered us, so the
+		// name would only mislead
+		v.Name = ""
+	}
 	v.TLS = p.Tunnel == "ssl"
 	v.CPEs = slices.Clone(p.CPEs)
 }

@@ -91,7 +91,7 @@ func TestMatchRealRecords(t *testing.T) {
 		want      []string
 		wantKnown bool
 	}{
-		{"cpe:/a:openbsd:openssh:8.2p1", []string{"CVE-2023-38408"}, true},      // < 9.3; before the 8.5p1 regression
+		{"cpe:/a:openbsd:openssh:8.2p1", []string{"CVE-2023-38408"}, true}, // < 9.3; before the 8.5p1 regression
 		{"cpe:/a:openbsd:openssh:8.5p1", []string{"CVE-2023-38408", "CVE-2024-6387"}, true},
 		{"cpe:/a:openbsd:openssh:9.3p1", []string{"CVE-2023-38408", "CVE-2024-6387"}, true}, // exact 9.3:p1 + 8.6 ≤ v < 9.8
 		{"cpe:/a:openbsd:openssh:9.3p2", []string{"CVE-2024-6387"}, true},
@@ -101,7 +101,7 @@ func TestMatchRealRecords(t *testing.T) {
 		{"cpe:/a:apache:http_server:2.4.50", nil, true},
 		{"cpe:/a:proftpd:proftpd:1.3.5", []string{"CVE-2015-3306"}, true},
 		{"cpe:/a:proftpd:proftpd:1.3.5b", nil, true},
-		{"cpe:/a:redis:redis", nil, false},                  // no version: unknown
+		{"cpe:/a:redis:redis", nil, false},                 // no version: unknown
 		{"cpe:/a:python:simplehttpserver:0.6", nil, false}, // product not in the DB: unknown
 	}
 	for _, c := range cases {

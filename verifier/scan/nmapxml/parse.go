@@ -40,8 +40,11 @@ type Port struct {
 	Version   string     `json:"version,omitempty"`
 	ExtraInfo string     `json:"extra_info,omitempty"`
 	Tunnel    string     `json:"tunnel,omitempty"` // "ssl" when nmap saw TLS
-	CPEs      []string   `json:"cpes"`
-	Vulns     []Vuln     `json:"vulns"`
+	// Method is how nmap named the service: "probed" (it answered a
+	// probe) or "table" (a guess from nmap-services by port number).
+	Method string   `json:"method,omitempty"`
+	CPEs   []string `json:"cpes"`
+	Vulns  []Vuln   `json:"vulns"`
 	// VulnsKnown is true only when a vulners script element was present
 	// for the port; its absence means "unknown", not "none".
 	VulnsKnown bool `json:"vulns_known"`
@@ -124,6 +127,9 @@ func wellFormed(b []byte) error {
 			return nil
 		}
 		if err != nil {
+			if strings.Contains(err.Error(), "unexpected EOF") {
+				return fmt.Errorf("document truncated: %v", err)
+			}
 			return err
 		}
 		switch tok.(type) {
@@ -177,6 +183,7 @@ func convertPort(addr netip.Addr, p nmap.Port) (Port, error) {
 		Version:   p.Service.Version,
 		ExtraInfo: p.Service.ExtraInfo,
 		Tunnel:    p.Service.Tunnel,
+		Method:    p.Service.Method,
 		CPEs:      []string{},
 		Vulns:     []Vuln{},
 	}
