@@ -2,10 +2,131 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/scan"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// cmdVerify: `synwatch verify IP:PORT[/tcp|/udp] --inside CIDR[,CIDR...]`
+// scans one service now (nmap -sV, vulners) and prints the verification as
+// one JSON object. Exit 0 when nmap reached a verdict (exposed, restricted,
+// closed); 1 when the scan failed (verdict error, still printed) or the
+// target was refused (no nmap process is started).
 func cmdVerify(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlags(env, "verify", "IP:PORT[/tcp|/udp] --inside CIDR[,CIDR...] [flags]")
+	var common commonFlags
+	common.register(fs)
+	nmapBin := fs.String("nmap", "", "nmap binary (default: config verifier.nmap, else nmap in PATH)")
+	timeout := fs.Duration("timeout", 0, "give up after this long (default: host_timeout + 30s)")
+	noVulners := fs.Bool("no-vulners", false, "do not run the vulners script")
+	source := fs.String("vuln-source", "", "vulners, offline or both (default: config verifier.vuln_source)")
+	db := fs.String("vulndb", "", "offline vulnerability index (synwatch vulndb import)")
+	// flags may come before or after the target
+	var pos []string
+	rest := args
+	for {
+		if err := parseFlags(fs, rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(pos) != 1 {
+		return usagef("want exactly one target IP:PORT[/tcp|/udp], got %d", len(pos))
+	}
+	svc, err := parseTarget(pos[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	if len(cfg.Inside) == 0 {
+		return usagef("no inside networks: give --inside CIDR[,CIDR...] (the verifier scans only inside networks)")
+	}
+	if *nmapBin != "" {
+		cfg.Verifier.Nmap = *nmapBin
+	}
+	if *noVulners {
+		cfg.Verifier.Vulners = false
+	}
+	if *source != "" {
+		cfg.Verifier.VulnSource = *source
+	}
+	if *db != "" {
+		cfg.Verifier.VulnDB = *db
+	}
+	if cfg.Verifier.VulnSource != "vulners" && cfg.Verifier.VulnDB == "" {
+		return usagef("--vuln-source %s needs --vulndb PATH", cfg.Verifier.VulnSource)
+	}
+	// one service, now: no batching window, cooldown or rate limit
+	cfg.Verifier.BatchWindow = time.Millisecond
+	cfg.Verifier.HostCooldown = 0
+	cfg.Verifier.NetRate = 0
+	s, err := scan.FromConfig(cfg, common.logger(cfg, env), nil)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if *timeout == 0 {
+		*timeout = cfg.Verifier.HostTimeout + cfg.Verifier.ScriptTimeout + 30*time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	v, err := s.Verify(ctx, svc)
+	var rej *event.Rejection
+	if errors.As(err, &rej) {
+		return fmt.Errorf("refused, no scan started: %s (inside: %s)", rej.Reason, cfg.Inside)
+	}
+	if err != nil {
+		return err
+	}
+	out := json.NewEncoder(env.Stdout)
+	if err := out.Encode(v); err != nil {
+		return err
+	}
+	if v.Verdict == event.Error {
+		return fmt.Errorf("scan failed: %s", v.Reason)
+	}
+	return nil
 }
+
+// parseTarget reads IP:PORT[/tcp|/udp]; IPv6 as [2001:db8::1]:443.
+func parseTarget(s string) (event.Service, error) {
+	proto := event.TCP
+	if i := strings.LastIndexByte(s, '/'); i >= 0 {
+		switch p := strings.ToLower(s[i+1:]); p {
+		case "tcp":
+		case "udp":
+			proto = event.UDP
+		default:
+			return event.Service{}, fmt.Errorf("target %q: protocol must be tcp or udp, not %q", s, p)
+		}
+		s = s[:i]
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		// a clearer message than netip's for the usual slips
+		host, port, ok := strings.Cut(s, ":")
+		if _, perr := strconv.ParseUint(port, 10, 16); !ok || perr != nil {
+			return event.Service{}, fmt.Errorf("target %q: want IP:PORT[/tcp|/udp] with a port 1-65535 ([v6]:PORT for IPv6)", s)
+		}
+		return event.Service{}, fmt.Errorf("target %q: %q is not an IP address", s, host)
+	}
+	if ap.Port() == 0 {
+		return event.Service{}, fmt.Errorf("target %q: port must be 1-65535", s)
+	}
+	return event.Service{IP: ap.Addr().Unmap(), Port: ap.Port(), Proto: proto}, nil
+}
+
