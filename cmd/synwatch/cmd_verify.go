@@ -129,4 +129,3 @@ func parseTarget(s string) (event.Service, error) {
 	}
 	return event.Service{IP: ap.Addr().Unmap(), Port: ap.Port(), Proto: proto}, nil
 }
-
