@@ -120,6 +120,19 @@ func TestCompose(t *testing.T) {
 			if hostNet && len(strs(svc, "ports")) > 0 {
 				t.Errorf("%s: ports: on the host network nothing is published", where)
 			}
+			// The sensor's spool lies on a writable volume (the root is read-only).
+			if args[0] == "sensor" {
+				spool, ok := cfg.Kafka.Spool.Dir, false
+				for _, v := range strs(svc, "volumes") {
+					parts := strings.Split(v, ":")
+					if len(parts) >= 2 && under(spool, parts[1]) && !(len(parts) == 3 && parts[2] == "ro") {
+						ok = true
+					}
+				}
+				if spool == "" || !ok {
+					t.Errorf("%s: kafka.spool.dir %q is not on a writable volume", where, spool)
+				}
+			}
 			// Kafka and Redis are reached where they are.
 			if args[0] == "sensor" || args[0] == "verifier" || args[0] == "kafka" {
 				for _, b := range cfg.Kafka.Brokers {

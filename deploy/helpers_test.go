@@ -218,3 +218,9 @@ func strs(v any, path ...string) []string {
 	}
 	return out
 }
+
+// under reports whether p is dir or inside it.
+func under(p, dir string) bool {
+	p, dir = filepath.Clean(p), filepath.Clean(dir)
+	return p == dir || strings.HasPrefix(p, dir+"/")
+}

@@ -243,6 +243,21 @@ func checkWorkload(t *testing.T, o kubeObject, role string, cm, secret *kubeObje
 		}
 	}
 
+	// The sensor's spool lies on a writable volume (the root is read-only).
+	if role == "sensor" {
+		spool, ok := cfg.Kafka.Spool.Dir, false
+		for _, m := range mounts {
+			v := volumes[str(m, "name")]
+			writable := get(v, "emptyDir") != nil || get(v, "persistentVolumeClaim") != nil || get(v, "hostPath") != nil
+			if under(spool, str(m, "mountPath")) && writable && str(m, "readOnly") != "true" {
+				ok = true
+			}
+		}
+		if spool == "" || !ok {
+			t.Errorf("%s: kafka.spool.dir %q is not on a writable volume", where, spool)
+		}
+	}
+
 	// Ports: the container port "metrics" is the listen port; probes and
 	// annotations use it.
 	port := listenPort(t, where, cfg)

@@ -134,6 +134,11 @@ func TestSystemdUnits(t *testing.T) {
 					t.Errorf("%s: RestrictAddressFamilies lacks %s", file, f)
 				}
 			}
+			if role == "sensor" {
+				if spool := cfg.Kafka.Spool.Dir; spool == "" || !under(spool, u.get("Service", "ReadWritePaths")) {
+					t.Errorf("%s: kafka.spool.dir %q is not under ReadWritePaths=%s (ProtectSystem=strict)", file, spool, u.get("Service", "ReadWritePaths"))
+				}
+			}
 			sd := u.get("Service", "StateDirectory")
 			if sd == "" || u.get("Service", "ReadWritePaths") != "/var/lib/"+sd {
 				t.Errorf("%s: StateDirectory=%q and ReadWritePaths=%q: the spool/state must be writable", file, sd, u.get("Service", "ReadWritePaths"))
