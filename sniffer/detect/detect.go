@@ -3,6 +3,7 @@ package detect
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,10 @@ type Detector struct {
 	holdNs    int64
 
 	mu       sync.Mutex
+	holdFrom int                  // per-port observations of a host beyond this many new ports in a window wait
+	pending  [][16]byte           // hosts with pending observations
+	ready    []*event.Observation // released, not yet collected by Due
+	nextDue  atomic.Int64         // earliest end of a window with pending observations; MaxInt64: none
 	syns     *flowTable
 	udpReqs  *flowTable
 	suppress *lru[svcKey, int64]
@@ -135,6 +140,10 @@ type sprayHost struct {
 	start     int64 // window start, unix ns
 	holdUntil int64
 	ports     []uint16
+	// pending holds this window's per-port observations beyond the first
+	// few (see Config.SprayPorts): released when the window ends without
+	// the guard tripping, dropped when it trips.
+	pending []*event.Observation
 }
 
 // New builds a detector; zero values in cfg get defaults.
@@ -176,6 +185,8 @@ func New(cfg Config) *Detector {
 	for _, p := range cfg.UDPHighPorts {
 		d.udpHigh[p/64] |= 1 << (p % 64)
 	}
+	d.holdFrom = max(1, cfg.SprayPorts/8)
+	d.nextDue.Store(math.MaxInt64)
 	return d
 }
 
@@ -240,7 +251,7 @@ func (d *Detector) tcp(p *Packet) *event.Observation {
 		}
 		hs = event.HandshakeVerified
 	}
-	if o, held := d.sprayGuard(p, now); held {
+	if o, held := d.sprayGuard(p, now, hs); held {
 		return o
 	}
 	if d.suppressed(p, now) {
@@ -304,18 +315,30 @@ func (d *Detector) udp(p *Packet) *event.Observation {
 // sprayGuard counts the host's distinct ports in the spray window. When it
 // passes the limit it returns one host_sprays observation and holds the
 // host's per-port observations down; held is true when p must not be
-// reported on its own. Called with d.mu held.
-func (d *Detector) sprayGuard(p *Packet, now int64) (o *event.Observation, held bool) {
+// reported now. The first SprayPorts/8 new ports of a window are reported at
+// once; the observations of further new ports wait for the window to end
+// (Due releases them) so that a spraying host yields its host_sprays and
+// only a handful of per-port observations. Called with d.mu held.
+func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *event.Observation, held bool) {
 	key := p.Src.As16()
 	h, ok := d.spray.get(key)
 	if !ok {
 		h = d.spray.add(key)
-		h.start, h.holdUntil, h.ports = now, 0, h.ports[:0]
+		if len(h.pending) > 0 { // an evicted host's waiting observations go out
+			d.ready = append(d.ready, h.pending...)
+			d.nextDue.Store(now)
+		}
+		h.start, h.holdUntil, h.ports, h.pending = now, 0, h.ports[:0], h.pending[:0]
 	}
 	if now < h.holdUntil {
 		return d.drop(ReasonSprayHeld), true
 	}
 	if now-h.start > d.sprayNs || h.start-now > d.sprayNs {
+		if len(h.pending) > 0 {
+			d.ready = append(d.ready, h.pending...)
+			h.pending = h.pending[:0]
+			d.nextDue.Store(now)
+		}
 		h.start, h.ports = now, h.ports[:0]
 	}
 	for _, q := range h.ports {
@@ -328,13 +351,74 @@ func (d *Detector) sprayGuard(p *Packet, now int64) (o *event.Observation, held 
 			h.ports = make([]uint16, 0, d.cfg.SprayPorts)
 		}
 		h.ports = append(h.ports, p.SrcPort)
-		return nil, false
+		if len(h.ports) <= d.holdFrom {
+			return nil, false
+		}
+		if d.suppressed(p, now) {
+			return d.drop(ReasonSuppressed), true
+		}
+		if len(h.pending) == 0 {
+			d.pending = append(d.pending, key)
+			if due := h.start + d.sprayNs + 1; due < d.nextDue.Load() {
+				d.nextDue.Store(due)
+			}
+		}
+		h.pending = append(h.pending, d.observation(p, event.KindService, event.TCP, hs))
+		return nil, true
 	}
 	n := len(h.ports) + 1
-	h.holdUntil, h.ports = now+d.holdNs, h.ports[:0]
+	d.dropped[ReasonSprayHeld].Add(uint64(len(h.pending)))
+	d.reported[0].Add(^uint64(len(h.pending) - 1)) // never reported after all
+	clear(h.pending)
+	h.holdUntil, h.ports, h.pending = now+d.holdNs, h.ports[:0], h.pending[:0]
 	o = d.observation(p, event.KindHostSprays, event.TCP, event.HandshakeNone)
 	o.Port, o.PeerPort, o.Ports = 0, 0, n
 	return o, true
+}
+
+// Due returns, appended to out, the per-port observations whose spray
+// window has ended by now without the guard tripping (with their own packet
+// times). Call it after packets (it is cheap when nothing is due), on a
+// timer for quiet live links, and with a far-future now at the end of a
+// file.
+func (d *Detector) Due(now time.Time, out []*event.Observation) []*event.Observation {
+	return d.due(now.UnixNano(), out)
+}
+
+// Flush returns, appended to out, every observation still waiting: at the
+// end of a file or of a capture.
+func (d *Detector) Flush(out []*event.Observation) []*event.Observation {
+	return d.due(math.MaxInt64, out)
+}
+
+func (d *Detector) due(ns int64, out []*event.Observation) []*event.Observation {
+	if d.nextDue.Load() > ns {
+		return out
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out = append(out, d.ready...)
+	clear(d.ready)
+	d.ready = d.ready[:0]
+	next := int64(math.MaxInt64)
+	keep := d.pending[:0]
+	for _, key := range d.pending {
+		h, ok := d.spray.peek(key)
+		if !ok || len(h.pending) == 0 {
+			continue
+		}
+		if ns == math.MaxInt64 || h.start+d.sprayNs < ns {
+			out = append(out, h.pending...)
+			clear(h.pending)
+			h.pending = h.pending[:0]
+			continue
+		}
+		next = min(next, h.start+d.sprayNs+1)
+		keep = append(keep, key)
+	}
+	d.pending = keep
+	d.nextDue.Store(next)
+	return out
 }
 
 // suppressed says whether the service was reported within the refresh

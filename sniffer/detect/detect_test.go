@@ -108,7 +108,9 @@ func TestTCPRule(t *testing.T) {
 }
 
 func TestHandshakeTrust(t *testing.T) {
-	d := New(testConfig())
+	cfg := testConfig()
+	cfg.SprayPorts = 1000 // several ports of one host: not what this test is about
+	d := New(cfg)
 	syn := pkt(0, ProtoTCP, S, cli, 40000, srv, 22)
 	syn.Seq = 7000
 	if d.Process(syn) != nil {
@@ -233,24 +235,31 @@ func TestSuppressionBounded(t *testing.T) {
 }
 
 func TestSprayGuard(t *testing.T) {
-	d := New(testConfig()) // K=4 within 10s, hold down 1 min
+	d := New(testConfig()) // K=4 within 10s, hold down 1 min: the first port at once, the next wait
 	var got []*event.Observation
 	for i := 0; i < 10; i++ {
 		if o := d.Process(pkt(time.Duration(i)*100*time.Millisecond, ProtoTCP, SA, srv, uint16(1000+i), cli, 40000)); o != nil {
 			got = append(got, o)
 		}
+		got = d.Due(t0.Add(time.Duration(i)*100*time.Millisecond), got)
 	}
-	// ports 1000-1003 are reported, the 5th distinct port trips the guard,
-	// the rest are held down
-	if len(got) != 5 {
-		t.Fatalf("%d observations, want 4 services + 1 host_sprays: %v", len(got), got)
+	// port 1000 is reported at once, 1001-1003 wait for the window, the 5th
+	// distinct port trips the guard: they are dropped, the rest held down
+	if len(got) != 2 || got[0].Port != 1000 {
+		t.Fatalf("%d observations, want port 1000 + 1 host_sprays: %v", len(got), got)
 	}
-	sp := got[4]
+	sp := got[1]
 	if sp.Kind != event.KindHostSprays || sp.IP.String() != srv || sp.Port != 0 || sp.Ports != 5 || sp.Validate() != nil {
 		t.Errorf("host_sprays observation: %+v (validate: %v)", sp, sp.Validate())
 	}
-	if n := d.Counts().Dropped["spray_held"]; n != 5 {
-		t.Errorf("spray_held = %d, want 5", n)
+	if n := d.Counts().Dropped["spray_held"]; n != 8 {
+		t.Errorf("spray_held = %d, want 8 (3 waiting + 5 after the trip)", n)
+	}
+	if c := d.Counts(); c.Services != 1 || c.HostSprays != 1 {
+		t.Errorf("counts %+v, want 1 service and 1 host_sprays", c)
+	}
+	if rest := d.Due(t0.Add(time.Hour), nil); len(rest) != 0 {
+		t.Errorf("%d observations released after a trip", len(rest))
 	}
 	// another host is unaffected
 	if d.Process(pkt(time.Second, ProtoTCP, SA, inner2, 22, cli, 40000)) == nil {
@@ -260,12 +269,54 @@ func TestSprayGuard(t *testing.T) {
 	if d.Process(pkt(2*time.Minute, ProtoTCP, SA, srv, 2222, cli, 40000)) == nil {
 		t.Error("after the hold-down a new port is not reported")
 	}
-	// slow answers (one port per 11s) never trip the guard
+	// slow answers (one port per 11s) never wait and never trip the guard
 	d2 := New(testConfig())
 	for i := 0; i < 10; i++ {
 		if o := d2.Process(pkt(time.Duration(i)*11*time.Second, ProtoTCP, SA, srv, uint16(1000+i), cli, 40000)); o == nil || o.Kind != event.KindService {
 			t.Fatalf("slow port %d: %+v", i, o)
 		}
+	}
+}
+
+// TestSprayGuardReleases: a host that opens a few ports at once without
+// spraying gets them all reported, the later ones when the window ends,
+// with their own packet times.
+func TestSprayGuardReleases(t *testing.T) {
+	d := New(testConfig())
+	var now []*event.Observation
+	for i := 0; i < 3; i++ {
+		if o := d.Process(pkt(time.Duration(i)*time.Second, ProtoTCP, SA, srv, uint16(80+i), cli, 40000)); o != nil {
+			now = append(now, o)
+		}
+	}
+	if len(now) != 1 || now[0].Port != 80 {
+		t.Fatalf("at once: %v, want port 80 only", now)
+	}
+	if early := d.Due(t0.Add(9*time.Second), nil); len(early) != 0 {
+		t.Fatalf("released before the window ended: %v", early)
+	}
+	later := d.Due(t0.Add(11*time.Second), nil)
+	if len(later) != 2 || later[0].Port != 81 || later[1].Port != 82 || !later[1].ObservedAt.Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("after the window: %v, want ports 81 and 82 with their packet times", later)
+	}
+	// and they are suppressed afterwards like any reported service
+	if d.Process(pkt(20*time.Second, ProtoTCP, SA, srv, 81, cli, 40001)) != nil {
+		t.Error("a released service is reported again within the refresh")
+	}
+	// Flush releases what still waits
+	d3 := New(testConfig())
+	d3.Process(pkt(0, ProtoTCP, SA, srv, 80, cli, 40000))
+	d3.Process(pkt(time.Second, ProtoTCP, SA, srv, 81, cli, 40000))
+	if got := d3.Flush(nil); len(got) != 1 || got[0].Port != 81 {
+		t.Errorf("Flush: %v, want port 81", got)
+	}
+	// a packet of the host after the window also releases (no timer needed)
+	d2 := New(testConfig())
+	d2.Process(pkt(0, ProtoTCP, SA, srv, 80, cli, 40000))
+	d2.Process(pkt(time.Second, ProtoTCP, SA, srv, 81, cli, 40000))
+	d2.Process(pkt(30*time.Second, ProtoTCP, SA, srv, 80, cli, 40002))
+	if got := d2.Due(t0.Add(30*time.Second), nil); len(got) != 1 || got[0].Port != 81 {
+		t.Errorf("released by the host's next packet: %v, want port 81", got)
 	}
 }
 
@@ -291,8 +342,8 @@ func TestObservationMetadata(t *testing.T) {
 	if o.Interface != "eth1" || o.IP.String() != srv {
 		t.Errorf("interface %q ip %s", o.Interface, o.IP)
 	}
-	o2 := d.Process(pkt(0, ProtoTCP, SA, srv, 444, cli, 40000))
-	if o2.ID == o.ID {
+	o2 := d.Process(pkt(0, ProtoTCP, SA, inner2, 444, cli, 40000))
+	if o2 == nil || o2.ID == o.ID {
 		t.Error("two observations share an id")
 	}
 }

@@ -130,6 +130,15 @@ func (l *lru[K, V]) get(k K) (*V, bool) {
 	return &l.nodes[i].val, true
 }
 
+// peek returns the node's value without marking it used.
+func (l *lru[K, V]) peek(k K) (*V, bool) {
+	i, ok := l.m[k]
+	if !ok {
+		return nil, false
+	}
+	return &l.nodes[i].val, true
+}
+
 // add inserts k (not present) and returns its value to fill in. When full,
 // the least recently used entry is evicted and its value is handed back for
 // reuse (so slices inside V can be recycled).

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -88,4 +89,38 @@ func gather(t *testing.T, reg *prometheus.Registry, name string, labels map[stri
 	}
 	t.Fatalf("metric %s %v not found", name, labels)
 	return 0
+}
+
+// TestHeldObservationsReleased: a host that starts answering on many ports
+// at once (not spraying: fewer than spray.ports) has every one reported by
+// the end of the capture, the later ones held for the spray window.
+func TestHeldObservationsReleased(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ports.pcap")
+	w, done := newPcapWriter(t, path, 256)
+	ts := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	srv, cli := netip.MustParseAddr("198.18.1.1"), netip.MustParseAddr("203.0.113.9")
+	for port := uint16(1); port <= 20; port++ {
+		w.write(ts.Add(time.Duration(port)*time.Millisecond), appendFrame(nil, &flow{src: srv, dst: cli, sport: port, dport: 40000, proto: 6, flags: 0x12}), 0)
+	}
+	done()
+	cfg := config.Default()
+	cfg.Inside = config.Networks{netip.MustParsePrefix(benchInside)}
+	cfg.Sensor.Pcap = path
+	pub := &collector{}
+	s, err := New(cfg, pub, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.snapshot()
+	if len(got) != 20 {
+		t.Fatalf("%d observations, want all 20 ports:%s", len(got), describe(got))
+	}
+	for i, o := range got {
+		if o.Port != uint16(i+1) || !o.ObservedAt.Equal(ts.Add(time.Duration(i+1)*time.Millisecond)) {
+			t.Errorf("observation %d: port %d at %v", i, o.Port, o.ObservedAt)
+		}
+	}
 }

@@ -207,9 +207,34 @@ func (s *Sensor) Run(ctx context.Context) error {
 	for _, src := range srcs {
 		g.Go(func() error { return s.work(gctx, src) })
 	}
+	if s.cfg.Pcap == "" {
+		// a quiet live link: release held observations on the clock
+		g.Go(func() error {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case now := <-t.C:
+					if err := s.publish(gctx, s.det.Due(now, nil)); err != nil {
+						if gctx.Err() != nil {
+							return nil
+						}
+						return err
+					}
+				}
+			}
+		})
+	}
 	err := g.Wait()
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		return nil
+		err = nil
+	}
+	if err == nil {
+		// the end of the file or of the capture: what waits goes out now
+		pctx := context.WithoutCancel(ctx)
+		err = s.publish(pctx, s.det.Flush(nil))
 	}
 	return err
 }
@@ -269,6 +294,7 @@ type worker struct {
 	ctrs   map[string]prometheus.Counter
 	frames atomic.Uint64 // read by the stats line
 	failed atomic.Uint64
+	due    []*event.Observation
 }
 
 func (s *Sensor) work(ctx context.Context, src capture.Source) error {
@@ -309,18 +335,30 @@ func (s *Sensor) work(ctx context.Context, src capture.Source) error {
 			return err
 		}
 		w.frames.Add(1)
-		o := s.handle(w, &pkt)
-		if o == nil {
-			continue
+		if o := s.handle(w, &pkt); o != nil {
+			w.due = append(w.due[:0], o)
+		} else {
+			w.due = w.due[:0]
 		}
-		if err := s.pub.Publish(ctx, o); err != nil {
+		// observations the spray guard held for their window, now due
+		w.due = s.det.Due(pkt.Timestamp, w.due)
+		if err := s.publish(ctx, w.due); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			return err
+		}
+	}
+}
+
+func (s *Sensor) publish(ctx context.Context, obs []*event.Observation) error {
+	for _, o := range obs {
+		if err := s.pub.Publish(ctx, o); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 		s.published.Inc()
 	}
+	return nil
 }
 
 // handle decodes one frame and runs detection on it.
