@@ -39,7 +39,14 @@ type Handshake struct {
 	MaxFlows int           `yaml:"max_flows"` // bound of the SYN table (oldest replaced when full)
 }
 
-// Spray configures the spray guard.
+// Spray configures the spray guard. A host that answers SYN-ACK on more than
+// Ports distinct ports within Window (SYN proxies, tarpits, DDoS scrubbers
+// answer on every port) yields one host_sprays observation, and its
+// per-port observations are held down for HoldDown. Within a window, a
+// host's first Ports/8 new ports are reported at once; further ones wait
+// for the window to end (then they are reported, with their packet times)
+// or for the guard to trip (then they are dropped), so a spraying host makes
+// a handful of service observations, not Ports of them.
 type Spray struct {
 	Ports    int           `yaml:"ports"`     // K distinct ports ...
 	Window   time.Duration `yaml:"window"`    // ... within T
