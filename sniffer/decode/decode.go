@@ -465,7 +465,10 @@ func gre(b []byte, p *Packet, depth int) error {
 	}
 	flags := binary.BigEndian.Uint16(b)
 	proto := binary.BigEndian.Uint16(b[2:])
-	if flags&0x0007 != 0 || flags&0x4000 != 0 { // version 0 only; no source routing
+	if flags&0x0007 != 0 { // version 1 is PPTP's enhanced GRE: PPP, not mirrored frames
+		return ErrNotTransport
+	}
+	if flags&0x4000 != 0 { // source routing (RFC 1701) is deprecated: not from a mirror
 		return ErrBadTunnel
 	}
 	off := 4

@@ -274,19 +274,32 @@ func TestEdgeCases(t *testing.T) {
 		data []byte
 		want error
 	}{
-		// IP 198.18.1.1.443 > 198.19.1.1.40000: Flags [S.], seq 1, ack 2
+		// Comments: tcpdump -nn -e's line for each frame (tcpdump 4.99).
+		// 198.18.1.1.443 > 198.19.1.1.40000: Flags [S.], seq 1, ack 2, win 64240, length 0
 		{"plain", layers.LinkTypeRaw, synack, nil},
+		// [|ether] (caplen 0)
 		{"empty", layers.LinkTypeEthernet, nil, ErrTruncated},
+		// 02:00:00:00:00:0a > 02:00:00:00:00:0b, ethertype IPv4 (0x0800), length 14:  [|ip]
 		{"ethernet header only", layers.LinkTypeEthernet, pcapgen.Eth(synack)[:14], ErrTruncated},
+		// 02:00:00:00:00:0a > 02:00:00:00:00:0b, ethertype ARP (0x0806), length 42: Unknown Hardware (0) (len 0), Unknown Protocol (0x0000) (len 0), length 28
 		{"arp", layers.LinkTypeEthernet, pcapgen.EthType(0x0806, make([]byte, 28), nil), ErrEtherType},
+		// unknown ip 5
 		{"ip version 5", layers.LinkTypeRaw, append([]byte{0x55}, synack[1:]...), ErrBadIP},
+		// bad-hlen 16
 		{"ihl 4", layers.LinkTypeRaw, append([]byte{0x44}, synack[1:]...), ErrBadIP},
+		// truncated-ip - 7 bytes missing! 198.18.1.1.443 > 198.19.1.1.40000:  [|tcp]
 		{"tcp cut at 13 bytes", layers.LinkTypeRaw, synack[:20+13], ErrTruncated},
-		// IP 198.18.1.1 > 198.19.1.1: ip-proto-1 (ICMP)
+		// 198.18.1.1 > 198.19.1.1: ICMP echo reply, id 0, seq 0, length 8
 		{"icmp", layers.LinkTypeRaw, pcapgen.IP("198.18.1.1", "198.19.1.1", 1, make([]byte, 8)), ErrNotTransport},
+		// 198.18.1.1 > 198.19.1.1: ip-proto-6 (offset 128: no TCP header)
 		{"non-first fragment", layers.LinkTypeRaw, fragment(synack), ErrFragment},
-		{"gre version 1 (pptp)", layers.LinkTypeRaw, pcapgen.IP("198.19.0.1", "198.19.0.2", 47, []byte{0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 0}), ErrBadTunnel},
+		// 198.19.0.1 > 198.19.0.2: GREv1, call 0 [|gre]
+		{"gre version 1 (pptp)", layers.LinkTypeRaw, pcapgen.IP("198.19.0.1", "198.19.0.2", 47, []byte{0x30, 0x01, 0x88, 0x0b, 0, 0, 0, 0}), ErrNotTransport},
+		// 198.19.0.1 > 198.19.0.2: GREv0, off 0x0 [|gre]
+		{"gre with source routing", layers.LinkTypeRaw, pcapgen.IP("198.19.0.1", "198.19.0.2", 47, []byte{0x40, 0x00, 0x08, 0x00, 0, 0, 0, 0}), ErrBadTunnel},
+		// 198.19.0.1.1 > 198.19.0.2.4789: VXLAN, flags [invalid] (0x00), vni 0
 		{"vxlan without I flag", layers.LinkTypeRaw, pcapgen.UDP("198.19.0.1", "198.19.0.2", 1, 4789, make([]byte, 8)), ErrBadTunnel},
+		// 198.19.0.1 > 198.19.0.2: (12 times) 198.18.1.1.443 > 198.19.1.1.40000: Flags [S.], seq 1, ack 2, win 64240, length 0
 		{"nested too deep", layers.LinkTypeRaw, nest(synack, 12), ErrTooDeep},
 	}
 	for _, c := range cases {
@@ -314,6 +327,17 @@ func nest(inner []byte, n int) []byte {
 		inner = pcapgen.IPIP("198.19.0.1", "198.19.0.2", inner)
 	}
 	return inner
+}
+
+// TestLinkTypes: the link types a capture can report that the decoder reads,
+// including DLT_RAW's platform values (12 Linux tun devices, 14 OpenBSD).
+func TestLinkTypes(t *testing.T) {
+	for _, l := range []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2,
+		layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6, 12, 14, layers.LinkTypeNull, layers.LinkTypeLoop} {
+		if _, err := NewDecoder(l); err != nil {
+			t.Errorf("%v: %v", l, err)
+		}
+	}
 }
 
 func TestUnsupportedLinkType(t *testing.T) {
