@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/hex"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
@@ -9,7 +10,7 @@ import (
 // FuzzDecode: nothing a packet contains may panic the decoder, for any link
 // type, with or without a stripped VLAN tag; a nil error always means a
 // transport header was decoded, and the outer facts stay within their bounds.
-// Seeds: every frame of testdata/pcap under its own link type.
+// Seeds: every frame of testdata/pcap and of frameCases under its own link type.
 func FuzzDecode(f *testing.F) {
 	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull}
 	for _, path := range pcaps(f) {
@@ -18,6 +19,17 @@ func FuzzDecode(f *testing.F) {
 				if l == fr.link {
 					f.Add(uint8(i), uint16(0), false, fr.data)
 				}
+			}
+		}
+	}
+	for _, c := range frameCases { // the byte-literal frames of TestFrames
+		for i, l := range links {
+			if l == c.link {
+				data, err := hex.DecodeString(c.hex)
+				if err != nil {
+					f.Fatal(err)
+				}
+				f.Add(uint8(i), uint16(0), false, data)
 			}
 		}
 	}
