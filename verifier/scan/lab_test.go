@@ -313,6 +313,7 @@ type recordingScanner struct {
 	mu    sync.Mutex
 	n     int
 	xml   []byte
+	took  time.Duration
 }
 
 func (r *recordingScanner) Scan(ctx context.Context, t Target) (*Run, error) {
@@ -323,6 +324,7 @@ func (r *recordingScanner) Scan(ctx context.Context, t Target) (*Run, error) {
 	if run != nil {
 		r.mu.Lock()
 		r.xml = run.XML
+		r.took = run.Took
 		r.mu.Unlock()
 	}
 	return run, err
@@ -333,4 +335,10 @@ func (r *recordingScanner) lastXML() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.xml
+}
+
+func (r *recordingScanner) lastTook() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.took
 }
