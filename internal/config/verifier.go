@@ -3,24 +3,39 @@ package config
 import "time"
 
 // Verifier configures scanning and decisions.
+//
+// Scanning (verifier/scan): nmap runs with -sV, -Pn, -n, only the observed
+// ports, -sS when the process has CAP_NET_RAW (else -sT), -sU for UDP.
+// extra_args are checked against an allowlist when the verifier starts
+// (timing templates, --max-retries, --min-rate/--max-rate, rtt and delay
+// timeouts, --version-light/--version-all, --source-port, --ttl, -e, -6,
+// --script with a few named safe scripts); output files, input and target
+// lists, --resume, --datadir and scripts by path are refused.
 type Verifier struct {
-	Nmap          string        `yaml:"nmap"`              // path of the nmap binary
-	Intensity     int           `yaml:"version_intensity"` // -sV --version-intensity
-	HostTimeout   time.Duration `yaml:"host_timeout"`
-	ScriptTimeout time.Duration `yaml:"script_timeout"`
-	Vulners       bool          `yaml:"vulners"`      // run --script vulners
-	MinCVSS       float64       `yaml:"min_cvss"`     // vulners.mincvss
-	VulnSource    string        `yaml:"vuln_source"`  // vulners | offline | both
-	VulnDB        string        `yaml:"vulndb"`       // path of the offline index
-	ExtraArgs     []string      `yaml:"extra_args"`   // checked against an allowlist
-	BatchWindow   time.Duration `yaml:"batch_window"` // per-host batching
-	MaxScans      int           `yaml:"max_scans"`    // concurrent nmap processes
-	HostCooldown  time.Duration `yaml:"host_cooldown"`
-	NetRate       float64       `yaml:"scans_per_net_per_minute"` // per /24 or /64
-	Reverify      time.Duration `yaml:"reverify"`                 // re-verify a known service after this
-	GoneAfter     time.Duration `yaml:"gone_after"`               // not observed this long: gone
-	Learning      time.Duration `yaml:"learning"`                 // record without alerting for this long after first start
-	Group         string        `yaml:"group"`                    // Kafka consumer group
+	// Nmap is the nmap binary, or a wrapper that execs it (e.g. to scan
+	// from another network namespace). Checked at start-up.
+	Nmap          string        `yaml:"nmap"`
+	Intensity     int           `yaml:"version_intensity"` // -sV --version-intensity, 0-9
+	HostTimeout   time.Duration `yaml:"host_timeout"`      // nmap --host-timeout; the process is killed a little later
+	ScriptTimeout time.Duration `yaml:"script_timeout"`    // nmap --script-timeout
+	Vulners       bool          `yaml:"vulners"`           // run --script vulners (needs vulners.com)
+	MinCVSS       float64       `yaml:"min_cvss"`          // vulners.mincvss
+	// VulnSource: vulners (the nmap script, online), offline (the NVD
+	// index at vulndb, built by synwatch vulndb import) or both (merged,
+	// deduplicated by id, the higher score kept).
+	VulnSource   string        `yaml:"vuln_source"`
+	VulnDB       string        `yaml:"vulndb"`        // path of the offline index
+	ExtraArgs    []string      `yaml:"extra_args"`    // checked against an allowlist at start-up
+	BatchWindow  time.Duration `yaml:"batch_window"`  // observations of one host within it share one nmap run
+	MaxScans     int           `yaml:"max_scans"`     // concurrent nmap processes
+	HostCooldown time.Duration `yaml:"host_cooldown"` // minimum time between two nmap runs on one host
+	// NetRate limits nmap runs per /24 (IPv4) or /64 (IPv6) per minute;
+	// 0 means unlimited.
+	NetRate   float64       `yaml:"scans_per_net_per_minute"`
+	Reverify  time.Duration `yaml:"reverify"`   // re-verify a known service after this
+	GoneAfter time.Duration `yaml:"gone_after"` // not observed this long: gone
+	Learning  time.Duration `yaml:"learning"`   // record without alerting for this long after first start
+	Group     string        `yaml:"group"`      // Kafka consumer group
 }
 
 func defaultVerifier() Verifier {
@@ -63,6 +78,21 @@ func (v *Verifier) validate() []error {
 	}
 	if v.HostTimeout <= 0 {
 		errs = append(errs, fieldErr("verifier.host_timeout", "must be positive"))
+	}
+	if v.Nmap == "" {
+		errs = append(errs, fieldErr("verifier.nmap", "must name the nmap binary"))
+	}
+	if v.ScriptTimeout < 0 {
+		errs = append(errs, fieldErr("verifier.script_timeout", "must not be negative"))
+	}
+	if v.BatchWindow < 0 || v.BatchWindow > 5*time.Minute {
+		errs = append(errs, fieldErr("verifier.batch_window", "must be 0-5m, not %s", v.BatchWindow))
+	}
+	if v.HostCooldown < 0 {
+		errs = append(errs, fieldErr("verifier.host_cooldown", "must not be negative"))
+	}
+	if v.NetRate < 0 {
+		errs = append(errs, fieldErr("verifier.scans_per_net_per_minute", "must not be negative (0 = unlimited)"))
 	}
 	return errs
 }
