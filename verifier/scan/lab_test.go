@@ -20,6 +20,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
+	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.xml from the real scans")
@@ -220,7 +221,12 @@ func TestRealNmap(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recordingScanner{inner: runner}
-	s, err := NewScheduler(rec, Options{
+	// vulners (real script, local API) and the offline index of real NVD records, merged
+	db := vulndb.New()
+	if _, err := db.ImportFile("../vulndb/testdata/nvd-sample.json"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewScheduler(rec, Options{Source: FromBoth, Offline: db,
 		Inside:      []netip.Prefix{netip.MustParsePrefix("198.18.3.0/24")},
 		BatchWindow: 500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -291,6 +297,12 @@ func TestRealNmap(t *testing.T) {
 		http.Vulns[0].Source != event.SourceVulners || http.Vulns[0].Type != "cve" {
 		b, _ := json.Marshal(http.Vulns)
 		t.Errorf("http vulns known=%v %s, want CVE-2021-28861 (7.4) and CVE-2019-9740 from vulners", http.VulnsKnown, b)
+	}
+	ssh := results[2]
+	if !ssh.VulnsKnown || len(ssh.Vulns) != 1 || ssh.Vulns[0].ID != "CVE-2023-38408" || ssh.Vulns[0].Source != event.SourceNVD ||
+		ssh.Vulns[0].CPE != "cpe:/a:openbsd:openssh:8.2p1" {
+		b, _ := json.Marshal(ssh.Vulns)
+		t.Errorf("ssh 8.2p1 offline vulns %s, want CVE-2023-38408 from nvd (not CVE-2024-6387: 8.2p1 predates the regression)", b)
 	}
 	if results[1].VulnsKnown {
 		t.Errorf("redis (no version, vulners had nothing): vulns_known true, want false (unknown)")
