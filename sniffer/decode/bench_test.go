@@ -106,4 +106,12 @@ func TestDecodeAllocatesNothing(t *testing.T) {
 	}); n != 0 {
 		t.Fatalf("%v allocations per packet, want 0", n)
 	}
+	// with a stripped tag, and cut by the snaplen (errors are preallocated)
+	if n := testing.AllocsPerRun(1000, func() {
+		f := frames[i%len(frames)]
+		_ = d.DecodeMeta(f[:len(f)/2], Meta{WireLen: len(f), VLAN: 7, HasVLAN: true}, &p)
+		i++
+	}); n != 0 {
+		t.Fatalf("%v allocations per cut packet, want 0", n)
+	}
 }

@@ -604,15 +604,24 @@ func gtpu(b []byte, p *Packet, depth int) error {
 		if len(b) < 12 {
 			return ErrTruncated
 		}
-		next := b[11]
+		var next byte // next extension header type, meaningful only with E
+		if b[0]&0x04 != 0 {
+			next = b[11]
+		}
 		off = 12
 		for i := 0; next != 0; i++ {
-			if i > 8 || len(b) < off+1 {
+			if i == maxExt {
+				return ErrTooDeep
+			}
+			if len(b) < off+1 {
 				return ErrTruncated
 			}
 			n := int(b[off]) * 4
-			if n == 0 || len(b) < off+n {
+			if n == 0 {
 				return ErrBadTunnel
+			}
+			if len(b) < off+n {
+				return ErrTruncated
 			}
 			next = b[off+n-1]
 			off += n

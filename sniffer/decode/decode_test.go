@@ -301,6 +301,14 @@ func TestEdgeCases(t *testing.T) {
 		{"vxlan without I flag", layers.LinkTypeRaw, pcapgen.UDP("198.19.0.1", "198.19.0.2", 1, 4789, make([]byte, 8)), ErrBadTunnel},
 		// 198.19.0.1 > 198.19.0.2: (12 times) 198.18.1.1.443 > 198.19.1.1.40000: Flags [S.], seq 1, ack 2, win 64240, length 0
 		{"nested too deep", layers.LinkTypeRaw, nest(synack, 12), ErrTooDeep},
+		// 198.19.0.1.2152 > 198.19.0.2.2152: UDP, length 52 (GTP-U with the S flag only: the
+		// next-extension byte 0x85 is not meaningful without E, the user packet follows)
+		{"gtpu sequence flag only", layers.LinkTypeRaw, pcapgen.UDP("198.19.0.1", "198.19.0.2", 2152, 2152,
+			append([]byte{0x32, 0xff, 0, byte(4 + len(synack)), 0, 0, 0, 1, 0, 7, 0, 0x85}, synack...)), nil},
+		// 198.19.0.1.2152 > 198.19.0.2.2152: UDP, length 56 (as above with E set and an
+		// extension header of length 0)
+		{"gtpu extension length 0", layers.LinkTypeRaw, pcapgen.UDP("198.19.0.1", "198.19.0.2", 2152, 2152,
+			append([]byte{0x34, 0xff, 0, byte(8 + len(synack)), 0, 0, 0, 1, 0, 7, 0, 0x85, 0, 0, 0, 0}, synack...)), ErrBadTunnel},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
