@@ -60,14 +60,13 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	bus, err := side.memoryBus()
-	if err != nil {
-		_ = side.close(context.WithoutCancel(ctx))
-		return err
-	}
+	bus := side.memoryBus()
 	s, err := sensor.New(cfg, bus, log, reg)
 	if err == nil {
 		err = s.Open()
+	}
+	if err == nil {
+		err = side.dropPrivileges() // the capture handle is open: keep CAP_NET_RAW for nmap only
 	}
 	if err != nil {
 		_ = bus.Close(context.WithoutCancel(ctx))

@@ -3,17 +3,16 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"strings"
 	"time"
 
+	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
 )
 
-// verifierStopTimeout bounds the graceful end after SIGINT/SIGTERM: the
-// consumer stops fetching, finishes or abandons what is in flight, commits
-// what was handled and leaves the group; the dispatcher flushes.
+// verifierStopTimeout bounds the flush of the alert dispatcher and the close
+// of the store after the consumer has stopped.
 const verifierStopTimeout = 30 * time.Second
 
 type verifierFlags struct {
@@ -53,8 +52,24 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	consumer, err := side.kafkaConsumer(ctx)
+	// the topics it reads and writes (observations, dead letters, alerts),
+	// as `synwatch kafka init` creates them, when they do not exist yet: a
+	// dead-letter write to a missing topic would hold a partition.
+	tctx, tcancel := context.WithTimeout(ctx, 20*time.Second)
+	created, terr := bus.EnsureTopics(tctx, cfg.Kafka, bus.Topics(cfg.Kafka)...)
+	tcancel()
+	switch {
+	case terr != nil:
+		log.Warn("could not make sure the Kafka topics exist; continuing (run synwatch kafka init)", "err", terr)
+	case len(created) > 0:
+		log.Info("created Kafka topics", "topics", created)
+	}
+	consumer, err := side.kafkaConsumer()
 	if err != nil {
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	if err := side.dropPrivileges(); err != nil {
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
@@ -62,7 +77,6 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 	defer stopBG()
 	srvDone, err := serveObs(bg, cfg, reg, health, log)
 	if err != nil {
-		_ = consumer.Close(context.WithoutCancel(ctx))
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
@@ -70,10 +84,12 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 	log.Info("verifier started", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"topic", cfg.Kafka.Topics.Observations, "group", cfg.Verifier.Group, "inside", cfg.Inside.String())
 
+	// Run returns after the graceful stop: fetching stopped, in-flight work
+	// finished (or abandoned after kafka.shutdown_grace), offsets committed,
+	// group left.
 	runErr := consumer.Run(ctx)
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifierStopTimeout)
 	defer cancel()
-	consErr := consumer.Close(dctx)
 	stopBG()
 	<-maintDone
 	closeErr := side.close(dctx)
@@ -81,11 +97,8 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 		log.Warn("observability server", "err", err)
 	}
 	log.Info("verifier stopped")
-	switch {
-	case runErr != nil:
+	if runErr != nil {
 		return runErr
-	case consErr != nil:
-		return fmt.Errorf("leaving the consumer group: %w", consErr)
 	}
 	return closeErr
 }

@@ -13,8 +13,15 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/obs"
+	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/consume"
+	"github.com/synwatch/synwatch/verifier/scan"
 )
+
+// memoryQueue bounds the in-process bus of `synwatch run`: when full, the
+// sensor's Publish waits (counted by synwatch_bus_blocked_total).
+const memoryQueue = 1024
 
 // sideOptions are what a command adds to the config's alerting.
 type sideOptions struct {
@@ -27,17 +34,35 @@ type sideOptions struct {
 // verifier`: store + nmap scheduler + pipeline + alert dispatcher. Built in
 // that order, closed in the reverse one.
 type verifierSide struct {
-	cfg    config.Config
-	log    *slog.Logger
-	reg    prometheus.Registerer
-	alerts *alert.Dispatcher
+	cfg     config.Config
+	log     *slog.Logger
+	reg     prometheus.Registerer
+	alerts  *alert.Dispatcher
+	scan    *scan.Scheduler
+	handler consume.Handler // the pipeline
+
+	handled atomic.Int64 // observations handled (run's summary)
 
 	givenUp atomic.Int64 // alerts some sink gave up on (dead-lettered)
 }
 
 type sideSummary struct{ observations, givenUp int64 }
 
-var errNotWired = errors.New("the verifier side (pipeline, store, scanner) is not wired into this build yet")
+// countingHandler counts the observations the pipeline handled.
+type countingHandler struct {
+	h consume.Handler
+	n *atomic.Int64
+}
+
+func (c countingHandler) Handle(ctx context.Context, o *event.Observation) error {
+	err := c.h.Handle(ctx, o)
+	if err == nil {
+		c.n.Add(1)
+	}
+	return err
+}
+
+var errNotWired = errors.New("the verifier side (pipeline, store) is not wired into this build yet")
 
 func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log *slog.Logger, reg *prometheus.Registry, health *obs.Health) (*verifierSide, error) {
 	v := &verifierSide{cfg: cfg, log: log, reg: reg}
@@ -50,7 +75,13 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 		v.givenUp.Add(1)
 		return nil // counted, logged and written to alert.dead_letter_file by the dispatcher
 	})
-	_ = d.Close(context.WithoutCancel(ctx))
+	// nmap runner (binary, extra arguments, offline database checked now)
+	// and the batching scheduler that implements pipeline.Verifier
+	if v.scan, err = scan.FromConfig(cfg, log, reg); err != nil {
+		_ = v.close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	_ = v.close(context.WithoutCancel(ctx))
 	return nil, errNotWired
 }
 
@@ -79,21 +110,17 @@ func newDispatcher(cfg config.Config, o sideOptions, log *slog.Logger, reg prome
 	return d, nil
 }
 
-// busPublisher is the in-process bus as the sensor sees it.
-type busPublisher interface {
-	Publish(ctx context.Context, o *event.Observation) error
-	Close(ctx context.Context) error
+// memoryBus is the in-process bus of `synwatch run`: the sensor publishes
+// into it and its workers (kafka.in_flight of them, so one host's ports are
+// in flight together and batched into one nmap run) drive the pipeline.
+func (v *verifierSide) memoryBus() *consume.Memory {
+	return consume.NewMemory(countingHandler{v.handler, &v.handled}, memoryQueue, max(v.cfg.Kafka.InFlight, 1), v.log, v.reg)
 }
 
-func (v *verifierSide) memoryBus() (busPublisher, error) { return nil, errNotWired }
-
-type sideConsumer interface {
-	Run(ctx context.Context) error
-	Close(ctx context.Context) error
-}
-
-func (v *verifierSide) kafkaConsumer(ctx context.Context) (sideConsumer, error) {
-	return nil, errNotWired
+// kafkaConsumer joins the verifier's consumer group on the observations
+// topic; rejected observations go to the dead-letter topic.
+func (v *verifierSide) kafkaConsumer() (*consume.Kafka, error) {
+	return consume.NewKafka(v.cfg.Kafka, v.cfg.Verifier.Group, countingHandler{v.handler, &v.handled}, v.log, v.reg)
 }
 
 func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
@@ -106,10 +133,30 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 // closes the scheduler and the store.
 func (v *verifierSide) close(ctx context.Context) error {
 	var errs []error
-	if err := v.alerts.Close(ctx); err != nil {
-		errs = append(errs, err)
+	if v.alerts != nil {
+		if err := v.alerts.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if v.scan != nil {
+		v.scan.Close()
 	}
 	return errors.Join(errs...)
 }
 
-func (v *verifierSide) summary() sideSummary { return sideSummary{givenUp: v.givenUp.Load()} }
+// dropPrivileges keeps only CAP_NET_RAW, for nmap SYN scans (handed to nmap
+// through the ambient set), when the process holds it; everything else is
+// dropped on every thread and no_new_privs set (docs/operating.md). Called
+// once everything privileged is open (capture handle, store, sinks).
+func (v *verifierSide) dropPrivileges() error {
+	st, err := privs.ForVerifier(scan.HasNetRaw())
+	if err != nil {
+		return fmt.Errorf("dropping privileges: %w", err)
+	}
+	v.log.Info("privileges dropped", "kept", st.Effective.String(), "syn_scans", st.Effective.Has(privs.NetRaw))
+	return nil
+}
+
+func (v *verifierSide) summary() sideSummary {
+	return sideSummary{observations: v.handled.Load(), givenUp: v.givenUp.Load()}
+}
