@@ -108,8 +108,11 @@ func (r *Runner) Args(t Target) ([]string, error) {
 	if !t.Host.IsValid() {
 		return nil, errors.New("invalid target address")
 	}
+	if !r.raw {
+		t.UDP = nil // -sU needs raw sockets: those ports get an error verdict
+	}
 	if len(t.TCP)+len(t.UDP) == 0 {
-		return nil, errors.New("no ports to scan")
+		return nil, errors.New("no ports to scan (UDP scans need CAP_NET_RAW)")
 	}
 	host := t.Host.Unmap()
 	opts := []nmap.Option{

@@ -156,7 +156,8 @@ func (s *Scheduler) Allowed(a netip.Addr) (bool, string) {
 // verification. A target the guard refuses returns an error wrapping
 // event.Reject and starts no nmap process. A failed scan returns a
 // Verification with verdict error and the reason, and a nil error: the
-// verdict was reached. Only cancellation returns another error.
+// verdict was reached. Only cancellation (of ctx, or Close) returns another
+// error: no verdict, retry later.
 func (s *Scheduler) Verify(ctx context.Context, svc event.Service) (event.Verification, error) {
 	if ok, why := s.Allowed(svc.IP); !ok {
 		s.m.refused.Inc()
@@ -177,6 +178,10 @@ func (s *Scheduler) Verify(ctx context.Context, svc event.Service) (event.Verifi
 	case <-ctx.Done():
 		return event.Verification{}, fmt.Errorf("verify %s: %w", svc, ctx.Err())
 	}
+	if b.err != nil && s.base.Err() != nil {
+		// shut down, not a finding: the caller retries later
+		return event.Verification{}, fmt.Errorf("verify %s: %w", svc, b.err)
+	}
 	v := s.verification(svc, b)
 	v.ScannedAt = start
 	v.Duration = s.opts.Now().Sub(start)
@@ -188,6 +193,7 @@ func (s *Scheduler) Verify(ctx context.Context, svc event.Service) (event.Verifi
 func (s *Scheduler) join(svc event.Service) *batch {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.prune()
 	b := s.pending[svc.IP]
 	if b == nil {
 		b = &batch{host: svc.IP, tcp: map[uint16]bool{}, udp: map[uint16]bool{}, done: make(chan struct{})}
@@ -208,6 +214,27 @@ func (s *Scheduler) join(svc event.Service) *batch {
 	}
 	b.waiters++
 	return b
+}
+
+// prune bounds the cooldown and rate-limit tables: once they hold many
+// entries, those that no longer delay anything are dropped. Called with mu.
+func (s *Scheduler) prune() {
+	const limit = 4096
+	now := s.opts.Now()
+	if len(s.lastScan) > limit {
+		for a, t := range s.lastScan {
+			if now.Sub(t) > s.opts.HostCooldown {
+				delete(s.lastScan, a)
+			}
+		}
+	}
+	if len(s.netNext) > limit {
+		for p, t := range s.netNext {
+			if t.Before(now) {
+				delete(s.netNext, p)
+			}
+		}
+	}
 }
 
 func (s *Scheduler) runBatch(b *batch) {
@@ -337,6 +364,9 @@ func (s *Scheduler) verification(svc event.Service, b *batch) event.Verification
 	if p == nil {
 		v.Verdict = event.Error
 		v.Reason = "port missing from nmap's output (host timeout?)"
+		if rs, ok := s.scanner.(interface{ RawSocket() bool }); ok && svc.Proto == event.UDP && !rs.RawSocket() {
+			v.Reason = "UDP scans need CAP_NET_RAW (run the verifier as root or grant cap_net_raw to it and to nmap)"
+		}
 		return v
 	}
 	FillFromPort(&v, p)

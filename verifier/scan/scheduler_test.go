@@ -264,8 +264,17 @@ func TestCallerCancelAndClose(t *testing.T) {
 	if _, err := s.Verify(ctx, svc("198.18.4.40", event.TCP, 22)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cancelled caller: %v", err)
 	}
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := s.Verify(context.Background(), svc("198.18.4.41", event.TCP, 22))
+		waiting <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
 	done := make(chan struct{})
 	go func() { s.Close(); close(done) }()
+	if err := <-waiting; err == nil || !errors.Is(err, context.Canceled) {
+		t.Errorf("a call waiting at Close: %v, want an error wrapping context.Canceled (no verdict)", err)
+	}
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
@@ -439,4 +448,21 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+func TestUDPWithoutRawSocket(t *testing.T) {
+	bin, log := recorder(t)
+	no := false
+	r, err := NewRunner(RunnerOptions{Nmap: bin, RawSocket: &no})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newSched(t, r, Options{BatchWindow: time.Millisecond})
+	v, err := s.Verify(context.Background(), svc("198.18.4.1", event.UDP, 53))
+	if err != nil || v.Verdict != event.Error || !strings.Contains(v.Reason, "CAP_NET_RAW") {
+		t.Errorf("%+v %v", v, err)
+	}
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Error("nmap started for a UDP-only scan it cannot run")
+	}
 }
