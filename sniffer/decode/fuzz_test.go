@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
 
@@ -62,4 +63,88 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("unknown tunnel kind %q", p.Tunnel)
 		}
 	})
+}
+
+// FuzzDecodeAgainstGopacket: on Ethernet frames, where both our decoder and
+// gopacket's DecodingLayerParser (Ethernet, 802.1Q/QinQ, IPv4, IPv6, TCP, UDP:
+// no tunnel layers) decode a transport header without a tunnel, they agree on
+// every fact the sensor uses. Frames that only one side decodes are fine:
+// gopacket stops at tunnels and IPv6 extension headers other than hop-by-hop,
+// and we read TCP headers whose options the snaplen cut.
+func FuzzDecodeAgainstGopacket(f *testing.F) {
+	for _, path := range pcaps(f) {
+		for _, fr := range readFile(f, path) {
+			if fr.link == layers.LinkTypeEthernet {
+				f.Add(fr.data)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var (
+			eth  layers.Ethernet
+			dot  layers.Dot1Q
+			ip4  layers.IPv4
+			ip6  layers.IPv6
+			tcp  layers.TCP
+			udp  layers.UDP
+			pay  gopacket.Payload
+			seen []gopacket.LayerType
+		)
+		parser := gopacket.NewDecodingLayerParser(layers.LayerTypeEthernet, &eth, &dot, &ip4, &ip6, &tcp, &udp, &pay)
+		parser.IgnoreUnsupported = true
+		if err := parser.DecodeLayers(data, &seen); err != nil || len(seen) == 0 {
+			return
+		}
+		nIP := 0
+		for _, l := range seen {
+			if l == layers.LayerTypeIPv4 || l == layers.LayerTypeIPv6 {
+				nIP++
+			}
+		}
+		last := seen[len(seen)-1]
+		if last == gopacket.LayerTypePayload {
+			last = seen[len(seen)-2]
+		}
+		if nIP != 1 || last != layers.LayerTypeTCP && last != layers.LayerTypeUDP {
+			return // gopacket decoded no transport, or IP in IP (one struct for both)
+		}
+		d, _ := NewDecoder(layers.LinkTypeEthernet)
+		var p Packet
+		if d.Decode(data, &p) != nil || p.Tunnel != "" {
+			return
+		}
+		var src, dst []byte
+		for _, l := range seen {
+			switch l {
+			case layers.LayerTypeIPv4:
+				src, dst = ip4.SrcIP.To4(), ip4.DstIP.To4()
+			case layers.LayerTypeIPv6:
+				src, dst = ip6.SrcIP.To16(), ip6.DstIP.To16()
+			}
+		}
+		if string(p.Src.AsSlice()) != string(src) || string(p.Dst.AsSlice()) != string(dst) {
+			t.Fatalf("addresses: ours %v > %v, gopacket %v > %v", p.Src, p.Dst, src, dst)
+		}
+		switch last {
+		case layers.LayerTypeTCP:
+			if p.Proto != ProtoTCP || p.SrcPort != uint16(tcp.SrcPort) || p.DstPort != uint16(tcp.DstPort) ||
+				p.Seq != tcp.Seq || p.Ack != tcp.Ack || p.Flags&0x3f != tcpFlags(&tcp) {
+				t.Fatalf("TCP: ours %+v, gopacket %d>%d seq %d ack %d flags %#x", p, tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack, tcpFlags(&tcp))
+			}
+		case layers.LayerTypeUDP:
+			if p.Proto != ProtoUDP || p.SrcPort != uint16(udp.SrcPort) || p.DstPort != uint16(udp.DstPort) {
+				t.Fatalf("UDP: ours %+v, gopacket %d>%d", p, udp.SrcPort, udp.DstPort)
+			}
+		}
+	})
+}
+
+func tcpFlags(t *layers.TCP) uint8 {
+	var f uint8
+	for i, set := range []bool{t.FIN, t.SYN, t.RST, t.PSH, t.ACK, t.URG} {
+		if set {
+			f |= 1 << i
+		}
+	}
+	return f
 }
