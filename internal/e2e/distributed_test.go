@@ -58,7 +58,9 @@ kafka:
     alerts: %s.alerts
     dead_letter: %s.deadletter
     partitions: 2
-`, p.kafka, p.name, p.name, p.name)
+  spool:
+    dir: %s
+`, p.kafka, p.name, p.name, p.name, t.TempDir())
 	p.sensorC = writeConfig(t, kafkaYAML+`
 sensor:
   name: e2e-tap

@@ -45,7 +45,8 @@ func BenchmarkE2ELatency(b *testing.B) {
 kafka:
   brokers: [%q]
   topics: {observations: %s.observations, alerts: %s.alerts, dead_letter: %s.deadletter, partitions: 1}
-`, broker, name, name, name)
+  spool: {dir: %s}
+`, broker, name, name, name, b.TempDir())
 	metricsAddr := "127.0.0.1:9109" // the verifier's, in the outside namespace (nothing else there)
 	metrics := httpClientIn(b, lab.Outside)
 	sensorC := writeConfig(b, kafkaYAML+"sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}\n")
@@ -263,4 +264,68 @@ func BenchmarkSensorDetectionLatency(b *testing.B) {
 	b.ReportMetric(float64(pct(lat, 50))/1e6, "wire_to_observation_p50_ms")
 	b.ReportMetric(float64(pct(lat, 99))/1e6, "wire_to_observation_p99_ms")
 	b.Logf("wire → observation line: n=%d p50 %v p99 %v max %v", len(lat), pct(lat, 50), pct(lat, 99), lat[len(lat)-1])
+}
+
+// BenchmarkWireToKafka measures the sensor's half of the distributed
+// pipeline live: packet timestamp of a new service's SYN-ACK → the
+// observation in Kafka (the message's timestamp, and when a consumer of the
+// topic has it). The sensor runs in the lab's outside namespace and reaches
+// the broker through a loopback proxy.
+//
+//	go test -run '^$' -bench WireToKafka -benchtime 50x ./internal/e2e/
+func BenchmarkWireToKafka(b *testing.B) {
+	if testing.Short() {
+		b.Skip("end-to-end benchmark")
+	}
+	testenv.RequireRoot(b)
+	lab := testenv.NewLab(b, "198.18.8")
+	broker := kafkaBroker(b)
+	name := fmt.Sprintf("e2e-bench-%d", time.Now().UnixNano()%1e6)
+	cfg := writeConfig(b, fmt.Sprintf(`
+kafka:
+  brokers: [%q]
+  topics: {observations: %s.observations, partitions: 1}
+  spool: {dir: %s}
+sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}
+`, broker, name, b.TempDir()))
+	proxyLoopback(b, lab.Outside, broker)
+	sensor := startSynwatch(b, "sensor", lab.Outside, "sensor", "--config", cfg,
+		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
+	sensor.waitLog("capture open", 30*time.Second)
+	obsAt := make(chan kafkaSeen, 64)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go readObservations(ctx, broker, name+".observations", obsAt)
+
+	var toMsg, toReader []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		port := 40000 + i
+		svc := openService(b, lab.Inside, lab.InsideIP, port, "ssh")
+		if err := connect(b, lab.Outside, net.JoinHostPort(lab.InsideIP, strconv.Itoa(port))); err != nil {
+			b.Fatal(err)
+		}
+		var seen kafkaSeen
+		for seen.obs.Port != uint16(port) {
+			select {
+			case seen = <-obsAt:
+			case <-time.After(30 * time.Second):
+				b.Fatalf("port %d: no observation in Kafka within 30 s", port)
+			}
+		}
+		toMsg = append(toMsg, seen.msgTime.Sub(seen.obs.ObservedAt))
+		toReader = append(toReader, seen.readAt.Sub(seen.obs.ObservedAt))
+		svc.close()
+	}
+	b.StopTimer()
+	for _, m := range []struct {
+		name string
+		v    []time.Duration
+	}{{"wire_to_kafka", toMsg}, {"wire_to_consumer", toReader}} {
+		slices.Sort(m.v)
+		b.ReportMetric(float64(pct(m.v, 50))/1e6, m.name+"_p50_ms")
+		b.ReportMetric(float64(pct(m.v, 99))/1e6, m.name+"_p99_ms")
+		b.Logf("%s: n=%d p50 %v p99 %v max %v", m.name, len(m.v), pct(m.v, 50), pct(m.v, 99), m.v[len(m.v)-1])
+	}
+	_ = sensor.stop(30 * time.Second)
 }
