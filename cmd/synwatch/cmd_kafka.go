@@ -2,10 +2,51 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/bus"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// cmdKafka: `synwatch kafka init` creates the observations, alerts and
+// dead-letter topics with the configured partitions, replication and
+// retention. Idempotent: existing topics are left as they are.
 func cmdKafka(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	if len(args) == 0 || args[0] != "init" {
+		return usagef("usage: synwatch kafka init [--config FILE] [--kafka HOST:PORT[,...]]")
+	}
+	fs := newFlags(env, "kafka init", "[--config FILE] [--kafka HOST:PORT[,...]]")
+	var common commonFlags
+	common.register(fs)
+	brokers := fs.String("kafka", "", "Kafka brokers `HOST:PORT[,...]` (overrides kafka.brokers)")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	cfg, err := common.load()
+	if err != nil {
+		return err
+	}
+	if *brokers != "" {
+		cfg.Kafka.Brokers = strings.Split(*brokers, ",")
+	}
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	topics := bus.Topics(cfg.Kafka)
+	created, err := bus.EnsureTopics(tctx, cfg.Kafka, topics...)
+	if err != nil {
+		return err
+	}
+	made := map[string]bool{}
+	for _, c := range created {
+		made[c] = true
+	}
+	for _, t := range topics {
+		state := "exists"
+		if made[t.Name] {
+			state = "created"
+		}
+		fmt.Fprintf(env.Stdout, "%s\t%s\tpartitions=%d replication=%d retention=%s\n", t.Name, state, t.Partitions, t.Replication, t.Retention)
+	}
+	return nil
 }

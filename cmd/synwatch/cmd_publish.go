@@ -4,18 +4,38 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/sniffer/detect"
 	"github.com/synwatch/synwatch/sniffer/publish"
 )
 
 // openPublisher returns where the sensor's observations go: "-" is stdout, a
-// path is a JSON-lines file. (The Kafka owner adds kafka here.)
+// path is a JSON-lines file, "kafka" the observations topic through the spool.
 func openPublisher(ctx context.Context, env *Env, cfg *config.Config) (detect.Publisher, error) {
 	switch out := cfg.Sensor.Output; out {
 	case "-", "":
 		return publish.NewJSONLines(env.Stdout, nil), nil
+	case "kafka":
+		log := obs.NewLogger(cfg.Obs, env.Stderr)
+		// Auto-creation is off on the broker: create the topic if it is
+		// missing. A broker that is down now must not stop the sensor: the
+		// spool holds observations until it answers.
+		tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		t := cfg.Kafka.Topics
+		created, err := bus.EnsureTopics(tctx, cfg.Kafka, bus.Topic{Name: t.Observations, Partitions: t.Partitions, Replication: t.Replication, Retention: t.Retention})
+		cancel()
+		switch {
+		case err != nil:
+			log.Warn("kafka: could not check the observations topic; spooling until the broker answers", "topic", t.Observations, "err", err)
+		case len(created) > 0:
+			log.Info("kafka: created topic", "topic", t.Observations, "partitions", t.Partitions)
+		}
+		return publish.NewKafka(cfg.Kafka, spoolDir(cfg), log, nil)
 	default:
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {
@@ -23,4 +43,28 @@ func openPublisher(ctx context.Context, env *Env, cfg *config.Config) (detect.Pu
 		}
 		return publish.NewJSONLines(f, f), nil
 	}
+}
+
+// spoolDir: the configured one, else a per-sensor directory under the user's
+// state directory (systemd's StateDirectory sets STATE_DIRECTORY).
+func spoolDir(cfg *config.Config) string {
+	if cfg.Kafka.Spool.Dir != "" {
+		return cfg.Kafka.Spool.Dir
+	}
+	base := os.Getenv("STATE_DIRECTORY")
+	if base == "" {
+		base = os.Getenv("XDG_STATE_HOME")
+	}
+	if base == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			base = filepath.Join(home, ".local", "state", "synwatch")
+		} else {
+			base = filepath.Join(os.TempDir(), "synwatch")
+		}
+	}
+	name := cfg.Sensor.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	return filepath.Join(base, "spool-"+name)
 }

@@ -8,6 +8,28 @@ type Kafka struct {
 	Topics  Topics   `yaml:"topics"`
 	TLS     TLS      `yaml:"tls"`
 	SASL    SASL     `yaml:"sasl"`
+	// BatchTimeout bounds how long the producer waits to fill a batch;
+	// kafka-go's 1 s default would delay every alert.
+	BatchTimeout time.Duration `yaml:"batch_timeout"`
+	// Compression of produced batches: lz4 (default), gzip, none, zstd,
+	// snappy. Not zstd by default: Kafka 4.3 answers kafka-go v0.4.51's zstd
+	// and snappy batches with UNKNOWN_SERVER_ERROR (see docs/benchmarks.md).
+	Compression string `yaml:"compression"`
+	Spool       Spool  `yaml:"spool"`
+	// InFlight bounds the observations a verifier handles at once (per-host
+	// batching needs several in flight).
+	InFlight int `yaml:"in_flight"`
+	// Grace is how long a stopping verifier lets in-flight work finish.
+	Grace time.Duration `yaml:"shutdown_grace"`
+}
+
+// Spool is the sensor's on-disk write-ahead queue: every observation is
+// appended here first, then sent, so neither a slow broker nor a crash loses one.
+type Spool struct {
+	Dir     string `yaml:"dir"`      // default: $XDG_STATE_HOME or ~/.local/state, /synwatch/spool
+	MaxMiB  int    `yaml:"max_mib"`  // when full, the oldest segment is dropped (counted)
+	Fsync   string `yaml:"fsync"`    // always | interval | never
+	FsyncMs int    `yaml:"fsync_ms"` // for interval
 }
 
 // Topics names the topics; Partitions etc. are used by `synwatch kafka init`.
@@ -46,7 +68,13 @@ func defaultKafka() Kafka {
 		Partitions:   6,
 		Replication:  1,
 		Retention:    7 * 24 * time.Hour,
-	}}
+	},
+		BatchTimeout: 5 * time.Millisecond,
+		Compression:  "lz4",
+		Spool:        Spool{MaxMiB: 256, Fsync: "interval", FsyncMs: 200},
+		InFlight:     64,
+		Grace:        30 * time.Second,
+	}
 }
 
 func (k *Kafka) validate() []error {
@@ -61,6 +89,25 @@ func (k *Kafka) validate() []error {
 	}
 	if k.Topics.Replication < 1 {
 		errs = append(errs, fieldErr("kafka.topics.replication", "must be at least 1"))
+	}
+	switch k.Compression {
+	case "zstd", "lz4", "snappy", "gzip", "none", "":
+	default:
+		errs = append(errs, fieldErr("kafka.compression", "must be zstd, lz4, snappy, gzip or none, not %q", k.Compression))
+	}
+	switch k.Spool.Fsync {
+	case "always", "interval", "never":
+	default:
+		errs = append(errs, fieldErr("kafka.spool.fsync", "must be always, interval or never, not %q", k.Spool.Fsync))
+	}
+	if k.Spool.MaxMiB < 1 {
+		errs = append(errs, fieldErr("kafka.spool.max_mib", "must be at least 1"))
+	}
+	if k.InFlight < 1 {
+		errs = append(errs, fieldErr("kafka.in_flight", "must be at least 1"))
+	}
+	if k.SASL.Mechanism != "" && k.SASL.PasswordFile == "" && k.SASL.PasswordEnv == "" {
+		errs = append(errs, fieldErr("kafka.sasl.password_file", "set password_file or password_env for SASL %s", k.SASL.Mechanism))
 	}
 	return errs
 }

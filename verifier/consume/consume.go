@@ -1,0 +1,277 @@
+// Package consume feeds observations to the verifier's pipeline: from a Kafka
+// consumer group (at-least-once, contiguous commits, dead-letter topic), or
+// in-process for the all-in-one mode.
+package consume
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/synwatch/synwatch/internal/bus"
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+)
+
+// Handler handles one observation and returns when it is fully handled. An
+// error wrapping *event.Rejection means it never can be (dead letter); any
+// other error is retried.
+type Handler interface {
+	Handle(ctx context.Context, o *event.Observation) error
+}
+
+// Parse decodes and validates a message value; failures are rejections.
+func Parse(value []byte) (*event.Observation, error) {
+	var o event.Observation
+	if err := json.Unmarshal(value, &o); err != nil {
+		return nil, event.Reject("not a JSON observation: " + err.Error())
+	}
+	if err := o.Validate(); err != nil {
+		return nil, event.Reject("invalid observation: " + err.Error())
+	}
+	return &o, nil
+}
+
+// metrics of both consumers.
+type metrics struct {
+	handled *prometheus.CounterVec // by outcome: ok, dead_letter, retry
+	lag     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_consume_messages_total", Help: "Observations consumed, by outcome (ok, dead_letter, retry)."}, []string{"outcome"}),
+		lag:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_lag", Help: "Consumer lag of the observations topic (messages)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.handled, m.lag)
+	}
+	return m
+}
+
+// handleRetrying calls h until it succeeds, rejects, or ctx ends.
+func handleRetrying(ctx context.Context, h Handler, o *event.Observation, m *metrics, log *slog.Logger) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := h.Handle(ctx, o)
+		var rej *event.Rejection
+		if err == nil || errors.As(err, &rej) || ctx.Err() != nil {
+			return err
+		}
+		m.handled.WithLabelValues("retry").Inc()
+		log.Warn("handling failed; retrying", "service", o.Service().String(), "in", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}
+
+// Kafka consumes the observations topic in a consumer group.
+type Kafka struct {
+	r     *kafka.Reader
+	dlq   *kafka.Writer
+	h     Handler
+	log   *slog.Logger
+	m     *metrics
+	limit int
+	grace time.Duration
+	topic string
+}
+
+// NewKafka joins group on the observations topic.
+func NewKafka(cfg config.Kafka, group string, h Handler, log *slog.Logger, reg prometheus.Registerer) (*Kafka, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("kafka: no brokers configured (kafka.brokers or --kafka)")
+	}
+	d, err := bus.Dialer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	dlq, err := bus.NewWriter(cfg, cfg.Topics.DeadLetter)
+	if err != nil {
+		return nil, err
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           group,
+		Topic:             cfg.Topics.Observations,
+		Dialer:            d,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    0, // synchronous commits, after handling
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: 3 * time.Second,
+		SessionTimeout:    30 * time.Second,
+		RebalanceTimeout:  30 * time.Second,
+		ReadBackoffMin:    100 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+	})
+	return &Kafka{r: r, dlq: dlq, h: h, log: log, m: newMetrics(reg), limit: max(cfg.InFlight, 1), grace: cfg.Grace, topic: cfg.Topics.Observations}, nil
+}
+
+// tracker commits only contiguous offsets per partition: with work in flight
+// on several messages, an offset is committed once it and every offset before
+// it (that this consumer fetched) is done.
+type tracker struct {
+	mu    sync.Mutex
+	parts map[int]*partState
+}
+
+type partState struct {
+	order []kafka.Message // fetched, in offset order, not yet committed
+	done  map[int64]bool
+}
+
+func (t *tracker) fetched(m kafka.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[m.Partition]
+	if p == nil {
+		p = &partState{done: map[int64]bool{}}
+		t.parts[m.Partition] = p
+	}
+	p.order = append(p.order, m)
+}
+
+// finish marks m done and returns the highest message now committable.
+func (t *tracker) finish(m kafka.Message) (kafka.Message, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[m.Partition]
+	p.done[m.Offset] = true
+	var last kafka.Message
+	ok := false
+	for len(p.order) > 0 && p.done[p.order[0].Offset] {
+		last, ok = p.order[0], true
+		delete(p.done, p.order[0].Offset)
+		p.order = p.order[1:]
+	}
+	return last, ok
+}
+
+// Run consumes until ctx ends, then stops fetching, lets in-flight work
+// finish for the grace period, commits what was done and leaves the group.
+func (k *Kafka) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	tr := &tracker{parts: map[int]*partState{}}
+	sem := make(chan struct{}, k.limit)
+	var wg sync.WaitGroup
+	var commitMu sync.Mutex
+	commit := func(m kafka.Message) {
+		commitMu.Lock()
+		defer commitMu.Unlock()
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := k.r.CommitMessages(cctx, m); err != nil {
+			k.log.Warn("kafka: commit failed; the message may be redelivered", "partition", m.Partition, "offset", m.Offset, "err", err)
+		}
+	}
+	var fetchErr error
+	lagTick := time.NewTicker(5 * time.Second)
+	defer lagTick.Stop()
+	for {
+		m, err := k.r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				fetchErr = fmt.Errorf("kafka: fetch: %w", err)
+			}
+			break
+		}
+		select {
+		case <-lagTick.C:
+			k.m.lag.Set(float64(k.r.Stats().Lag))
+		default:
+		}
+		tr.fetched(m)
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(m kafka.Message) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := k.handle(work, m); err != nil {
+				return // not done: not committed, redelivered later
+			}
+			if c, ok := tr.finish(m); ok {
+				commit(c)
+			}
+		}(m)
+	}
+	// graceful stop: in-flight work gets the grace period, then is abandoned
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(k.grace):
+		k.log.Warn("shutdown: abandoning in-flight observations after the grace period; they will be redelivered", "grace", k.grace)
+		cancelWork()
+		<-done
+	}
+	err := errors.Join(fetchErr, k.r.Close(), k.dlq.Close())
+	return err
+}
+
+// handle parses and hands one message on; rejected messages go to the
+// dead-letter topic. It returns nil when the message may be committed.
+func (k *Kafka) handle(ctx context.Context, m kafka.Message) error {
+	o, err := Parse(m.Value)
+	if err == nil {
+		err = handleRetrying(ctx, k.h, o, k.m, k.log)
+	}
+	var rej *event.Rejection
+	if errors.As(err, &rej) {
+		if derr := k.deadLetter(ctx, m, rej.Reason); derr != nil {
+			k.log.Error("kafka: dead-letter write failed; message not committed", "partition", m.Partition, "offset", m.Offset, "err", derr)
+			return derr
+		}
+		k.m.handled.WithLabelValues("dead_letter").Inc()
+		k.log.Warn("observation rejected; sent to the dead-letter topic", "partition", m.Partition, "offset", m.Offset, "reason", rej.Reason)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	k.m.handled.WithLabelValues("ok").Inc()
+	return nil
+}
+
+func (k *Kafka) deadLetter(ctx context.Context, m kafka.Message, reason string) error {
+	hs := append([]kafka.Header(nil), m.Headers...)
+	hs = append(hs,
+		kafka.Header{Key: "reason", Value: []byte(reason)},
+		kafka.Header{Key: "source_topic", Value: []byte(m.Topic)},
+		kafka.Header{Key: "partition", Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: "offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	backoff := 200 * time.Millisecond
+	for {
+		err := k.dlq.WriteMessages(ctx, kafka.Message{Key: m.Key, Value: m.Value, Headers: hs})
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
