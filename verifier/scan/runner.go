@@ -199,6 +199,13 @@ func (r *Runner) Scan(ctx context.Context, t Target) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d := r.deadline(t); d > 0 {
+		// nmap's own --host-timeout should end it first; this is the
+		// backstop for a process that hangs (a stuck script, a wedged wrapper)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, r.bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -223,6 +230,15 @@ func (r *Runner) Scan(ctx context.Context, t Target) (*Run, error) {
 	}
 	run.Result = res
 	return run, nil
+}
+
+// deadline is the hard limit of one run: host timeout plus script timeout
+// plus a margin, 0 when no host timeout is set.
+func (r *Runner) deadline(t Target) time.Duration {
+	if r.opts.HostTimeout <= 0 {
+		return 0
+	}
+	return r.opts.HostTimeout + r.opts.ScriptTimeout + 30*time.Second
 }
 
 func lastLines(s string, n int) string {
