@@ -34,6 +34,7 @@ type Entry struct {
 // first value is a header (format name and version), then the map.
 type DB struct {
 	Entries map[string][]Entry
+	byCVE   map[string][]string // CVE → keys holding it; built for imports
 }
 
 const (
@@ -107,15 +108,7 @@ func (db *DB) CVEs() int {
 	return len(seen)
 }
 
-// nvdFeed is the part of an NVD CVE API 2.0 response (or a feed file in the
-// same shape) that matching needs.
-type nvdFeed struct {
-	Format          string `json:"format"`
-	Vulnerabilities []struct {
-		CVE nvdCVE `json:"cve"`
-	} `json:"vulnerabilities"`
-}
-
+// nvdCVE is the part of an NVD CVE API 2.0 record that matching needs.
 type nvdCVE struct {
 	ID      string `json:"id"`
 	Metrics struct {
@@ -173,63 +166,115 @@ func (db *DB) ImportFile(path string) (ImportStats, error) {
 	return st, nil
 }
 
-// Import reads NVD CVE API 2.0 JSON. A CVE already in the index is
-// replaced by the new record.
+// Import reads NVD CVE API 2.0 JSON (an API response or a feed file: an
+// object with a "vulnerabilities" array). Records are decoded one at a time,
+// so a yearly feed never sits in memory whole. A CVE already in the index
+// is replaced by the new record.
 func (db *DB) Import(r io.Reader) (ImportStats, error) {
-	var feed nvdFeed
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&feed); err != nil {
-		return ImportStats{}, fmt.Errorf("not NVD CVE API 2.0 JSON: %w", err)
-	}
-	if feed.Vulnerabilities == nil {
-		return ImportStats{}, errors.New("not NVD CVE API 2.0 JSON: no \"vulnerabilities\" array")
-	}
 	var st ImportStats
-	for _, v := range feed.Vulnerabilities {
-		c := v.CVE
-		if !strings.HasPrefix(c.ID, "CVE-") {
-			return st, fmt.Errorf("record without a CVE id (%q)", c.ID)
+	dec := json.NewDecoder(r)
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return st, errors.New("not NVD CVE API 2.0 JSON: want an object")
+	}
+	found := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return st, fmt.Errorf("not NVD CVE API 2.0 JSON: %w", err)
 		}
-		score, ver, has := bestScore(c)
-		db.remove(c.ID)
-		st.CVEs++
-		for _, conf := range c.Configurations {
-			for _, n := range conf.Nodes {
-				for _, m := range n.CPEMatch {
-					if !m.Vulnerable {
-						continue
-					}
-					cpe, err := ParseFS(m.Criteria)
-					if err != nil {
-						return st, fmt.Errorf("%s: %w", c.ID, err)
-					}
-					e := Entry{
-						CVE: c.ID, Criteria: m.Criteria,
-						StartIncl: m.VersionStartIncluding, StartExcl: m.VersionStartExcluding,
-						EndIncl: m.VersionEndIncluding, EndExcl: m.VersionEndExcluding,
-						Score: score, HasScore: has, ScoreVersion: ver,
-					}
-					if cpe.Version != "*" && cpe.Version != "" {
-						e.Version = cpe.FullVersion()
-					}
-					db.Entries[cpe.Key()] = append(db.Entries[cpe.Key()], e)
-					st.Criteria++
-				}
+		if key, _ := tok.(string); key != "vulnerabilities" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return st, fmt.Errorf("not NVD CVE API 2.0 JSON: %w", err)
+			}
+			continue
+		}
+		found = true
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return st, errors.New("not NVD CVE API 2.0 JSON: \"vulnerabilities\" is not an array")
+		}
+		for dec.More() {
+			var v struct {
+				CVE nvdCVE `json:"cve"`
+			}
+			if err := dec.Decode(&v); err != nil {
+				return st, fmt.Errorf("record %d: %w", st.CVEs+1, err)
+			}
+			if err := db.add(v.CVE, &st); err != nil {
+				return st, err
 			}
 		}
+		if _, err := dec.Token(); err != nil {
+			return st, fmt.Errorf("not NVD CVE API 2.0 JSON: %w", err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return st, fmt.Errorf("not NVD CVE API 2.0 JSON: %w", err)
+	}
+	if !found {
+		return st, errors.New("not NVD CVE API 2.0 JSON: no \"vulnerabilities\" array")
 	}
 	return st, nil
 }
 
+func (db *DB) add(c nvdCVE, st *ImportStats) error {
+	if !strings.HasPrefix(c.ID, "CVE-") {
+		return fmt.Errorf("record without a CVE id (%q)", c.ID)
+	}
+	score, ver, has := bestScore(c)
+	db.remove(c.ID)
+	st.CVEs++
+	for _, conf := range c.Configurations {
+		for _, n := range conf.Nodes {
+			for _, m := range n.CPEMatch {
+				if !m.Vulnerable {
+					continue
+				}
+				cpe, err := ParseFS(m.Criteria)
+				if err != nil {
+					return fmt.Errorf("%s: %w", c.ID, err)
+				}
+				e := Entry{
+					CVE: c.ID, Criteria: m.Criteria,
+					StartIncl: m.VersionStartIncluding, StartExcl: m.VersionStartExcluding,
+					EndIncl: m.VersionEndIncluding, EndExcl: m.VersionEndExcluding,
+					Score: score, HasScore: has, ScoreVersion: ver,
+				}
+				if cpe.Version != "*" && cpe.Version != "" {
+					e.Version = cpe.FullVersion()
+				}
+				k := cpe.Key()
+				db.Entries[k] = append(db.Entries[k], e)
+				if ks := db.byCVE[c.ID]; len(ks) == 0 || ks[len(ks)-1] != k {
+					db.byCVE[c.ID] = append(ks, k)
+				}
+				st.Criteria++
+			}
+		}
+	}
+	return nil
+}
+
 func (db *DB) remove(id string) {
-	for k, es := range db.Entries {
-		n := slices.DeleteFunc(es, func(e Entry) bool { return e.CVE == id })
+	if db.byCVE == nil {
+		db.byCVE = map[string][]string{}
+		for k, es := range db.Entries {
+			for _, e := range es {
+				if ks := db.byCVE[e.CVE]; len(ks) == 0 || ks[len(ks)-1] != k {
+					db.byCVE[e.CVE] = append(ks, k)
+				}
+			}
+		}
+	}
+	for _, k := range db.byCVE[id] {
+		n := slices.DeleteFunc(db.Entries[k], func(e Entry) bool { return e.CVE == id })
 		if len(n) == 0 {
 			delete(db.Entries, k)
 		} else {
 			db.Entries[k] = n
 		}
 	}
+	delete(db.byCVE, id)
 }
 
 // bestScore: CVSS v3.1 base score where present, else v3.0, else v2; the
