@@ -1,0 +1,160 @@
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RedisServer is a private redis-server started for one test: loopback
+// only, no persistence, its working directory under t.TempDir(). Stop and
+// Restart keep the port, so a client can reconnect to the same URL.
+type RedisServer struct {
+	t    testing.TB
+	port int
+	dir  string
+
+	mu    sync.Mutex
+	proc  *os.Process
+	waitc chan struct{} // closed when proc has exited
+}
+
+// Redis starts a private redis-server on a free loopback port and returns
+// its URL, redis://127.0.0.1:PORT. It is killed (by pid) when the test ends.
+// The test fails, never skips, when redis-server is missing.
+func Redis(t testing.TB) string {
+	return StartRedis(t).URL()
+}
+
+// StartRedis is Redis with a handle to stop and restart the server.
+func StartRedis(t testing.TB) *RedisServer {
+	t.Helper()
+	RequireTool(t, "redis-server")
+	s := &RedisServer{t: t, dir: t.TempDir()}
+	// A free port can be taken by someone else between the probe and the
+	// server's bind: try a few.
+	var err error
+	for range 5 {
+		s.port, err = freePort()
+		if err != nil {
+			continue
+		}
+		if err = s.start(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("redis-server: %v", err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// URL is redis://127.0.0.1:PORT.
+func (s *RedisServer) URL() string { return "redis://" + s.Addr() }
+
+// Addr is 127.0.0.1:PORT.
+func (s *RedisServer) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// Stop kills the server by pid and waits for it. Idempotent.
+func (s *RedisServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	_ = s.proc.Signal(syscall.SIGKILL)
+	<-s.waitc
+	s.proc = nil
+}
+
+// Restart stops the server and starts a fresh one (empty: no persistence)
+// on the same port.
+func (s *RedisServer) Restart() {
+	s.t.Helper()
+	s.Stop()
+	var err error
+	for range 50 { // the port may linger briefly
+		if err = s.start(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.t.Fatalf("redis-server restart on port %d: %v", s.port, err)
+}
+
+func (s *RedisServer) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command("redis-server",
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--protected-mode", "yes",
+		"--daemonize", "no",
+		"--loglevel", "warning",
+	)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("exited at start: %s", strings.TrimSpace(out.String()))
+		default:
+		}
+		if ping(s.Addr()) == nil {
+			s.proc, s.waitc = cmd.Process, exited
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-exited
+	return fmt.Errorf("no PONG within 10s: %s", strings.TrimSpace(out.String()))
+}
+
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
