@@ -1,0 +1,244 @@
+package consume
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/synwatch/synwatch/internal/bus"
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/testenv"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// recorder is a Handler that records what it handled; reject marks ports to refuse.
+type recorder struct {
+	mu     sync.Mutex
+	seen   map[string]int
+	reject map[uint16]bool
+	delay  time.Duration
+}
+
+func (r *recorder) Handle(ctx context.Context, o *event.Observation) error {
+	if r.reject[o.Port] {
+		return event.Reject("port refused by test")
+	}
+	if r.delay > 0 {
+		select {
+		case <-time.After(r.delay):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.mu.Lock()
+	r.seen[o.ID]++
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+func obsJSON(i int) []byte {
+	o := event.Observation{
+		SchemaVersion: 1, ID: fmt.Sprintf("o%05d", i), Kind: event.KindService, Proto: event.TCP,
+		IP: netip.AddrFrom4([4]byte{198, 18, 1, byte(1 + i%50)}), Port: uint16(1 + i), PeerIP: netip.MustParseAddr("198.19.0.1"),
+		PeerPort: 40000, ObservedAt: time.Now().UTC(), Sensor: "t", Handshake: event.HandshakeVerified,
+	}
+	b, _ := json.Marshal(&o)
+	return b
+}
+
+func setup(t *testing.T, partitions int) (config.Kafka, *kafka.Writer) {
+	broker := testenv.Kafka(t)
+	cfg := config.Default().Kafka
+	cfg.Brokers = []string{broker}
+	cfg.Topics.Observations = testenv.KafkaTopic(t, broker, "synwatch.test.cons", partitions)
+	cfg.Topics.DeadLetter = testenv.KafkaTopic(t, broker, "synwatch.test.dlq", 1)
+	cfg.Grace = 5 * time.Second
+	w, err := bus.NewWriter(cfg, cfg.Topics.Observations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	return cfg, w
+}
+
+func produce(t *testing.T, w *kafka.Writer, from, to int) {
+	t.Helper()
+	var msgs []kafka.Message
+	for i := from; i < to; i++ {
+		v := obsJSON(i)
+		var o event.Observation
+		json.Unmarshal(v, &o)
+		msgs = append(msgs, kafka.Message{Key: []byte(o.Key()), Value: v, Headers: bus.Headers(1, event.ContentType)})
+	}
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two verifiers in one group share the partitions; when one dies without
+// committing, the other takes its partitions over and nothing is lost.
+func TestGroupTakeover(t *testing.T) {
+	cfg, w := setup(t, 4)
+	group := "g-" + fmt.Sprint(time.Now().UnixNano())
+	a, b := &recorder{seen: map[string]int{}}, &recorder{seen: map[string]int{}}
+	ca, err := NewKafka(cfg, group, a, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := NewKafka(cfg, group, b, quiet(), nil)
+	ctxA, stopA := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	doneA := make(chan error, 1)
+	go func() { doneA <- ca.Run(ctxA) }()
+	go cb.Run(ctxB)
+	produce(t, w, 0, 200)
+	waitFor(t, "200 handled by the group", 60*time.Second, func() bool { return a.count()+b.count() >= 200 })
+	if a.count() == 0 || b.count() == 0 {
+		t.Errorf("partitions not shared: a=%d b=%d", a.count(), b.count())
+	}
+	// a stops (leaves the group); everything produced afterwards reaches b
+	stopA()
+	<-doneA
+	produce(t, w, 200, 400)
+	waitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool {
+		all := map[string]bool{}
+		for _, r := range []*recorder{a, b} {
+			r.mu.Lock()
+			for id := range r.seen {
+				all[id] = true
+			}
+			r.mu.Unlock()
+		}
+		return len(all) == 400
+	})
+}
+
+// Poison messages go to the dead-letter topic with their reason, and the
+// consumer moves on: a good message behind them is still handled.
+func TestDeadLetter(t *testing.T) {
+	cfg, w := setup(t, 1)
+	rec := &recorder{seen: map[string]int{}, reject: map[uint16]bool{7: true}}
+	c, _ := NewKafka(cfg, "g-dlq-"+fmt.Sprint(time.Now().UnixNano()), rec, quiet(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	future := strings.Replace(string(obsJSON(1)), `"schema_version":1`, `"schema_version":9`, 1)
+	port0 := strings.Replace(string(obsJSON(2)), `"port":3,`, `"port":0,`, 1)
+	err := w.WriteMessages(context.Background(),
+		kafka.Message{Key: []byte("x"), Value: []byte("not json")},
+		kafka.Message{Key: []byte("x"), Value: []byte(future)},
+		kafka.Message{Key: []byte("x"), Value: []byte(port0)},
+		kafka.Message{Key: []byte("x"), Value: obsJSON(6)}, // port 7: the handler rejects it
+		kafka.Message{Key: []byte("x"), Value: obsJSON(9)}, // good
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the good message behind the poison", 30*time.Second, func() bool { return rec.count() == 1 })
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.Topics.DeadLetter, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer rcancel()
+	// by source offset (handled concurrently, so written in any order)
+	want := map[string]string{"0": "not a JSON observation", "1": "unsupported schema_version 9", "2": "port must be 1-65535", "3": "port refused by test"}
+	for n := len(want); n > 0; n-- {
+		m, err := r.ReadMessage(rctx)
+		if err != nil {
+			t.Fatalf("dead letters: %v", err)
+		}
+		h := map[string]string{}
+		for _, x := range m.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if w, ok := want[h["offset"]]; !ok || !strings.Contains(h["reason"], w) || h["source_topic"] != cfg.Topics.Observations {
+			t.Errorf("dead letter with headers %v, want reason containing %q", h, w)
+		}
+		delete(want, h["offset"])
+	}
+	if len(want) != 0 {
+		t.Errorf("missing dead letters for offsets %v", want)
+	}
+}
+
+// A message produced by kcat in the documented format is accepted.
+func TestKcatProducedAccepted(t *testing.T) {
+	cfg, _ := setup(t, 1)
+	rec := &recorder{seen: map[string]int{}}
+	c, _ := NewKafka(cfg, "g-kcat-"+fmt.Sprint(time.Now().UnixNano()), rec, quiet(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	cmd := exec.Command("kcat", "-b", cfg.Brokers[0], "-P", "-t", cfg.Topics.Observations, "-K", "\t",
+		"-H", "schema_version=1", "-H", "content-type=application/json")
+	cmd.Stdin = strings.NewReader("198.18.1.8\t" + string(obsJSON(7)) + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v %s", err, out)
+	}
+	waitFor(t, "the kcat message handled", 30*time.Second, func() bool { return rec.count() == 1 })
+}
+
+// With several messages in flight, only contiguous offsets are committed.
+func TestTrackerCommitsContiguous(t *testing.T) {
+	tr := &tracker{parts: map[int]*partState{}}
+	for o := int64(0); o < 4; o++ {
+		tr.fetched(kafka.Message{Partition: 0, Offset: o})
+	}
+	if _, ok := tr.finish(kafka.Message{Partition: 0, Offset: 2}); ok {
+		t.Fatal("offset 2 committable before 0 and 1")
+	}
+	if m, ok := tr.finish(kafka.Message{Partition: 0, Offset: 0}); !ok || m.Offset != 0 {
+		t.Fatalf("after 0: %v %v", m.Offset, ok)
+	}
+	if m, ok := tr.finish(kafka.Message{Partition: 0, Offset: 1}); !ok || m.Offset != 2 {
+		t.Fatalf("after 1: commit up to %v (%v), want 2", m.Offset, ok)
+	}
+}
+
+// The in-process bus hands every observation over and Close waits for them.
+func TestMemoryDrains(t *testing.T) {
+	rec := &recorder{seen: map[string]int{}, delay: time.Millisecond}
+	b := NewMemory(rec, 4, 3, quiet(), nil)
+	for i := 0; i < 100; i++ {
+		var o event.Observation
+		json.Unmarshal(obsJSON(i), &o)
+		if err := b.Publish(context.Background(), &o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rec.count() != 100 {
+		t.Fatalf("handled %d of 100", rec.count())
+	}
+}
