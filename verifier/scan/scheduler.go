@@ -363,7 +363,10 @@ func (s *Scheduler) verification(svc event.Service, b *batch) event.Verification
 	}
 	if p == nil {
 		v.Verdict = event.Error
-		v.Reason = "port missing from nmap's output (host timeout?)"
+		v.Reason = "port missing from nmap's output"
+		if slices.Contains(b.run.Result.TimedOut, svc.IP) {
+			v.Reason = "nmap gave up on the host (host_timeout reached)"
+		}
 		if rs, ok := s.scanner.(interface{ RawSocket() bool }); ok && svc.Proto == event.UDP && !rs.RawSocket() {
 			v.Reason = "UDP scans need CAP_NET_RAW (run the verifier as root or grant cap_net_raw to it and to nmap)"
 		}

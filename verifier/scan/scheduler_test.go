@@ -27,12 +27,13 @@ func svc(ip string, proto event.Proto, port uint16) event.Service {
 // fakeScanner answers "open" for every port asked, after delay, and
 // records each call with its start time.
 type fakeScanner struct {
-	delay   time.Duration
-	mu      sync.Mutex
-	calls   []Target
-	starts  []time.Time
-	running int
-	maxRun  int
+	delay    time.Duration
+	timedOut bool // report the host as timed out, with no ports
+	mu       sync.Mutex
+	calls    []Target
+	starts   []time.Time
+	running  int
+	maxRun   int
 }
 
 func (f *fakeScanner) Scan(ctx context.Context, t Target) (*Run, error) {
@@ -49,6 +50,10 @@ func (f *fakeScanner) Scan(ctx context.Context, t Target) (*Run, error) {
 		return nil, ctx.Err()
 	}
 	res := &nmapxml.Result{}
+	if f.timedOut {
+		res.TimedOut = []netip.Addr{t.Host}
+		return &Run{Result: res}, nil
+	}
 	for _, p := range t.TCP {
 		res.Ports = append(res.Ports, nmapxml.Port{Host: t.Host, Port: p, Proto: "tcp", State: "open", Reason: "syn-ack"})
 	}
@@ -464,5 +469,13 @@ func TestUDPWithoutRawSocket(t *testing.T) {
 	}
 	if _, err := os.Stat(log); !os.IsNotExist(err) {
 		t.Error("nmap started for a UDP-only scan it cannot run")
+	}
+}
+
+func TestHostTimeoutReason(t *testing.T) {
+	s, _ := newSched(t, &fakeScanner{timedOut: true}, Options{BatchWindow: time.Millisecond})
+	v, err := s.Verify(context.Background(), svc("198.18.4.50", event.TCP, 22))
+	if err != nil || v.Verdict != event.Error || !strings.Contains(v.Reason, "host_timeout") {
+		t.Errorf("%+v %v", v, err)
 	}
 }

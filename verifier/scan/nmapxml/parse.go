@@ -57,6 +57,9 @@ type Result struct {
 	Ports   []Port
 	// HostsDown counts hosts nmap reported as down (with -Pn: none).
 	HostsDown int
+	// TimedOut lists hosts nmap gave up on (--host-timeout): their ports
+	// are missing or incomplete.
+	TimedOut []netip.Addr
 }
 
 // ErrMalformed wraps every parse failure.
@@ -99,6 +102,9 @@ func Parse(b []byte) (*Result, error) {
 		}
 		if h.Status.State == "down" {
 			res.HostsDown++
+		}
+		if h.TimedOut {
+			res.TimedOut = append(res.TimedOut, addr)
 		}
 		for _, p := range h.Ports {
 			port, err := convertPort(addr, p)
