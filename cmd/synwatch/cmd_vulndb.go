@@ -69,25 +69,45 @@ func vulndbImport(env *Env, path string, files []string) error {
 	return nil
 }
 
+// lookupRow is one match as `vulndb lookup` prints it: which criterion
+// matched and which CVSS version the score is.
+type lookupRow struct {
+	CPE         string   `json:"cpe"`
+	ID          string   `json:"id"`
+	CVSS        *float64 `json:"cvss"`
+	CVSSVersion string   `json:"cvss_version,omitempty"`
+	Criteria    string   `json:"criteria"`
+	StartIncl   string   `json:"versionStartIncluding,omitempty"`
+	StartExcl   string   `json:"versionStartExcluding,omitempty"`
+	EndIncl     string   `json:"versionEndIncluding,omitempty"`
+	EndExcl     string   `json:"versionEndExcluding,omitempty"`
+}
+
 func vulndbLookup(env *Env, path string, cpes []string) error {
 	d, err := vulndb.Open(path)
 	if err != nil {
 		return err
 	}
+	enc := json.NewEncoder(env.Stdout)
 	for _, c := range cpes {
 		if _, err := vulndb.ParseURI(c); err != nil {
 			return usagef("%v", err)
 		}
-	}
-	rows, known := d.Match(cpes)
-	enc := json.NewEncoder(env.Stdout)
-	for _, r := range rows {
-		if err := enc.Encode(r); err != nil {
-			return err
+		es, known := d.MatchEntries(c)
+		if !known {
+			fmt.Fprintf(env.Stderr, "%s: unknown (no version, or a product the index does not hold)\n", c)
 		}
-	}
-	if !known {
-		fmt.Fprintln(env.Stderr, "unknown: no versioned CPE of a product the index holds")
+		for _, e := range es {
+			r := lookupRow{CPE: c, ID: e.CVE, Criteria: e.Criteria, StartIncl: e.StartIncl, StartExcl: e.StartExcl,
+				EndIncl: e.EndIncl, EndExcl: e.EndExcl}
+			if e.HasScore {
+				sc := e.Score
+				r.CVSS, r.CVSSVersion = &sc, e.ScoreVersion
+			}
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

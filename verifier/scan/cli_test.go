@@ -87,7 +87,7 @@ func TestCommandLines(t *testing.T) {
 			t.Fatalf("import: exit %d: %s", code, errOut)
 		}
 		out, _, code := runCLI(bin, "vulndb", "lookup", "--db", db, "cpe:/a:proftpd:proftpd:1.3.5")
-		if code != 0 || !strings.Contains(out, `"id":"CVE-2015-3306"`) || !strings.Contains(out, `"source":"nvd"`) {
+		if code != 0 || !strings.Contains(out, `"id":"CVE-2015-3306"`) || !strings.Contains(out, `"cvss":10,"cvss_version":"2.0"`) {
 			t.Errorf("lookup: exit %d: %s", code, out)
 		}
 		_, errOut, code = runCLI(bin, "vulndb", "import", "--db", db, "nmapxml/testdata/lab-scan.xml")

@@ -308,18 +308,10 @@ func (db *DB) Match(cpes []string) ([]event.Vuln, bool) {
 	known := false
 	seen := map[string]bool{}
 	for _, s := range cpes {
-		c, err := ParseURI(s)
-		if err != nil || c.Version == "" {
-			continue
-		}
-		es, ok := db.Entries[c.Key()]
-		if !ok {
-			continue
-		}
-		known = true
-		v := c.FullVersion()
+		es, ok := db.MatchEntries(s)
+		known = known || ok
 		for _, e := range es {
-			if seen[e.CVE] || !e.Matches(v) {
+			if seen[e.CVE] {
 				continue
 			}
 			seen[e.CVE] = true
@@ -332,6 +324,28 @@ func (db *DB) Match(cpes []string) ([]event.Vuln, bool) {
 		}
 	}
 	return out, known
+}
+
+// MatchEntries returns the criteria that one CPE 2.2 URI matches, one per
+// CVE; known as for Match.
+func (db *DB) MatchEntries(cpe string) (matched []Entry, known bool) {
+	c, err := ParseURI(cpe)
+	if err != nil || c.Version == "" {
+		return nil, false
+	}
+	es, ok := db.Entries[c.Key()]
+	if !ok {
+		return nil, false
+	}
+	v := c.FullVersion()
+	seen := map[string]bool{}
+	for _, e := range es {
+		if !seen[e.CVE] && e.Matches(v) {
+			seen[e.CVE] = true
+			matched = append(matched, e)
+		}
+	}
+	return matched, true
 }
 
 // Matches says whether version v falls under the criterion.
