@@ -1,0 +1,450 @@
+// Package pipeline is the verifier's decision step: it records each
+// observation in the inventory, verifies new and stale services, computes
+// what changed and hands each change, once, to the alerting stage through
+// an outbox kept in the store.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/alert"
+)
+
+// Verifier confirms one service from the attacker's side (verifier/scan's
+// batching scheduler). A target outside the inside networks is refused
+// with an error wrapping event.Reject.
+type Verifier interface {
+	Verify(ctx context.Context, svc event.Service) (event.Verification, error)
+}
+
+// Alerter delivers changes to the sinks (verifier/alert's dispatcher). It
+// returns when every sink took each alert or gave up on it.
+type Alerter interface {
+	Deliver(ctx context.Context, changes []event.Change) error
+}
+
+// policyHolder is what the alert dispatcher offers beyond Alerter: its
+// policy scores the inventory's records (severity, suppression).
+type policyHolder interface{ Policy() *alert.Policy }
+
+// Pipeline implements consume.Handler.
+type Pipeline struct {
+	store    Store
+	verifier Verifier
+	alerter  Alerter
+	policy   *alert.Policy
+	inside   config.Networks
+	exclude  config.Networks
+	reverify time.Duration
+	gone     time.Duration
+	learning time.Duration
+	log      *slog.Logger
+	now      func() time.Time
+	m        *metrics
+
+	startMu sync.Mutex
+	started time.Time // store's first start; zero until read
+}
+
+// New builds the pipeline. cfg gives inside/exclude and the verifier
+// section's reverify, gone_after and learning. reg may be nil.
+func New(store Store, v Verifier, a Alerter, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) *Pipeline {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Pipeline{
+		store: store, verifier: v, alerter: a,
+		inside: cfg.Inside, exclude: cfg.Exclude,
+		reverify: cfg.Verifier.Reverify, gone: cfg.Verifier.GoneAfter, learning: cfg.Verifier.Learning,
+		log: log, now: time.Now, m: newMetrics(reg),
+	}
+	if ph, ok := a.(policyHolder); ok {
+		p.policy = ph.Policy()
+	}
+	return p
+}
+
+// SetClock replaces time.Now (tests).
+func (p *Pipeline) SetClock(now func() time.Time) { p.now = now }
+
+// Handle decides one observation. A rejection (outside or excluded)
+// wraps event.Reject; any other error (store down, scan cancelled,
+// delivery failed) is retryable: nothing recorded is lost, and a change
+// recorded but not delivered is delivered by the next Handle for the host
+// or by Flush.
+func (p *Pipeline) Handle(ctx context.Context, o *event.Observation) error {
+	if reason := p.outOfScope(o.IP); reason != "" {
+		p.m.obs.WithLabelValues("rejected").Inc()
+		return event.Reject(reason)
+	}
+	svc := o.Service()
+	if o.Kind == event.KindHostSprays {
+		p.m.obs.WithLabelValues("host_sprays").Inc()
+		svc.Port = 0
+		at := o.ObservedAt.UTC()
+		c := event.Change{
+			SchemaVersion: event.SchemaVersion,
+			ID:            ChangeID(svc, event.ChangeHostSprays, at, o.ID),
+			Kind:          event.ChangeHostSprays,
+			Service:       svc,
+			At:            at,
+			After:         &event.Record{Service: svc, FirstSeen: at, LastSeen: at, Sensors: nonEmpty(o.Sensor)},
+			Observation:   o,
+		}
+		return p.commitAndDeliver(ctx, Commit{Service: svc, Changes: []event.Change{c}})
+	}
+	rec, created, err := p.store.Observe(ctx, o)
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return fmt.Errorf("record observation of %s: %w", svc, err)
+	}
+	if err := p.flushHost(ctx, svc); err != nil {
+		return err
+	}
+	now := p.now()
+	if !created && fresh(&rec, now, p.reverify) {
+		p.m.obs.WithLabelValues("fast").Inc()
+		return nil
+	}
+	p.m.obs.WithLabelValues("verify").Inc()
+	return p.verify(ctx, rec, o)
+}
+
+// Reverify verifies one known service now, whatever its age, and records
+// what changed (a service that closed sends no SYN-ACK, so only this finds
+// it closed). Unknown services are refused with an error.
+func (p *Pipeline) Reverify(ctx context.Context, svc event.Service) error {
+	if reason := p.outOfScope(svc.IP); reason != "" {
+		return event.Reject(reason)
+	}
+	rec, err := p.store.Get(ctx, svc)
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return fmt.Errorf("read %s: %w", svc, err)
+	}
+	if rec == nil {
+		return fmt.Errorf("reverify %s: not in the inventory", svc)
+	}
+	return p.verify(ctx, *rec, nil)
+}
+
+// ReverifyStale re-verifies up to limit (0: all) records whose last
+// verification is older than verifier.reverify (and records never verified
+// or whose scan failed), skipping gone ones and services outside the
+// scope. It returns how many it verified; errors of single services are
+// logged and the first is returned after the others were tried.
+func (p *Pipeline) ReverifyStale(ctx context.Context, limit int) (int, error) {
+	now := p.now()
+	var stale []event.Service
+	err := p.store.Records(ctx, func(r event.Record) bool {
+		if r.Status == event.StatusGone || r.Status == event.StatusClosed {
+			return true
+		}
+		if !r.VerifiedAt.IsZero() && now.Sub(r.VerifiedAt) < p.reverify {
+			return true
+		}
+		if p.outOfScope(r.IP) != "" {
+			return true
+		}
+		stale = append(stale, r.Service)
+		return limit <= 0 || len(stale) < limit
+	})
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return 0, fmt.Errorf("list stale records: %w", err)
+	}
+	// in parallel so the scheduler can batch one host's ports into one run
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		n     int
+	)
+	sem := make(chan struct{}, 64)
+	for _, s := range stale {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := p.Reverify(ctx, s)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				p.log.Warn("reverify failed", "service", s.String(), "err", err)
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			n++
+		}()
+	}
+	wg.Wait()
+	return n, first
+}
+
+// Sweep marks services not observed for verifier.gone_after (before now)
+// as gone, one "gone" change each. It returns how many it marked.
+func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if p.gone <= 0 {
+		return 0, nil
+	}
+	cutoff := now.Add(-p.gone)
+	var old []event.Record
+	err := p.store.Records(ctx, func(r event.Record) bool {
+		if r.Status != event.StatusGone && r.LastSeen.Before(cutoff) {
+			old = append(old, r)
+		}
+		return true
+	})
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return 0, fmt.Errorf("list records to sweep: %w", err)
+	}
+	n := 0
+	for _, before := range old {
+		after := before
+		after.Status = event.StatusGone
+		bc, ac := before, after
+		c := event.Change{
+			SchemaVersion: event.SchemaVersion,
+			ID:            ChangeID(before.Service, event.ChangeGone, before.LastSeen, ""),
+			Kind:          event.ChangeGone,
+			Service:       before.Service,
+			At:            now.UTC(),
+			Before:        &bc,
+			After:         &ac,
+		}
+		if err := p.commitAndDeliver(ctx, Commit{Service: before.Service, Record: &after, Changes: []event.Change{c}, SeenBefore: cutoff}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// Flush delivers every change recorded but not yet delivered (a verifier
+// killed between recording and delivering, a delivery that failed).
+func (p *Pipeline) Flush(ctx context.Context) error {
+	return p.flush(ctx, nil)
+}
+
+// Maintain runs Flush, Sweep and ReverifyStale every interval until ctx
+// ends. It returns when ctx is done.
+func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := p.Flush(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("flush of pending changes failed", "err", err)
+		}
+		if _, err := p.Sweep(ctx, p.now()); err != nil && ctx.Err() == nil {
+			p.log.Warn("sweep failed", "err", err)
+		}
+		if _, err := p.ReverifyStale(ctx, 1000); err != nil && ctx.Err() == nil {
+			p.log.Warn("re-verification failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Observation) error {
+	svc := before.Service
+	ver, err := p.verifier.Verify(ctx, svc)
+	if err != nil {
+		var rej *event.Rejection
+		if errors.As(err, &rej) {
+			return err
+		}
+		return fmt.Errorf("verify %s: %w", svc, err)
+	}
+	now := p.now()
+	if ver.Verdict == event.Error {
+		p.m.verifyErrs.Inc()
+		p.log.Info("verification failed; will retry", "service", svc.String(), "reason", ver.Reason)
+		if verified(&before) || before.Status == event.StatusError {
+			return nil // keep what we knew; never a "closed" from an error
+		}
+		after := before
+		after.Status = event.StatusError
+		_, _, err := p.store.Commit(ctx, Commit{Service: svc, Record: &after})
+		if err != nil {
+			p.m.storeErrs.Inc()
+			return fmt.Errorf("record verification of %s: %w", svc, err)
+		}
+		return nil
+	}
+	after := applyVerification(before, ver, now)
+	changes := diff(&before, &after, o)
+	p.score(&after, changes)
+	return p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes})
+}
+
+// score sets the record's severity and alert state with the alert
+// policy (or from the highest CVSS when there is none).
+func (p *Pipeline) score(after *event.Record, changes []event.Change) {
+	if p.policy == nil {
+		after.Severity = alert.CVSSSeverity(maxCVSS(after.Vulns))
+	} else {
+		ac := *after
+		d := p.policy.Evaluate(event.Change{Kind: event.ChangeNew, Service: after.Service, After: &ac})
+		switch {
+		case d.Suppressed:
+			after.Severity = event.SevInfo
+			after.AlertState = "suppressed"
+		case d.Alert != nil:
+			after.Severity = d.Alert.Severity
+		}
+	}
+	if len(changes) > 0 && after.AlertState != "suppressed" {
+		after.AlertState = "alerted"
+	}
+	for i := range changes {
+		a := *after
+		changes[i].After = &a
+	}
+}
+
+// commitAndDeliver writes a decision with its changes queued (or, in
+// learning mode, recorded as handled) and delivers the fresh ones.
+func (p *Pipeline) commitAndDeliver(ctx context.Context, c Commit) error {
+	learning, err := p.inLearning(ctx)
+	if err != nil {
+		return err
+	}
+	c.Pending = !learning
+	if learning && c.Record != nil && len(c.Changes) > 0 {
+		c.Record.AlertState = "learning"
+		for i := range c.Changes {
+			c.Changes[i].After.AlertState = "learning"
+		}
+	}
+	fresh, _, err := p.store.Commit(ctx, c)
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return fmt.Errorf("record changes of %s: %w", c.Service, err)
+	}
+	for _, ch := range fresh {
+		p.m.changes.WithLabelValues(string(ch.Kind)).Inc()
+	}
+	if learning || len(fresh) == 0 {
+		return nil
+	}
+	return p.deliver(ctx, fresh)
+}
+
+func (p *Pipeline) deliver(ctx context.Context, cs []event.Change) error {
+	if err := p.alerter.Deliver(ctx, cs); err != nil {
+		p.m.deliverErrs.Inc()
+		return fmt.Errorf("deliver %d changes: %w", len(cs), err)
+	}
+	if err := p.store.Delivered(ctx, cs); err != nil {
+		p.m.storeErrs.Inc()
+		return fmt.Errorf("mark %d changes delivered: %w", len(cs), err)
+	}
+	return nil
+}
+
+func (p *Pipeline) flushHost(ctx context.Context, svc event.Service) error {
+	return p.flush(ctx, &svc)
+}
+
+func (p *Pipeline) flush(ctx context.Context, svc *event.Service) error {
+	for {
+		cs, err := p.store.Pending(ctx, svc, 500)
+		if err != nil {
+			p.m.storeErrs.Inc()
+			return fmt.Errorf("read pending changes: %w", err)
+		}
+		if len(cs) == 0 {
+			return nil
+		}
+		p.m.redelivered.Add(float64(len(cs)))
+		if err := p.deliver(ctx, cs); err != nil {
+			return err
+		}
+		if len(cs) < 500 {
+			return nil
+		}
+	}
+}
+
+func (p *Pipeline) inLearning(ctx context.Context) (bool, error) {
+	if p.learning <= 0 {
+		return false, nil
+	}
+	p.startMu.Lock()
+	defer p.startMu.Unlock()
+	if p.started.IsZero() {
+		t, err := p.store.Started(ctx, p.now())
+		if err != nil {
+			p.m.storeErrs.Inc()
+			return false, fmt.Errorf("read store start: %w", err)
+		}
+		p.started = t
+	}
+	return p.now().Before(p.started.Add(p.learning)), nil
+}
+
+func (p *Pipeline) outOfScope(a netip.Addr) string {
+	a = a.Unmap()
+	if !p.inside.Contains(a) {
+		return fmt.Sprintf("%s is outside the inside networks", a)
+	}
+	if p.exclude.Contains(a) {
+		return fmt.Sprintf("%s is in an excluded network", a)
+	}
+	return ""
+}
+
+func nonEmpty(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+type metrics struct {
+	obs         *prometheus.CounterVec
+	changes     *prometheus.CounterVec
+	storeErrs   prometheus.Counter
+	verifyErrs  prometheus.Counter
+	deliverErrs prometheus.Counter
+	redelivered prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		obs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_pipeline_observations_total",
+			Help: "Observations handled by the decision step, by path: fast (known, fresh), verify, host_sprays, rejected."}, []string{"path"}),
+		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_pipeline_changes_total",
+			Help: "Changes recorded (once each, after deduplication), by kind."}, []string{"kind"}),
+		storeErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_pipeline_store_errors_total",
+			Help: "Store operations that failed (the observation is retried)."}),
+		verifyErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_pipeline_verify_errors_total",
+			Help: "Verifications that ended with the error verdict."}),
+		deliverErrs: prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_pipeline_deliver_errors_total",
+			Help: "Deliveries to the alerting stage that failed (the changes stay pending)."}),
+		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_pipeline_pending_redelivered_total",
+			Help: "Pending changes delivered from the outbox after an earlier failure or crash."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.obs, m.changes, m.storeErrs, m.verifyErrs, m.deliverErrs, m.redelivered)
+	}
+	return m
+}
