@@ -1,6 +1,7 @@
 package vulndb
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -69,7 +70,18 @@ func tokens(v string) []token {
 			i++
 		}
 	}
-	return out
+	// zero components at the end, or before a word, say nothing:
+	// 2.4.0 is 2.4, 7.4.0-rc1 is 7.4-rc1 (keeps the order transitive)
+	kept := make([]token, 0, len(out))
+	for i := len(out) - 1; i >= 0; i-- { // backwards: 7.4.0.0-rc1 drops both zeros
+		t := out[i]
+		if t.num && t.s == "" && (len(kept) == 0 || !kept[len(kept)-1].num) {
+			continue
+		}
+		kept = append(kept, t)
+	}
+	slices.Reverse(kept)
+	return kept
 }
 
 func isPre(s string) bool {

@@ -32,6 +32,10 @@ func TestCompareVersions(t *testing.T) {
 		{"2.4.0.1", "2.4", 1},
 		{"10.0", "9.99", 1},
 		{"", "1", -1},
+		{"1.0a", "1.0.0", 1},
+		{"1.0a", "1.0", 1},
+		{"1.0a", "1.0.1", -1},
+		{"1", "1.0.1", -1},
 	}
 	for _, c := range cases {
 		if got := CompareVersions(c.a, c.b); got != c.want {
@@ -154,6 +158,17 @@ func FuzzCompareVersions(f *testing.F) {
 		}
 		if CompareVersions(a, a) != 0 {
 			t.Fatalf("not reflexive: %q", a)
+		}
+	})
+}
+
+func FuzzCompareTransitive(f *testing.F) {
+	f.Add("1.0", "1.0a", "1.0.0")
+	f.Add("8.2p1", "8.2", "8.2.1")
+	f.Add("7.4.0-rc1", "7.4", "7.4.0.1")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		if CompareVersions(a, b) <= 0 && CompareVersions(b, c) <= 0 && CompareVersions(a, c) > 0 {
+			t.Fatalf("not transitive: %q <= %q <= %q but %q > %q", a, b, c, a, c)
 		}
 	})
 }
