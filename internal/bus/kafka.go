@@ -79,16 +79,36 @@ func Mechanism(c config.SASL) (sasl.Mechanism, error) {
 		}
 		pw = v
 	}
+	var m sasl.Mechanism
+	var err error
 	switch c.Mechanism {
 	case "PLAIN":
-		return plain.Mechanism{Username: c.Username, Password: pw}, nil
+		m = plain.Mechanism{Username: c.Username, Password: pw}
 	case "SCRAM-SHA-256":
-		return scram.Mechanism(scram.SHA256, c.Username, pw)
+		m, err = scram.Mechanism(scram.SHA256, c.Username, pw)
 	case "SCRAM-SHA-512":
-		return scram.Mechanism(scram.SHA512, c.Username, pw)
+		m, err = scram.Mechanism(scram.SHA512, c.Username, pw)
+	default:
+		return nil, fmt.Errorf("sasl mechanism %q not supported", c.Mechanism)
 	}
-	return nil, fmt.Errorf("sasl mechanism %q not supported", c.Mechanism)
+	if err != nil {
+		return nil, fmt.Errorf("sasl %s: %w", c.Mechanism, err)
+	}
+	return redacted{Mechanism: m, user: c.Username}, nil
 }
+
+// redacted wraps a SASL mechanism holding a password so that printing it (or
+// a Dialer or Transport holding it) never shows the password.
+type redacted struct {
+	sasl.Mechanism
+	user string
+}
+
+func (r redacted) String() string {
+	return r.Name() + "(user=" + r.user + ", password=REDACTED)"
+}
+
+func (r redacted) GoString() string { return r.String() }
 
 // Transport is the kafka-go transport for writers and admin clients.
 func Transport(cfg config.Kafka) (*kafka.Transport, error) {
@@ -118,8 +138,8 @@ func Dialer(cfg config.Kafka) (*kafka.Dialer, error) {
 
 func compression(name string) compress.Compression {
 	switch name {
-	case "zstd":
-		return kafka.Zstd
+	case "lz4":
+		return kafka.Lz4
 	case "snappy":
 		return kafka.Snappy
 	case "gzip":
@@ -127,7 +147,7 @@ func compression(name string) compress.Compression {
 	case "none":
 		return 0
 	}
-	return kafka.Lz4
+	return kafka.Zstd
 }
 
 // NewWriter returns a synchronous writer for topic: acks from all in-sync
@@ -229,7 +249,7 @@ func EnsureTopics(ctx context.Context, cfg config.Kafka, topics ...Topic) ([]str
 // describe makes connection errors say what to check.
 func describe(err error) error {
 	var op *net.OpError
-	if errors.As(err, &op) {
+	if errors.As(err, &op) || errors.Is(err, kafka.BrokerNotAvailable) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%w (is the broker running and reachable?)", err)
 	}
 	return err

@@ -11,9 +11,10 @@ type Kafka struct {
 	// BatchTimeout bounds how long the producer waits to fill a batch;
 	// kafka-go's 1 s default would delay every alert.
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
-	// Compression of produced batches: lz4 (default), gzip, none, zstd,
-	// snappy. Not zstd by default: Kafka 4.3 answers kafka-go v0.4.51's zstd
-	// and snappy batches with UNKNOWN_SERVER_ERROR (see docs/benchmarks.md).
+	// Compression of produced batches: zstd (default), lz4, snappy, gzip,
+	// none. The broker must be able to load its codecs (a broker whose jars
+	// moved after start answers zstd and snappy batches with
+	// UNKNOWN_SERVER_ERROR; restart it).
 	Compression string `yaml:"compression"`
 	Spool       Spool  `yaml:"spool"`
 	// InFlight bounds the observations a verifier handles at once (per-host
@@ -70,7 +71,7 @@ func defaultKafka() Kafka {
 		Retention:    7 * 24 * time.Hour,
 	},
 		BatchTimeout: 5 * time.Millisecond,
-		Compression:  "lz4",
+		Compression:  "zstd",
 		Spool:        Spool{MaxMiB: 256, Fsync: "interval", FsyncMs: 200},
 		InFlight:     64,
 		Grace:        30 * time.Second,

@@ -29,6 +29,7 @@ type Spool struct {
 	fsync    string // always | interval | never
 	every    time.Duration
 
+	lock     *os.File // exclusive lock on dir, held until Close
 	mu       sync.Mutex
 	w        *os.File
 	bw       *bufio.Writer
@@ -58,7 +59,17 @@ func OpenSpool(dir string, maxBytes int64, fsync string, every time.Duration) (*
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	s := &Spool{dir: dir, maxBytes: maxBytes, segBytes: min(16<<20, max(maxBytes/4, 64<<10)), fsync: fsync, every: every}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{dir: dir, lock: lock, maxBytes: maxBytes, segBytes: min(16<<20, max(maxBytes/4, 64<<10)), fsync: fsync, every: every}
+	ok := false
+	defer func() {
+		if !ok {
+			lock.Close()
+		}
+	}()
 	segs, err := s.segments()
 	if err != nil {
 		return nil, err
@@ -90,6 +101,7 @@ func OpenSpool(dir string, maxBytes int64, fsync string, every time.Duration) (*
 	if err := s.openWriter(); err != nil {
 		return nil, err
 	}
+	ok = true
 	return s, nil
 }
 
@@ -408,5 +420,6 @@ func (s *Spool) Close() error {
 	if cerr := s.w.Close(); err == nil {
 		err = cerr
 	}
+	s.lock.Close() // releases the lock
 	return err
 }

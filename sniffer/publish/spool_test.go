@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -152,4 +153,16 @@ func BenchmarkSpoolReplay(b *testing.B) {
 		n += len(recs)
 		_ = s.Ack(pos, len(recs))
 	}
+}
+
+// Two sensors on one spool directory would interleave records: the second
+// open is refused until the first closes.
+func TestSpoolLockedWhileOpen(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir, 1<<20)
+	if _, err := OpenSpool(dir, 1<<20, "always", time.Second); err == nil || !strings.Contains(err.Error(), "in use by another sensor") {
+		t.Fatalf("second open: err = %v, want in use", err)
+	}
+	s.Close()
+	openT(t, dir, 1<<20).Close()
 }
