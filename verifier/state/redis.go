@@ -1,0 +1,496 @@
+package state
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/pipeline"
+)
+
+// Redis is the shared store. Keys (all under synwatch:):
+//
+//	synwatch:{IP}:svc:PROTO/PORT    hash: svc, fs, ls, n (first/last seen in µs, count), ver (JSON), va (verified at, µs)
+//	synwatch:{IP}:vant:PROTO/PORT   set: s:SENSOR, v:VLAN, t:KIND:ID
+//	synwatch:{IP}:chg:ID            the change (JSON), kept 400 days: its existence deduplicates
+//	synwatch:{IP}:pending           set of change IDs not yet delivered (the outbox)
+//	synwatch:services               set of IP|proto|port (the index)
+//	synwatch:pending-hosts          set of IPs with pending changes
+//	synwatch:log                    sorted set of change JSON by time (µs)
+//	synwatch:started                first start (µs)
+//
+// The {IP} hash tag puts one host's keys on one Cluster slot, so each
+// decision is one Lua script, atomic on every topology.
+type Redis struct {
+	c redis.UniversalClient
+}
+
+var _ pipeline.Store = (*Redis)(nil)
+
+// OpenRedis connects to redis://[user:pass@]HOST:PORT[/DB] or rediss://
+// (TLS). Several HOST:PORT separated by commas with ?master=NAME use
+// Sentinel; with ?cluster=true, Cluster. cfg.PasswordFile overrides the
+// URL's password; cfg.TLS adds a CA, a client certificate and a server name.
+// It pings before returning.
+func OpenRedis(ctx context.Context, rawURL string, cfg config.Store) (*Redis, error) {
+	opt, err := redisOptions(rawURL, cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := redis.NewUniversalClient(opt)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := c.Ping(pctx).Err(); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("connect to store %s: %w", redactURL(rawURL), err)
+	}
+	return &Redis{c: c}, nil
+}
+
+func redisOptions(rawURL string, cfg config.Store) (*redis.UniversalOptions, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("store URL %s: %v", redactURL(rawURL), errors.Unwrap(err))
+	}
+	opt := &redis.UniversalOptions{
+		Addrs:        strings.Split(u.Host, ","),
+		DialTimeout:  5 * time.Second,
+		ReadTimeout:  5 * time.Second,
+		WriteTimeout: 5 * time.Second,
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("store URL %s: no host", redactURL(rawURL))
+	}
+	for i, a := range opt.Addrs {
+		if !strings.Contains(a, ":") || strings.HasSuffix(a, "]") {
+			opt.Addrs[i] = a + ":6379"
+		}
+	}
+	if u.User != nil {
+		opt.Username = u.User.Username()
+		opt.Password, _ = u.User.Password()
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" {
+		if opt.DB, err = strconv.Atoi(p); err != nil {
+			return nil, fmt.Errorf("store URL %s: database %q is not a number", redactURL(rawURL), p)
+		}
+	}
+	q := u.Query()
+	opt.MasterName = q.Get("master")
+	opt.IsClusterMode = q.Get("cluster") == "true"
+	if cfg.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.password_file: %w", err)
+		}
+		opt.Password = strings.TrimRight(string(b), "\r\n")
+	}
+	if u.Scheme == "rediss" || cfg.TLS.Enabled {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}
+		if tc.ServerName == "" {
+			tc.ServerName = strings.Split(u.Hostname(), ",")[0]
+		}
+		if cfg.TLS.CAFile != "" {
+			pem, err := os.ReadFile(cfg.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("store.tls.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("store.tls.ca_file %s: no PEM certificates", cfg.TLS.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		if cfg.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("store.tls cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opt.TLSConfig = tc
+	}
+	return opt, nil
+}
+
+func (r *Redis) Kind() string { return "redis" }
+
+func (r *Redis) Close() error { return r.c.Close() }
+
+const (
+	keyServices     = "synwatch:services"
+	keyPendingHosts = "synwatch:pending-hosts"
+	keyLog          = "synwatch:log"
+	keyStarted      = "synwatch:started"
+)
+
+func hostTag(ip string) string { return "synwatch:{" + ip + "}:" }
+
+func recKeys(s event.Service) (rec, vant string) {
+	t := hostTag(s.IP.Unmap().String())
+	pp := string(s.Proto) + "/" + strconv.Itoa(int(s.Port))
+	return t + "svc:" + pp, t + "vant:" + pp
+}
+
+// observeScript creates or updates a record. ARGV: svc, first µs, last µs,
+// count increment, vantage members...
+var observeScript = redis.NewScript(`
+local created = 0
+local fs = tonumber(ARGV[2])
+local ls = tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'svc', ARGV[1], 'fs', ARGV[2], 'ls', ARGV[3], 'n', ARGV[4])
+  created = 1
+else
+  redis.call('HINCRBY', KEYS[1], 'n', ARGV[4])
+  if ls > tonumber(redis.call('HGET', KEYS[1], 'ls')) then redis.call('HSET', KEYS[1], 'ls', ARGV[3]) end
+  if fs > 0 and fs < tonumber(redis.call('HGET', KEYS[1], 'fs')) then redis.call('HSET', KEYS[1], 'fs', ARGV[2]) end
+end
+for i = 5, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+return {created, redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}
+`)
+
+// commitScript writes a decision. KEYS: rec, pending, change keys...
+// ARGV: ver JSON (” for none), va µs, seen-before µs (0: none),
+// pending (1/0), ttl seconds, then the change IDs, then their JSON.
+var commitScript = redis.NewScript(`
+if ARGV[3] ~= '0' then
+  local ls = redis.call('HGET', KEYS[1], 'ls')
+  if not ls or tonumber(ls) >= tonumber(ARGV[3]) then return {0, {}} end
+end
+if ARGV[1] ~= '' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then return {0, {}} end
+  local va = tonumber(redis.call('HGET', KEYS[1], 'va') or '0')
+  if tonumber(ARGV[2]) < va then return {0, {}} end
+  redis.call('HSET', KEYS[1], 'ver', ARGV[1], 'va', ARGV[2])
+end
+local n = #KEYS - 2
+local fresh = {}
+for i = 1, n do
+  if redis.call('SET', KEYS[2+i], ARGV[5+n+i], 'NX', 'EX', ARGV[5]) then
+    if ARGV[4] == '1' then redis.call('SADD', KEYS[2], ARGV[5+i]) end
+    table.insert(fresh, i)
+  end
+end
+return {1, fresh}
+`)
+
+func (r *Redis) runObserve(ctx context.Context, s event.Service, fs, ls time.Time, incr int, vant []string) (event.Record, bool, error) {
+	rk, vk := recKeys(s)
+	args := []any{svcKey(s), toMicro(fs), toMicro(ls), incr}
+	for _, v := range vant {
+		args = append(args, v)
+	}
+	res, err := observeScript.Run(ctx, r.c, []string{rk, vk}, args...).Slice()
+	if err != nil {
+		return event.Record{}, false, err
+	}
+	if err := r.c.SAdd(ctx, keyServices, svcKey(s)).Err(); err != nil {
+		return event.Record{}, false, err
+	}
+	if len(res) != 3 {
+		return event.Record{}, false, fmt.Errorf("observe script: unexpected reply %v", res)
+	}
+	created, _ := res[0].(int64)
+	rec, err := decodeRecord(s, toStrings(res[1]), toStrings(res[2]))
+	return rec, created == 1, err
+}
+
+func toStrings(v any) []string {
+	xs, _ := v.([]any)
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+// decodeRecord builds a record from HGETALL's flat field/value list and the
+// vantage set.
+func decodeRecord(s event.Service, kv []string, vant []string) (event.Record, error) {
+	var rec event.Record
+	m := make(map[string]string, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	if v := m["ver"]; v != "" {
+		if err := json.Unmarshal([]byte(v), &rec); err != nil {
+			return rec, fmt.Errorf("record %s: %w", s, err)
+		}
+	}
+	rec.Service = s
+	rec.IP = rec.IP.Unmap()
+	fs, _ := strconv.ParseInt(m["fs"], 10, 64)
+	ls, _ := strconv.ParseInt(m["ls"], 10, 64)
+	rec.FirstSeen, rec.LastSeen = fromMicro(fs), fromMicro(ls)
+	rec.Observations, _ = strconv.ParseInt(m["n"], 10, 64)
+	setVantage(&rec, vant)
+	return rec, nil
+}
+
+func (r *Redis) Observe(ctx context.Context, o *event.Observation) (event.Record, bool, error) {
+	t := micro(o.ObservedAt)
+	return r.runObserve(ctx, o.Service(), t, t, 1, vantage(o))
+}
+
+func (r *Redis) Get(ctx context.Context, svc event.Service) (*event.Record, error) {
+	rk, vk := recKeys(svc)
+	var h *redis.MapStringStringCmd
+	var sm *redis.StringSliceCmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		h = p.HGetAll(ctx, rk)
+		sm = p.SMembers(ctx, vk)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(h.Val()) == 0 {
+		return nil, nil
+	}
+	var kv []string
+	for k, v := range h.Val() {
+		kv = append(kv, k, v)
+	}
+	rec, err := decodeRecord(svc, kv, sm.Val())
+	return &rec, err
+}
+
+func (r *Redis) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, bool, error) {
+	ip := c.Service.IP.Unmap().String()
+	rk, _ := recKeys(c.Service)
+	keys := []string{rk, hostTag(ip) + "pending"}
+	ver, va := "", int64(0)
+	if c.Record != nil {
+		v := verPart(c.Record)
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, false, err
+		}
+		ver, va = string(b), toMicro(v.VerifiedAt)
+	}
+	pending := "0"
+	if c.Pending {
+		pending = "1"
+	}
+	args := []any{ver, va, toMicro(micro(c.SeenBefore)), pending, int64(changeTTL / time.Second)}
+	jsons := make([]string, len(c.Changes))
+	for i, ch := range c.Changes {
+		keys = append(keys, hostTag(ip)+"chg:"+ch.ID)
+		args = append(args, ch.ID)
+		b, err := json.Marshal(ch)
+		if err != nil {
+			return nil, false, err
+		}
+		jsons[i] = string(b)
+	}
+	for _, j := range jsons {
+		args = append(args, j)
+	}
+	res, err := commitScript.Run(ctx, r.c, keys, args...).Slice()
+	if err != nil {
+		return nil, false, err
+	}
+	if len(res) != 2 {
+		return nil, false, fmt.Errorf("commit script: unexpected reply %v", res)
+	}
+	applied, _ := res[0].(int64)
+	idx, _ := res[1].([]any)
+	var fresh []event.Change
+	var zs []redis.Z
+	for _, x := range idx {
+		i, _ := x.(int64)
+		if i < 1 || int(i) > len(c.Changes) {
+			continue
+		}
+		ch := c.Changes[i-1]
+		fresh = append(fresh, ch)
+		zs = append(zs, redis.Z{Score: float64(toMicro(ch.At)), Member: jsons[i-1]})
+	}
+	if len(fresh) > 0 {
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZAdd(ctx, keyLog, zs...)
+			if c.Pending {
+				p.SAdd(ctx, keyPendingHosts, ip)
+			}
+			return nil
+		})
+		if err != nil {
+			return fresh, applied == 1, err
+		}
+	}
+	return fresh, applied == 1, nil
+}
+
+func (r *Redis) pendingOf(ctx context.Context, ip string, limit int) ([]event.Change, error) {
+	ids, err := r.c.SMembers(ctx, hostTag(ip)+"pending").Result()
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = hostTag(ip) + "chg:" + id
+	}
+	vals, err := r.c.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []event.Change
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			_ = r.c.SRem(ctx, hostTag(ip)+"pending", ids[i]).Err() // expired
+			continue
+		}
+		var ch event.Change
+		if err := json.Unmarshal([]byte(s), &ch); err != nil {
+			return nil, fmt.Errorf("pending change %s: %w", ids[i], err)
+		}
+		out = append(out, ch)
+		if limit > 0 && len(out) >= limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (r *Redis) Pending(ctx context.Context, svc *event.Service, limit int) ([]event.Change, error) {
+	if svc != nil {
+		return r.pendingOf(ctx, svc.IP.Unmap().String(), limit)
+	}
+	hosts, err := r.c.SMembers(ctx, keyPendingHosts).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []event.Change
+	for _, h := range hosts {
+		cs, err := r.pendingOf(ctx, h, 0)
+		if err != nil {
+			return nil, err
+		}
+		if len(cs) == 0 {
+			if n, err := r.c.SCard(ctx, hostTag(h)+"pending").Result(); err == nil && n == 0 {
+				_ = r.c.SRem(ctx, keyPendingHosts, h).Err()
+			}
+		}
+		out = append(out, cs...)
+		if limit > 0 && len(out) >= limit {
+			return out[:limit], nil
+		}
+	}
+	return out, nil
+}
+
+func (r *Redis) Delivered(ctx context.Context, cs []event.Change) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, ch := range cs {
+			p.SRem(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", ch.ID)
+		}
+		return nil
+	})
+	return err
+}
+
+func (r *Redis) Records(ctx context.Context, fn func(event.Record) bool) error {
+	var cursor uint64
+	for {
+		members, next, err := r.c.SScan(ctx, keyServices, cursor, "", 500).Result()
+		if err != nil {
+			return err
+		}
+		svcs := make([]event.Service, 0, len(members))
+		for _, m := range members {
+			s, err := parseSvcKey(m)
+			if err != nil {
+				return err
+			}
+			svcs = append(svcs, s)
+		}
+		hs := make([]*redis.MapStringStringCmd, len(svcs))
+		vs := make([]*redis.StringSliceCmd, len(svcs))
+		_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, s := range svcs {
+				rk, vk := recKeys(s)
+				hs[i] = p.HGetAll(ctx, rk)
+				vs[i] = p.SMembers(ctx, vk)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, s := range svcs {
+			if len(hs[i].Val()) == 0 {
+				continue
+			}
+			var kv []string
+			for k, v := range hs[i].Val() {
+				kv = append(kv, k, v)
+			}
+			rec, err := decodeRecord(s, kv, vs[i].Val())
+			if err != nil {
+				return err
+			}
+			if !fn(rec) {
+				return nil
+			}
+		}
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+func (r *Redis) Changes(ctx context.Context, since time.Time) ([]event.Change, error) {
+	min := "-inf"
+	if !since.IsZero() {
+		min = strconv.FormatInt(toMicro(since), 10)
+	}
+	vals, err := r.c.ZRangeByScore(ctx, keyLog, &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]event.Change, 0, len(vals))
+	for _, v := range vals {
+		var ch event.Change
+		if err := json.Unmarshal([]byte(v), &ch); err != nil {
+			return nil, fmt.Errorf("change log: %w", err)
+		}
+		out = append(out, ch)
+	}
+	return out, nil
+}
+
+func (r *Redis) Started(ctx context.Context, now time.Time) (time.Time, error) {
+	if err := r.c.SetNX(ctx, keyStarted, toMicro(micro(now)), 0).Err(); err != nil {
+		return time.Time{}, err
+	}
+	n, err := r.c.Get(ctx, keyStarted).Int64()
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromMicro(n), nil
+}
+
+func (r *Redis) Import(ctx context.Context, rec event.Record) error {
+	rec.IP = rec.IP.Unmap()
+	if _, _, err := r.runObserve(ctx, rec.Service, micro(rec.FirstSeen), micro(rec.LastSeen), 0, vantageOf(&rec)); err != nil {
+		return err
+	}
+	_, _, err := r.Commit(ctx, pipeline.Commit{Service: rec.Service, Record: &rec})
+	return err
+}
