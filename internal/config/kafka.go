@@ -8,8 +8,9 @@ type Kafka struct {
 	Topics  Topics   `yaml:"topics"`
 	TLS     TLS      `yaml:"tls"`
 	SASL    SASL     `yaml:"sasl"`
-	// BatchTimeout bounds how long the producer waits to fill a batch;
-	// kafka-go's 1 s default would delay every alert.
+	// BatchTimeout bounds how long a producer waits to fill a batch;
+	// kafka-go's 1 s default would delay every alert. The sensor's publisher
+	// batches from its spool already and waits at most 1 ms.
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
 	// Compression of produced batches: zstd (default), lz4, snappy, gzip,
 	// none. The broker must be able to load its codecs (a broker whose jars

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -98,6 +99,27 @@ func readAll(t *testing.T, broker, topic string, want int) []kafka.Message {
 	}
 	wg.Wait()
 	return out
+}
+
+// inOrderPerHost checks that each host's observations first arrived in the
+// order they were published (IDs are zero-padded publish sequence numbers):
+// the spool replays in order and a key keeps to one partition.
+func inOrderPerHost(t *testing.T, msgs []kafka.Message) {
+	t.Helper()
+	last := map[string]string{}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		var o event.Observation
+		json.Unmarshal(m.Value, &o)
+		if seen[o.ID] {
+			continue // a redelivery (at-least-once)
+		}
+		seen[o.ID] = true
+		if prev := last[string(m.Key)]; prev > o.ID {
+			t.Errorf("host %s: %s arrived after %s", m.Key, o.ID, prev)
+		}
+		last[string(m.Key)] = o.ID
+	}
 }
 
 func uniqueIDs(t *testing.T, msgs []kafka.Message) map[string]bool {
@@ -282,7 +304,9 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	if err := pub.Close(ctx); err != nil {
 		t.Fatalf("Close after the broker came back: %v", err)
 	}
-	if ids := uniqueIDs(t, readAll(t, addr, "synwatch.outage", 150)); len(ids) != 150 {
+	msgs := readAll(t, addr, "synwatch.outage", 150)
+	inOrderPerHost(t, msgs)
+	if ids := uniqueIDs(t, msgs); len(ids) != 150 {
 		out, _ := exec.Command("kcat", "-b", addr, "-C", "-t", "synwatch.outage", "-e", "-q", "-f", "%p %o %s\n").Output()
 		t.Logf("kcat sees %d messages", strings.Count(string(out), "\n"))
 		t.Fatalf("%d of 150 observations arrived", len(ids))
@@ -337,15 +361,21 @@ func TestKafkaKilledMidSpool(t *testing.T) {
 	if err := pub.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ids := uniqueIDs(t, readAll(t, broker, topic, 200)); len(ids) != 200 {
+	msgs := readAll(t, broker, topic, 200)
+	if ids := uniqueIDs(t, msgs); len(ids) != 200 {
 		t.Fatalf("%d of 200 spooled observations arrived", len(ids))
 	}
+	inOrderPerHost(t, msgs)
 }
 
+// BenchmarkKafkaPublish: observations/s from the first Publish until the
+// broker acknowledged the last one (Close), default settings.
 func BenchmarkKafkaPublish(b *testing.B) {
 	broker := testenv.Kafka(b)
 	topic := testenv.KafkaTopic(b, broker, "synwatch.bench", 6)
-	pub, err := NewKafka(kafkaCfg(broker, topic), b.TempDir(), quiet(), nil)
+	cfg := kafkaCfg(broker, topic)
+	cfg.Spool.Fsync = config.Default().Kafka.Spool.Fsync // defaults throughout
+	pub, err := NewKafka(cfg, b.TempDir(), quiet(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -359,4 +389,61 @@ func BenchmarkKafkaPublish(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "obs/s")
+}
+
+// BenchmarkKafkaPublishLatency: time from Publish to the broker's ack, with
+// the default settings, at a sensor-like pace (one observation every
+// 500 µs, i.e. 2,000 new services a second). Run with -benchtime=Nx.
+func BenchmarkKafkaPublishLatency(b *testing.B) {
+	broker := testenv.Kafka(b)
+	topic := testenv.KafkaTopic(b, broker, "synwatch.bench.lat", 6)
+	var mu sync.Mutex
+	sentAt := make(map[string]time.Time, b.N)
+	lat := make([]time.Duration, 0, b.N)
+	acked := func(recs [][]byte) {
+		now := time.Now()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range recs {
+			_, v, _ := decodeRecord(r)
+			var o event.Observation
+			if json.Unmarshal(v, &o) == nil {
+				lat = append(lat, now.Sub(sentAt[o.ID]))
+			}
+		}
+	}
+	cfg := kafkaCfg(broker, topic)
+	cfg.Spool.Fsync = config.Default().Kafka.Spool.Fsync
+	if d, err := time.ParseDuration(os.Getenv("BENCH_BATCH_TIMEOUT")); err == nil {
+		cfg.BatchTimeout = d
+	}
+	pub, err := newKafka(cfg, b.TempDir(), quiet(), nil, acked)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tick := time.NewTicker(500 * time.Microsecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		<-tick.C
+		o := obs(i)
+		mu.Lock()
+		sentAt[o.ID] = time.Now()
+		mu.Unlock()
+		pub.Publish(context.Background(), o)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := pub.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		b.Fatal("no acks")
+	}
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.50), "p50_ms")
+	b.ReportMetric(q(0.99), "p99_ms")
+	b.ReportMetric(q(1), "max_ms")
 }
