@@ -242,3 +242,38 @@ func TestMemoryDrains(t *testing.T) {
 		t.Fatalf("handled %d of 100", rec.count())
 	}
 }
+
+// A handler that never finishes and a publisher blocked on the full queue:
+// Close still returns when its context ends, and later publishes are refused.
+func TestMemoryCloseBounded(t *testing.T) {
+	rec := &recorder{seen: map[string]int{}, delay: time.Hour}
+	b := NewMemory(rec, 1, 1, quiet(), nil)
+	published := make(chan error, 1)
+	go func() {
+		for i := 0; i < 5; i++ { // 1 in the handler, 1 queued, the 3rd blocks
+			var o event.Observation
+			json.Unmarshal(obsJSON(i), &o)
+			if err := b.Publish(context.Background(), &o); err != nil {
+				published <- err
+				return
+			}
+		}
+		published <- nil
+	}()
+	time.Sleep(100 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	if err := b.Close(ctx); err != context.DeadlineExceeded {
+		t.Errorf("Close = %v, want deadline exceeded", err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	<-published
+	var o event.Observation
+	json.Unmarshal(obsJSON(9), &o)
+	if err := b.Publish(context.Background(), &o); err != ErrClosed {
+		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}

@@ -27,8 +27,13 @@ type Memory struct {
 	wg      sync.WaitGroup
 	work    context.Context
 	cancel  context.CancelFunc
-	once    sync.Once
+
+	mu     sync.RWMutex // held for reading while publishing; Close takes it to close q
+	closed bool
 }
+
+// ErrClosed is returned by Publish after Close.
+var ErrClosed = errors.New("in-process bus: closed")
 
 // NewMemory starts workers goroutines handling observations from a queue of size.
 func NewMemory(h Handler, size, workers int, log *slog.Logger, reg prometheus.Registerer) *Memory {
@@ -67,6 +72,11 @@ func (b *Memory) worker() {
 
 // Publish queues o, waiting while the queue is full.
 func (b *Memory) Publish(ctx context.Context, o *event.Observation) error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		return ErrClosed
+	}
 	select {
 	case b.q <- o:
 		return nil
@@ -84,7 +94,16 @@ func (b *Memory) Publish(ctx context.Context, o *event.Observation) error {
 // Close stops accepting observations and waits until every queued one is
 // handled, or ctx ends (then in-flight work is cancelled).
 func (b *Memory) Close(ctx context.Context) error {
-	b.once.Do(func() { close(b.q) })
+	// when ctx ends, in-flight work is cancelled; the workers then run
+	// through the queue quickly, which also frees a Publish blocked on it
+	stop := context.AfterFunc(ctx, b.cancel)
+	defer stop()
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.q)
+	}
+	b.mu.Unlock()
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
 	select {
