@@ -61,12 +61,12 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	bus := side.memoryBus()
+	// Keep only CAP_NET_RAW from here on: it is all the capture (libpcap,
+	// AF_PACKET, promiscuous mode included) and nmap's SYN scans need.
+	_ = side.dropPrivileges()
 	s, err := sensor.New(cfg, bus, log, reg)
 	if err == nil {
 		err = s.Open()
-	}
-	if err == nil {
-		err = side.dropPrivileges() // the capture handle is open: keep CAP_NET_RAW for nmap only
 	}
 	if err != nil {
 		_ = bus.Close(context.WithoutCancel(ctx))

@@ -147,11 +147,16 @@ func (v *verifierSide) close(ctx context.Context) error {
 // dropPrivileges keeps only CAP_NET_RAW, for nmap SYN scans (handed to nmap
 // through the ambient set), when the process holds it; everything else is
 // dropped on every thread and no_new_privs set (docs/operating.md). Called
-// once everything privileged is open (capture handle, store, sinks).
+// once everything privileged is open (capture handle, store, sinks). A
+// failed drop is logged, not fatal.
 func (v *verifierSide) dropPrivileges() error {
 	st, err := privs.ForVerifier(scan.HasNetRaw())
 	if err != nil {
-		return fmt.Errorf("dropping privileges: %w", err)
+		// Not fatal: the service keeps working with the capabilities it was
+		// started with; the operator sees why (and systemd/Kubernetes bound
+		// them anyway, see deploy/).
+		v.log.Warn("could not drop privileges; running with the capabilities the process was started with", "err", err)
+		return nil
 	}
 	v.log.Info("privileges dropped", "kept", st.Effective.String(), "syn_scans", st.Effective.Has(privs.NetRaw))
 	return nil

@@ -234,18 +234,42 @@ type service struct {
 }
 
 // openService listens on ip:port in ns and answers like the kind says:
-// "http" (Go's net/http; nmap: http, Golang net/http server) or "ssh" (an
-// OpenSSH banner; nmap: ssh, OpenSSH).
+// "http" (nmap: http, nginx 1.18.0) or "ssh" (an OpenSSH banner; nmap: ssh,
+// OpenSSH 8.9p1).
 func openService(t testing.TB, ns, ip string, port int, kind string) *service {
 	t.Helper()
 	s := &service{l: listenIn(t, ns, net.JoinHostPort(ip, fmt.Sprint(port)))}
 	switch kind {
 	case "http":
-		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "hello from the inside host")
-		}), ReadHeaderTimeout: 5 * time.Second}
+		// HTTP/1.0, one response per connection, like a small embedded web
+		// server: nmap -sV names it quickly (Go's net/http keeps nmap's
+		// probes waiting until its host timeout).
 		s.wg.Add(1)
-		go func() { defer s.wg.Done(); _ = srv.Serve(s.l) }()
+		go func() {
+			defer s.wg.Done()
+			for {
+				c, err := s.l.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					defer c.Close()
+					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+					r := bufio.NewReader(c)
+					for {
+						line, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if line == "\r\n" || line == "\n" {
+							break
+						}
+					}
+					body := "hello from the inside host\n"
+					fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nServer: nginx/1.18.0\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+				}()
+			}
+		}()
 	case "ssh":
 		s.wg.Add(1)
 		go func() {

@@ -10,7 +10,7 @@ import (
 )
 
 // synwatchBin is the binary under test, built once by TestMain (or given by
-// SYNWATCH_E2E_BIN, to test a release build). Set before any test runs and
+// E2E_SYNWATCH_BIN, to test a release build). Set before any test runs and
 // only read afterwards.
 var synwatchBin string
 
@@ -21,7 +21,7 @@ func runTests(m *testing.M) int {
 	if testing.Short() {
 		return m.Run() // every test here skips itself in -short (unit) mode
 	}
-	if p := os.Getenv("SYNWATCH_E2E_BIN"); p != "" {
+	if p := os.Getenv("E2E_SYNWATCH_BIN"); p != "" {
 		synwatchBin = p
 		return m.Run()
 	}
