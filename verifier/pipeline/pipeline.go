@@ -48,6 +48,7 @@ type Pipeline struct {
 	reverify time.Duration
 	gone     time.Duration
 	learning time.Duration
+	lease    time.Duration
 	log      *slog.Logger
 	now      func() time.Time
 	m        *metrics
@@ -66,13 +67,21 @@ func New(store Store, v Verifier, a Alerter, cfg config.Config, log *slog.Logger
 		store: store, verifier: v, alerter: a,
 		inside: cfg.Inside, exclude: cfg.Exclude,
 		reverify: cfg.Verifier.Reverify, gone: cfg.Verifier.GoneAfter, learning: cfg.Verifier.Learning,
-		log: log, now: time.Now, m: newMetrics(reg),
+		lease: DefaultLease, log: log, now: time.Now, m: newMetrics(reg),
 	}
 	if ph, ok := a.(policyHolder); ok {
 		p.policy = ph.Policy()
 	}
 	return p
 }
+
+// DefaultLease is how long a committed change is held for its committer's
+// delivery before a Flush elsewhere may take it (a verifier killed between
+// recording and delivering): longer than a delivery with all its retries.
+const DefaultLease = 5 * time.Minute
+
+// SetLease changes DefaultLease.
+func (p *Pipeline) SetLease(d time.Duration) { p.lease = d }
 
 // SetClock replaces time.Now (tests).
 func (p *Pipeline) SetClock(now func() time.Time) { p.now = now }
@@ -328,6 +337,7 @@ func (p *Pipeline) commitAndDeliver(ctx context.Context, c Commit) error {
 		return err
 	}
 	c.Pending = !learning
+	c.ClaimedUntil = p.now().Add(p.lease)
 	if learning && c.Record != nil && len(c.Changes) > 0 {
 		c.Record.AlertState = "learning"
 		for i := range c.Changes {
@@ -351,6 +361,9 @@ func (p *Pipeline) commitAndDeliver(ctx context.Context, c Commit) error {
 func (p *Pipeline) deliver(ctx context.Context, cs []event.Change) error {
 	if err := p.alerter.Deliver(ctx, cs); err != nil {
 		p.m.deliverErrs.Inc()
+		if rerr := p.store.Release(context.WithoutCancel(ctx), cs); rerr != nil {
+			p.m.storeErrs.Inc() // the claim expires by itself
+		}
 		return fmt.Errorf("deliver %d changes: %w", len(cs), err)
 	}
 	if err := p.store.Delivered(ctx, cs); err != nil {
@@ -366,7 +379,7 @@ func (p *Pipeline) flushHost(ctx context.Context, svc event.Service) error {
 
 func (p *Pipeline) flush(ctx context.Context, svc *event.Service) error {
 	for {
-		cs, err := p.store.Pending(ctx, svc, 500)
+		cs, err := p.store.Claim(ctx, svc, 500, p.now(), p.lease)
 		if err != nil {
 			p.m.storeErrs.Inc()
 			return fmt.Errorf("read pending changes: %w", err)

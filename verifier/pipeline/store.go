@@ -28,12 +28,18 @@ type Store interface {
 	// queued for delivery (the outbox). See Commit.
 	Commit(ctx context.Context, c Commit) (fresh []event.Change, applied bool, err error)
 
-	// Pending returns undelivered changes: of one service's host, or of
-	// every host when svc is nil; at most limit (0: no limit).
-	Pending(ctx context.Context, svc *event.Service, limit int) ([]event.Change, error)
+	// Claim returns undelivered changes that nobody holds (their claim
+	// expired before now): of one service's host, or of every host when svc
+	// is nil; at most limit (0: no limit). It claims them until now+lease,
+	// atomically, so two flushers never deliver the same change.
+	Claim(ctx context.Context, svc *event.Service, limit int, now time.Time, lease time.Duration) ([]event.Change, error)
 
 	// Delivered removes changes from the outbox.
 	Delivered(ctx context.Context, changes []event.Change) error
+
+	// Release gives claimed changes back (a delivery failed): the next
+	// Claim takes them.
+	Release(ctx context.Context, changes []event.Change) error
 
 	// Records calls fn for every record until fn returns false.
 	Records(ctx context.Context, fn func(event.Record) bool) error
@@ -67,6 +73,9 @@ type Commit struct {
 	// Pending queues the fresh changes for delivery; false records them as
 	// already handled (learning mode).
 	Pending bool
+	// ClaimedUntil claims the queued changes for the committer, which
+	// delivers them right away; after it, a Claim (Flush) takes them.
+	ClaimedUntil time.Time
 	// SeenBefore, when set, applies the commit only if the stored last_seen
 	// is before it (the sweep's "gone" must lose against a fresh observation).
 	SeenBefore time.Time

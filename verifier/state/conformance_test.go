@@ -124,7 +124,7 @@ func TestCommitDedupAndOutbox(t *testing.T) {
 			t.Fatalf("older verification overwrote: %s", g.Product)
 		}
 		// outbox
-		p, err := s.Pending(ctx, &sv, 0)
+		p, err := s.Claim(ctx, &sv, 0, t0, 0)
 		if err != nil || len(p) != 1 || p[0].ID != "id-1" {
 			t.Fatalf("pending of host: %v %v", p, err)
 		}
@@ -135,20 +135,34 @@ func TestCommitDedupAndOutbox(t *testing.T) {
 		if _, _, err := s.Commit(ctx, pipeline.Commit{Service: other, Changes: []event.Change{change(other, "id-2", event.ChangeHostSprays, t0.Add(2*time.Second))}, Pending: true}); err != nil {
 			t.Fatal(err)
 		}
-		if p, _ := s.Pending(ctx, nil, 0); len(p) != 2 {
+		if p, _ := s.Claim(ctx, nil, 0, t0, 0); len(p) != 2 {
 			t.Fatalf("all pending: %d", len(p))
 		}
 		if err := s.Delivered(ctx, p); err != nil {
 			t.Fatal(err)
 		}
-		if p, _ := s.Pending(ctx, nil, 0); len(p) != 1 || p[0].ID != "id-2" {
+		if p, _ := s.Claim(ctx, nil, 0, t0, 0); len(p) != 1 || p[0].ID != "id-2" {
 			t.Fatalf("pending after delivery: %v", p)
+		}
+		// a claim holds a change from other flushers until it expires or is released
+		held, err := s.Claim(ctx, nil, 0, t0, time.Minute)
+		if err != nil || len(held) != 1 {
+			t.Fatalf("claim: %v %v", held, err)
+		}
+		if again, _ := s.Claim(ctx, nil, 0, t0.Add(30*time.Second), time.Minute); len(again) != 0 {
+			t.Fatalf("claimed twice: %v", again)
+		}
+		if again, _ := s.Claim(ctx, nil, 0, t0.Add(2*time.Minute), time.Minute); len(again) != 1 {
+			t.Fatalf("expired claim not taken: %v", again)
+		}
+		if err := s.Release(ctx, held); err != nil {
+			t.Fatal(err)
 		}
 		// learning: recorded, not pending
 		if fresh, _, _ := s.Commit(ctx, pipeline.Commit{Service: other, Changes: []event.Change{change(other, "id-3", event.ChangeNew, t0.Add(3*time.Second))}}); len(fresh) != 1 {
 			t.Fatal("learning change not recorded")
 		}
-		if p, _ := s.Pending(ctx, &other, 0); len(p) != 1 {
+		if p, _ := s.Claim(ctx, &other, 0, t0.Add(time.Hour), 0); len(p) != 1 {
 			t.Fatalf("learning change pending: %v", p)
 		}
 		log, err := s.Changes(ctx, t0.Add(2*time.Second))
@@ -284,7 +298,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
-func contains(s, sub string) bool { return len(sub) > 0 && len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
+func contains(s, sub string) bool {
+	return len(sub) > 0 && len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0)
+}
 
 func indexOf(s, sub string) int {
 	for i := 0; i+len(sub) <= len(s); i++ {

@@ -20,7 +20,7 @@ import (
 var (
 	bServices = []byte("services") // svcKey → Record JSON
 	bChanges  = []byte("changes")  // change ID → (nothing: dedup)
-	bPending  = []byte("pending")  // IP \x00 change ID → Change JSON
+	bPending  = []byte("pending")  // IP \x00 change ID → claimed-until µs (8 bytes) + Change JSON
 	bLog      = []byte("log")      // 8-byte micros + ID → Change JSON
 	bMeta     = []byte("meta")
 )
@@ -112,9 +112,6 @@ func (f *File) Observe(ctx context.Context, o *event.Observation) (event.Record,
 		if t.After(r.LastSeen) {
 			r.LastSeen = t
 		}
-		if t.Before(r.FirstSeen) {
-			r.FirstSeen = t
-		}
 		mergeVantage(r, vantage(o))
 		out = *r
 		return putRec(tx, r)
@@ -182,7 +179,8 @@ func (f *File) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, b
 				return err
 			}
 			if c.Pending {
-				if err := tx.Bucket(bPending).Put(pendingKey(ch), b); err != nil {
+				v := binary.BigEndian.AppendUint64(nil, uint64(toMicro(c.ClaimedUntil)))
+				if err := tx.Bucket(bPending).Put(pendingKey(ch), append(v, b...)); err != nil {
 					return err
 				}
 			}
@@ -200,27 +198,58 @@ func pendingKey(ch event.Change) []byte {
 	return []byte(ch.Service.IP.Unmap().String() + "\x00" + ch.ID)
 }
 
-func (f *File) Pending(ctx context.Context, svc *event.Service, limit int) ([]event.Change, error) {
+func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now time.Time, lease time.Duration) ([]event.Change, error) {
 	var out []event.Change
-	err := f.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bPending).Cursor()
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		out = nil
+		b := tx.Bucket(bPending)
 		var prefix []byte
 		if svc != nil {
 			prefix = []byte(svc.IP.Unmap().String() + "\x00")
 		}
+		type claim struct{ k, v []byte }
+		var claims []claim
+		cur := b.Cursor()
 		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			if len(v) < 8 || int64(binary.BigEndian.Uint64(v)) > toMicro(now) {
+				continue
+			}
 			var ch event.Change
-			if err := json.Unmarshal(v, &ch); err != nil {
+			if err := json.Unmarshal(v[8:], &ch); err != nil {
 				return fmt.Errorf("pending change %q: %w", k, err)
 			}
 			out = append(out, ch)
+			nv := binary.BigEndian.AppendUint64(nil, uint64(toMicro(now.Add(lease))))
+			claims = append(claims, claim{slices.Clone(k), append(nv, v[8:]...)})
 			if limit > 0 && len(out) >= limit {
 				break
+			}
+		}
+		for _, c := range claims {
+			if err := b.Put(c.k, c.v); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+func (f *File) Release(ctx context.Context, cs []event.Change) error {
+	return f.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPending)
+		for _, ch := range cs {
+			v := b.Get(pendingKey(ch))
+			if len(v) < 8 {
+				continue
+			}
+			nv := append(make([]byte, 8), v[8:]...)
+			if err := b.Put(pendingKey(ch), nv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (f *File) Delivered(ctx context.Context, cs []event.Change) error {
@@ -294,9 +323,6 @@ func (f *File) Import(ctx context.Context, rec event.Record) error {
 		if r == nil {
 			r = &event.Record{Service: rec.Service, FirstSeen: fs, LastSeen: ls}
 		} else {
-			if !fs.IsZero() && fs.Before(r.FirstSeen) {
-				r.FirstSeen = fs
-			}
 			if ls.After(r.LastSeen) {
 				r.LastSeen = ls
 			}

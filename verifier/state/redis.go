@@ -25,7 +25,7 @@ import (
 //	synwatch:{IP}:svc:PROTO/PORT    hash: svc, fs, ls, n (first/last seen in µs, count), ver (JSON), va (verified at, µs)
 //	synwatch:{IP}:vant:PROTO/PORT   set: s:SENSOR, v:VLAN, t:KIND:ID
 //	synwatch:{IP}:chg:ID            the change (JSON), kept 400 days: its existence deduplicates
-//	synwatch:{IP}:pending           set of change IDs not yet delivered (the outbox)
+//	synwatch:{IP}:pending           sorted set of change IDs not yet delivered (the outbox), scored by claimed-until (µs)
 //	synwatch:services               set of IP|proto|port (the index)
 //	synwatch:pending-hosts          set of IPs with pending changes
 //	synwatch:log                    sorted set of change JSON by time (µs)
@@ -144,11 +144,12 @@ func recKeys(s event.Service) (rec, vant string) {
 	return t + "svc:" + pp, t + "vant:" + pp
 }
 
-// observeScript creates or updates a record. ARGV: svc, first µs, last µs,
+// observeScript creates or updates a record. first_seen is set once, by
+// whoever creates the record, and never moves: it anchors the "new"
+// change's ID. ARGV: svc, first µs, last µs,
 // count increment, vantage members...
 var observeScript = redis.NewScript(`
 local created = 0
-local fs = tonumber(ARGV[2])
 local ls = tonumber(ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'svc', ARGV[1], 'fs', ARGV[2], 'ls', ARGV[3], 'n', ARGV[4])
@@ -156,7 +157,6 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
 else
   redis.call('HINCRBY', KEYS[1], 'n', ARGV[4])
   if ls > tonumber(redis.call('HGET', KEYS[1], 'ls')) then redis.call('HSET', KEYS[1], 'ls', ARGV[3]) end
-  if fs > 0 and fs < tonumber(redis.call('HGET', KEYS[1], 'fs')) then redis.call('HSET', KEYS[1], 'fs', ARGV[2]) end
 end
 for i = 5, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return {created, redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}
@@ -180,7 +180,7 @@ local n = #KEYS - 2
 local fresh = {}
 for i = 1, n do
   if redis.call('SET', KEYS[2+i], ARGV[5+n+i], 'NX', 'EX', ARGV[5]) then
-    if ARGV[4] == '1' then redis.call('SADD', KEYS[2], ARGV[5+i]) end
+    if ARGV[4] ~= '-1' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5+i]) end
     table.insert(fresh, i)
   end
 end
@@ -282,9 +282,9 @@ func (r *Redis) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, 
 		}
 		ver, va = string(b), toMicro(v.VerifiedAt)
 	}
-	pending := "0"
+	pending := int64(-1)
 	if c.Pending {
-		pending = "1"
+		pending = toMicro(c.ClaimedUntil)
 	}
 	args := []any{ver, va, toMicro(micro(c.SeenBefore)), pending, int64(changeTTL / time.Second)}
 	jsons := make([]string, len(c.Changes))
@@ -335,41 +335,45 @@ func (r *Redis) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, 
 	return fresh, applied == 1, nil
 }
 
-func (r *Redis) pendingOf(ctx context.Context, ip string, limit int) ([]event.Change, error) {
-	ids, err := r.c.SMembers(ctx, hostTag(ip)+"pending").Result()
-	if err != nil || len(ids) == 0 {
-		return nil, err
+// claimScript claims a host's unclaimed pending changes. KEYS: pending.
+// ARGV: now µs, until µs, limit (-1: all), the host's key prefix.
+var claimScript = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local v = redis.call('GET', ARGV[4] .. 'chg:' .. id)
+  if v then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    table.insert(out, v)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+`)
+
+func (r *Redis) claimHost(ctx context.Context, ip string, limit int, now time.Time, lease time.Duration) ([]event.Change, error) {
+	if limit <= 0 {
+		limit = -1
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = hostTag(ip) + "chg:" + id
-	}
-	vals, err := r.c.MGet(ctx, keys...).Result()
+	vals, err := claimScript.Run(ctx, r.c, []string{hostTag(ip) + "pending"}, toMicro(now), toMicro(now.Add(lease)), limit, hostTag(ip)).StringSlice()
 	if err != nil {
 		return nil, err
 	}
-	var out []event.Change
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			_ = r.c.SRem(ctx, hostTag(ip)+"pending", ids[i]).Err() // expired
-			continue
-		}
+	out := make([]event.Change, 0, len(vals))
+	for _, v := range vals {
 		var ch event.Change
-		if err := json.Unmarshal([]byte(s), &ch); err != nil {
-			return nil, fmt.Errorf("pending change %s: %w", ids[i], err)
+		if err := json.Unmarshal([]byte(v), &ch); err != nil {
+			return nil, fmt.Errorf("pending change: %w", err)
 		}
 		out = append(out, ch)
-		if limit > 0 && len(out) >= limit {
-			break
-		}
 	}
 	return out, nil
 }
 
-func (r *Redis) Pending(ctx context.Context, svc *event.Service, limit int) ([]event.Change, error) {
+func (r *Redis) Claim(ctx context.Context, svc *event.Service, limit int, now time.Time, lease time.Duration) ([]event.Change, error) {
 	if svc != nil {
-		return r.pendingOf(ctx, svc.IP.Unmap().String(), limit)
+		return r.claimHost(ctx, svc.IP.Unmap().String(), limit, now, lease)
 	}
 	hosts, err := r.c.SMembers(ctx, keyPendingHosts).Result()
 	if err != nil {
@@ -377,27 +381,41 @@ func (r *Redis) Pending(ctx context.Context, svc *event.Service, limit int) ([]e
 	}
 	var out []event.Change
 	for _, h := range hosts {
-		cs, err := r.pendingOf(ctx, h, 0)
+		left := 0
+		if limit > 0 {
+			left = limit - len(out)
+		}
+		cs, err := r.claimHost(ctx, h, left, now, lease)
 		if err != nil {
 			return nil, err
 		}
 		if len(cs) == 0 {
-			if n, err := r.c.SCard(ctx, hostTag(h)+"pending").Result(); err == nil && n == 0 {
+			if n, err := r.c.ZCard(ctx, hostTag(h)+"pending").Result(); err == nil && n == 0 {
 				_ = r.c.SRem(ctx, keyPendingHosts, h).Err()
 			}
 		}
 		out = append(out, cs...)
 		if limit > 0 && len(out) >= limit {
-			return out[:limit], nil
+			break
 		}
 	}
 	return out, nil
 }
 
+func (r *Redis) Release(ctx context.Context, cs []event.Change) error {
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, ch := range cs {
+			p.ZAddXX(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", redis.Z{Score: 0, Member: ch.ID})
+		}
+		return nil
+	})
+	return err
+}
+
 func (r *Redis) Delivered(ctx context.Context, cs []event.Change) error {
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, ch := range cs {
-			p.SRem(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", ch.ID)
+			p.ZRem(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", ch.ID)
 		}
 		return nil
 	})
