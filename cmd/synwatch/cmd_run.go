@@ -82,7 +82,16 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
-	maintDone := side.maintain(bg)
+	// live: periodic flush, expiry sweep and re-verification; a file is
+	// handled whole and then flushed once.
+	maintDone := make(<-chan struct{})
+	if f.pcap == "" {
+		maintDone = side.maintain(bg)
+	} else {
+		c := make(chan struct{})
+		close(c)
+		maintDone = c
+	}
 
 	start := time.Now()
 	runErr := s.Run(ctx)
@@ -94,6 +103,9 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	busErr := bus.Close(dctx)
 	stopBG()
 	<-maintDone
+	if f.pcap != "" && busErr == nil {
+		busErr = side.flush(dctx)
+	}
 	closeErr := side.close(dctx)
 	if err := <-srvDone; err != nil {
 		log.Warn("observability server", "err", err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/consume"
+	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
+	"github.com/synwatch/synwatch/verifier/state"
 )
 
 // memoryQueue bounds the in-process bus of `synwatch run`: when full, the
@@ -37,8 +40,10 @@ type verifierSide struct {
 	cfg     config.Config
 	log     *slog.Logger
 	reg     prometheus.Registerer
+	store   state.Store
 	alerts  *alert.Dispatcher
 	scan    *scan.Scheduler
+	pipe    *pipeline.Pipeline
 	handler consume.Handler // the pipeline
 
 	handled atomic.Int64 // observations handled (run's summary)
@@ -62,13 +67,23 @@ func (c countingHandler) Handle(ctx context.Context, o *event.Observation) error
 	return err
 }
 
-var errNotWired = errors.New("the verifier side (pipeline, store) is not wired into this build yet")
-
 func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log *slog.Logger, reg *prometheus.Registry, health *obs.Health) (*verifierSide, error) {
 	v := &verifierSide{cfg: cfg, log: log, reg: reg}
+	fail := func(err error) (*verifierSide, error) {
+		_ = v.close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	// the inventory: file:PATH (embedded) or redis://
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := state.Open(sctx, cfg.Store.URL, cfg.Store)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	v.store = st
 	d, err := newDispatcher(cfg, o, log, reg)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	v.alerts = d
 	d.OnGiveUp(func(ctx context.Context, dl alert.DeadLetter) error {
@@ -78,11 +93,13 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	// nmap runner (binary, extra arguments, offline database checked now)
 	// and the batching scheduler that implements pipeline.Verifier
 	if v.scan, err = scan.FromConfig(cfg, log, reg); err != nil {
-		_ = v.close(context.WithoutCancel(ctx))
-		return nil, err
+		return fail(err)
 	}
-	_ = v.close(context.WithoutCancel(ctx))
-	return nil, errNotWired
+	v.pipe = pipeline.New(st, v.scan, d, cfg, log, reg)
+	v.handler = v.pipe
+	log.Info("verifier side ready", "role", o.role, "store", st.Kind(), "sinks", d.Sinks(),
+		"reverify", cfg.Verifier.Reverify, "gone_after", cfg.Verifier.GoneAfter)
+	return v, nil
 }
 
 // newDispatcher builds the alert dispatcher from the config and adds the
@@ -123,11 +140,34 @@ func (v *verifierSide) kafkaConsumer() (*consume.Kafka, error) {
 	return consume.NewKafka(v.cfg.Kafka, v.cfg.Verifier.Group, countingHandler{v.handler, &v.handled}, v.log, v.reg)
 }
 
+// maintain runs the pipeline's periodic work until ctx ends: delivering
+// changes recorded but not delivered (a verifier killed in between), marking
+// services not seen for verifier.gone_after as gone, re-verifying services
+// whose last scan is older than verifier.reverify (how a closed port is
+// found: it sends no SYN-ACK to be observed).
 func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
-	close(done)
+	go func() {
+		defer close(done)
+		v.pipe.Maintain(ctx, maintainInterval(v.cfg.Verifier))
+	}()
 	return done
 }
+
+// maintainInterval is a quarter of the shortest of reverify and gone_after,
+// between 1 s and 1 min.
+func maintainInterval(vc config.Verifier) time.Duration {
+	d := time.Minute
+	for _, x := range []time.Duration{vc.Reverify, vc.GoneAfter} {
+		if x > 0 && x/4 < d {
+			d = x / 4
+		}
+	}
+	return max(d, time.Second)
+}
+
+// flush delivers changes recorded but not yet delivered (end of a --pcap run).
+func (v *verifierSide) flush(ctx context.Context) error { return v.pipe.Flush(ctx) }
 
 // close flushes the dispatcher (queued alerts get until ctx ends), then
 // closes the scheduler and the store.
@@ -140,6 +180,11 @@ func (v *verifierSide) close(ctx context.Context) error {
 	}
 	if v.scan != nil {
 		v.scan.Close()
+	}
+	if v.store != nil {
+		if err := v.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
