@@ -169,16 +169,54 @@ func (k *Kafka) Run(ctx context.Context) error {
 	tr := &tracker{parts: map[int]*partState{}}
 	sem := make(chan struct{}, k.limit)
 	var wg sync.WaitGroup
-	var commitMu sync.Mutex
+	// Commits are coalesced: handlers record the highest committable message
+	// per partition and one committer sends what accumulated while its last
+	// commit was on the wire (one round trip per message would cap the
+	// consumer at a few thousand observations a second).
+	var pendMu sync.Mutex
+	pend := map[int]kafka.Message{}
+	kick := make(chan struct{}, 1)
 	commit := func(m kafka.Message) {
-		commitMu.Lock()
-		defer commitMu.Unlock()
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := k.r.CommitMessages(cctx, m); err != nil {
-			k.log.Warn("kafka: commit failed; the message may be redelivered", "partition", m.Partition, "offset", m.Offset, "err", err)
+		pendMu.Lock()
+		if p, ok := pend[m.Partition]; !ok || p.Offset < m.Offset {
+			pend[m.Partition] = m
+		}
+		pendMu.Unlock()
+		select {
+		case kick <- struct{}{}:
+		default:
 		}
 	}
+	flush := func() {
+		pendMu.Lock()
+		msgs := make([]kafka.Message, 0, len(pend))
+		for _, m := range pend {
+			msgs = append(msgs, m)
+		}
+		clear(pend)
+		pendMu.Unlock()
+		if len(msgs) == 0 {
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := k.r.CommitMessages(cctx, msgs...); err != nil {
+			k.log.Warn("kafka: commit failed; messages after the last commit may be redelivered", "partitions", len(msgs), "err", err)
+		}
+	}
+	stopCommitter := make(chan struct{})
+	committerDone := make(chan struct{})
+	go func() {
+		defer close(committerDone)
+		for {
+			select {
+			case <-kick:
+				flush()
+			case <-stopCommitter:
+				return
+			}
+		}
+	}()
 	var fetchErr error
 	lagTick := time.NewTicker(5 * time.Second)
 	defer lagTick.Stop()
@@ -225,6 +263,9 @@ func (k *Kafka) Run(ctx context.Context) error {
 		cancelWork()
 		<-done
 	}
+	close(stopCommitter)
+	<-committerDone
+	flush() // what the last handlers finished
 	err := errors.Join(fetchErr, k.r.Close(), k.dlq.Close())
 	return err
 }

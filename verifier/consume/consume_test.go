@@ -64,7 +64,7 @@ func obsJSON(i int) []byte {
 	return b
 }
 
-func setup(t *testing.T, partitions int) (config.Kafka, *kafka.Writer) {
+func setup(t testing.TB, partitions int) (config.Kafka, *kafka.Writer) {
 	broker := testenv.Kafka(t)
 	cfg := config.Default().Kafka
 	cfg.Brokers = []string{broker}
@@ -79,7 +79,7 @@ func setup(t *testing.T, partitions int) (config.Kafka, *kafka.Writer) {
 	return cfg, w
 }
 
-func produce(t *testing.T, w *kafka.Writer, from, to int) {
+func produce(t testing.TB, w *kafka.Writer, from, to int) {
 	t.Helper()
 	var msgs []kafka.Message
 	for i := from; i < to; i++ {
@@ -275,5 +275,69 @@ func TestMemoryCloseBounded(t *testing.T) {
 	json.Unmarshal(obsJSON(9), &o)
 	if err := b.Publish(context.Background(), &o); err != ErrClosed {
 		t.Errorf("Publish after Close = %v, want ErrClosed", err)
+	}
+}
+
+// BenchmarkConsume: observations/s through the consumer group (fetch, parse,
+// validate, hand to a handler that returns at once, contiguous commit), with
+// the default in-flight bound, on 6 partitions. The topic is filled first,
+// outside the timer.
+func BenchmarkConsume(b *testing.B) {
+	cfg, w := setup(b, 6)
+	for i := 0; i < b.N; i += 1000 {
+		produce(b, w, i, min(i+1000, b.N))
+	}
+	rec := &recorder{seen: map[string]int{}}
+	c, err := NewKafka(cfg, "g-bench-"+fmt.Sprint(time.Now().UnixNano()), rec, quiet(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.ResetTimer()
+	go func() { done <- c.Run(ctx) }()
+	for rec.count() < b.N {
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "obs/s")
+}
+
+// A verifier dies with observations in flight (its handler never finishes;
+// it is stopped with a short grace, so it abandons them uncommitted): the
+// other member of the group gets every one of them, nothing lost.
+func TestGroupTakeoverAbandoned(t *testing.T) {
+	cfg, w := setup(t, 4)
+	cfg.Grace = 200 * time.Millisecond
+	group := "g-abandon-" + fmt.Sprint(time.Now().UnixNano())
+	hung := &recorder{seen: map[string]int{}, delay: time.Hour}
+	b := &recorder{seen: map[string]int{}}
+	ca, err := NewKafka(cfg, group, hung, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, _ := NewKafka(cfg, group, b, quiet(), nil)
+	ctxA, stopA := context.WithCancel(context.Background())
+	ctxB, stopB := context.WithCancel(context.Background())
+	defer stopB()
+	doneA := make(chan error, 1)
+	go func() { doneA <- ca.Run(ctxA) }()
+	go cb.Run(ctxB)
+	produce(t, w, 0, 200)
+	// b handles its share; a holds its own share in flight and commits none
+	waitFor(t, "b to handle its partitions' share", 60*time.Second, func() bool { return b.count() > 0 })
+	time.Sleep(2 * time.Second)
+	if b.count() == 200 {
+		t.Fatal("b got every partition: the group never shared them, nothing to take over")
+	}
+	stopA()
+	<-doneA
+	waitFor(t, "every observation handled by b after the takeover", 90*time.Second, func() bool { return b.count() == 200 })
+	if hung.count() != 0 {
+		t.Errorf("the hung verifier finished %d", hung.count())
 	}
 }
