@@ -414,9 +414,6 @@ func BenchmarkKafkaPublishLatency(b *testing.B) {
 	}
 	cfg := kafkaCfg(broker, topic)
 	cfg.Spool.Fsync = config.Default().Kafka.Spool.Fsync
-	if d, err := time.ParseDuration(os.Getenv("BENCH_BATCH_TIMEOUT")); err == nil {
-		cfg.BatchTimeout = d
-	}
 	pub, err := newKafka(cfg, b.TempDir(), quiet(), nil, acked)
 	if err != nil {
 		b.Fatal(err)
