@@ -42,11 +42,11 @@ func cmdKafka(ctx context.Context, env *Env, args []string) error {
 		made[c] = true
 	}
 	for _, t := range topics {
-		state := "exists"
 		if made[t.Name] {
-			state = "created"
+			fmt.Fprintf(env.Stdout, "%s\tcreated\tpartitions=%d replication=%d retention=%s\n", t.Name, t.Partitions, t.Replication, t.Retention)
+		} else {
+			fmt.Fprintf(env.Stdout, "%s\texists\tleft as it is\n", t.Name)
 		}
-		fmt.Fprintf(env.Stdout, "%s\t%s\tpartitions=%d replication=%d retention=%s\n", t.Name, state, t.Partitions, t.Replication, t.Retention)
 	}
 	return nil
 }
