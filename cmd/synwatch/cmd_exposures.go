@@ -2,10 +2,195 @@ package main
 
 import (
 	"context"
-	"errors"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/report"
+	"github.com/synwatch/synwatch/verifier/state"
 )
 
-// TODO(owner of this subcommand): replace this placeholder.
+// storeFlags are shared by the commands that read or write the inventory.
+type storeFlags struct {
+	config string
+	store  string
+}
+
+func (s *storeFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+}) {
+	fs.StringVar(&s.config, "config", "", "YAML config file (default: none; env SYNWATCH_CONFIG); gives store.url, store.password_file, store.tls")
+	fs.StringVar(&s.store, "store", "", "inventory URL: file:PATH, redis://[user:pass@]HOST:PORT[/DB] or rediss://... (overrides store.url)")
+}
+
+// open loads the config and opens the store.
+func (s *storeFlags) open(ctx context.Context) (state.Store, config.Config, error) {
+	path := s.config
+	if path == "" {
+		path = envOr("SYNWATCH_CONFIG", "")
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, cfg, err
+	}
+	if s.store != "" {
+		cfg.Store.URL = s.store
+	}
+	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return st, cfg, nil
+}
+
+// filterFlags are the inventory filters of exposures and report.
+type filterFlags struct {
+	verdict, network, port, severity string
+	since                            time.Duration
+}
+
+func (f *filterFlags) filter(now time.Time) (report.Filter, error) {
+	var out report.Filter
+	for _, v := range splitList(f.verdict) {
+		switch s := event.Status(v); s {
+		case event.StatusExposed, event.StatusRestricted, event.StatusClosed, event.StatusError, event.StatusGone:
+			out.Verdicts = append(out.Verdicts, s)
+		case "unverified":
+			out.Verdicts = append(out.Verdicts, event.StatusUnverified)
+		default:
+			return out, usagef("--verdict %q: want exposed, restricted, closed, gone, error or unverified", v)
+		}
+	}
+	if f.network != "" {
+		n, err := config.ParseNetworks(f.network)
+		if err != nil {
+			return out, usagef("--network: %v", err)
+		}
+		out.Networks = n
+	}
+	for _, p := range splitList(f.port) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return out, usagef("--port %q: want 1-65535", p)
+		}
+		out.Ports = append(out.Ports, uint16(n))
+	}
+	if f.since < 0 {
+		return out, usagef("--since must be positive")
+	}
+	if f.since > 0 {
+		out.Since = now.Add(-f.since)
+	}
+	if f.severity != "" {
+		s := event.Severity(f.severity)
+		if s.Rank() < 0 {
+			return out, usagef("--severity %q: want info, low, medium, high or critical", f.severity)
+		}
+		out.MinSeverity = s
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// cmdExposures: `synwatch exposures --store URL [filters] [--format table|json|csv]`.
 func cmdExposures(ctx context.Context, env *Env, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlags(env, "exposures", "--store URL [--verdict V[,V]] [--network CIDR[,CIDR]] [--port N[,N]] [--since DUR] [--severity S] [--format table|json|csv]")
+	var sf storeFlags
+	sf.register(fs)
+	var ff filterFlags
+	fs.StringVar(&ff.verdict, "verdict", "", "only these verdicts: exposed, restricted, closed, gone, error, unverified (comma-separated)")
+	fs.StringVar(&ff.network, "network", "", "only services in these networks (comma-separated CIDRs)")
+	fs.StringVar(&ff.port, "port", "", "only these ports (comma-separated)")
+	fs.DurationVar(&ff.since, "since", 0, "only services seen within this long (e.g. 24h)")
+	fs.StringVar(&ff.severity, "severity", "", "only services of at least this severity: info, low, medium, high, critical")
+	format := fs.String("format", "table", "table, json or csv")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	switch *format {
+	case "table", "json", "csv":
+	default:
+		return usagef("--format %q: want table, json or csv", *format)
+	}
+	filter, err := ff.filter(time.Now())
+	if err != nil {
+		return err
+	}
+	st, _, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	recs, err := report.Load(ctx, st, filter)
+	if err != nil {
+		return err
+	}
+	rows := report.Exposures(recs)
+	switch *format {
+	case "json":
+		e := json.NewEncoder(env.Stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(rows)
+	case "csv":
+		w := csv.NewWriter(env.Stdout)
+		_ = w.Write([]string{"ip", "port", "proto", "verdict", "service", "product", "version", "severity", "max_cvss", "vulns", "exploit", "first_seen", "last_seen", "verified_at", "observations", "sensors", "baseline"})
+		for _, r := range rows {
+			_ = w.Write([]string{r.IP, strconv.Itoa(int(r.Port)), r.Proto, r.Verdict, r.Service, r.Product, r.Version, r.Severity,
+				strconv.FormatFloat(r.MaxCVSS, 'f', 1, 64), strconv.Itoa(r.Vulns), strconv.FormatBool(r.Exploit),
+				rfc3339(r.FirstSeen), rfc3339(r.LastSeen), rfc3339(r.VerifiedAt), strconv.FormatInt(r.Observations, 10), strings.Join(r.Sensors, " "), strconv.FormatBool(r.Baseline)})
+		}
+		w.Flush()
+		return w.Error()
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tVERDICT\tSEVERITY\tNAME\tPRODUCT VERSION\tCVSS\tVULNS\tFIRST SEEN\tLAST SEEN")
+	for _, r := range rows {
+		pv := strings.TrimSpace(r.Product + " " + r.Version)
+		cvss := "-"
+		if r.Vulns > 0 {
+			cvss = strconv.FormatFloat(r.MaxCVSS, 'f', 1, 64)
+			if r.Exploit {
+				cvss += "!"
+			}
+		}
+		fmt.Fprintf(tw, "%s:%d/%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.IP, r.Port, r.Proto, r.Verdict, orDash(r.Severity, "-"), orDash(r.Service, "-"), orDash(pv, "-"),
+			cvss, r.Vulns, r.FirstSeen.Format("2006-01-02 15:04"), r.LastSeen.Format("2006-01-02 15:04"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "%d services\n", len(rows))
+	return nil
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func orDash(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
