@@ -49,6 +49,9 @@ func OpenRedis(ctx context.Context, rawURL string, cfg config.Store) (*Redis, er
 	if err != nil {
 		return nil, err
 	}
+	// go-redis prints dial failures on the standard logger; the errors
+	// reach the caller anyway, once, without the noise.
+	redis.SetLogger(quietLogger{})
 	c := redis.NewUniversalClient(opt)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -512,3 +515,7 @@ func (r *Redis) Import(ctx context.Context, rec event.Record) error {
 	_, _, err := r.Commit(ctx, pipeline.Commit{Service: rec.Service, Record: &rec})
 	return err
 }
+
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
