@@ -57,9 +57,13 @@ func Keep(caps ...Cap) (Status, error) {
 // vanishes is left to the supervisor (systemd, Kubernetes) restarting it.
 func DropAfterCapture() (Status, error) { return Keep() }
 
-// ForVerifier keeps CAP_NET_RAW when synScan is asked for and held (nmap -sS
-// inherits it through the ambient set), nothing otherwise. The returned
-// Status tells whether SYN scans are possible: Status.Effective.Has(NetRaw).
+// ForVerifier keeps CAP_NET_RAW when synScan is asked for and the process
+// holds it — permitted is enough: with the verifier image's file capability
+// (cap_net_raw+p) it is permitted but not yet effective, and Keep makes it
+// effective — nothing otherwise. nmap -sS inherits it through the ambient set
+// (run nmap with --privileged). Pass the operator's wish, not Have(NetRaw),
+// which is false before this call in the image. The returned Status tells
+// whether SYN scans are possible: Status.Effective.Has(NetRaw).
 func ForVerifier(synScan bool) (Status, error) {
 	if synScan {
 		return Keep(NetRaw)

@@ -9,6 +9,9 @@ var errNotLinux = errors.New("privs: capabilities are Linux-only")
 // Have is false outside Linux.
 func Have(c Cap) bool { return false }
 
+// Permitted is false outside Linux.
+func Permitted(c Cap) bool { return false }
+
 // Self is not available outside Linux.
 func Self() (Status, error) { return Status{}, errNotLinux }
 

@@ -280,6 +280,20 @@ func TestKeepFromFileCapabilities(t *testing.T) {
 	if r.KeepErr != "" || !strings.HasPrefix(r.After, none) || r.RawAfter != "operation not permitted" || len(r.ThreadStates) != 1 {
 		t.Errorf("after: %+v", r)
 	}
+
+	// The verifier image: cap_net_raw+p, permitted but not effective. Keep
+	// makes it effective (and ambient, for nmap).
+	if out, err := exec.Command("setcap", "cap_net_raw+p", bin).CombinedOutput(); err != nil {
+		t.Fatalf("setcap: %v: %s", err, out)
+	}
+	r = runDemo(t, asNobody("", bin, "-keep", "net_raw")...)
+	if !strings.HasPrefix(r.Before, "eff=[] prm=[cap_net_raw] inh=[] amb=[]") || r.HaveRawBefore {
+		t.Errorf("before: %s (Have=%t), want permitted only", r.Before, r.HaveRawBefore)
+	}
+	if r.KeepErr != "" || !strings.HasPrefix(r.After, netRawOnl) || !r.HaveRawAfter || r.RawAfter != "ok" ||
+		len(r.ThreadStates) != 1 || !strings.HasPrefix(r.Child, netRawOnl) {
+		t.Errorf("after Keep(NetRaw) from cap_net_raw+p: %+v", r)
+	}
 }
 
 // The sensor's case end to end: a libpcap handle opened (promiscuous) by a

@@ -17,6 +17,15 @@ func Have(c Cap) bool {
 	return err == nil && s.Effective.Has(c)
 }
 
+// Permitted reports whether the process may make c effective: it is in the
+// permitted set, as with a file capability without the effective bit
+// (setcap cap_net_raw+p, the verifier image). Keep(c) then makes it
+// effective; Have(c) is false until then.
+func Permitted(c Cap) bool {
+	s, err := Self()
+	return err == nil && s.Permitted.Has(c)
+}
+
 // Self reads the capability state of the process's main thread.
 func Self() (Status, error) { return readStatus("/proc/self/status") }
 
