@@ -55,6 +55,9 @@ func OpenFile(path string) (*File, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open store file:%s: %w", path, err)
 	}
+	// Batch (observe, commit) coalesces concurrent callers into one
+	// transaction and one fsync, waiting at most this long for company.
+	db.MaxBatchDelay = time.Millisecond
 	return &File{db: db}, nil
 }
 
@@ -98,7 +101,9 @@ func (f *File) Observe(ctx context.Context, o *event.Observation) (event.Record,
 		created bool
 	)
 	t := micro(o.ObservedAt)
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	// Batch: concurrent observations share one transaction and one fsync.
+	err := f.db.Batch(func(tx *bolt.Tx) error {
+		created = false
 		r, err := getRec(tx, svcKey(o.Service()))
 		if err != nil {
 			return err
@@ -140,7 +145,7 @@ func (f *File) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, b
 		fresh   []event.Change
 		applied bool
 	)
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	err := f.db.Batch(func(tx *bolt.Tx) error {
 		fresh, applied = nil, false
 		k := svcKey(c.Service)
 		r, err := getRec(tx, k)
@@ -172,7 +177,7 @@ func (f *File) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, b
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bChanges).Put([]byte(ch.ID), nil); err != nil {
+			if err := tx.Bucket(bChanges).Put([]byte(ch.ID), []byte{1}); err != nil {
 				return err
 			}
 			if err := tx.Bucket(bLog).Put(logKey(ch.At, ch.ID), b); err != nil {
@@ -199,8 +204,27 @@ func pendingKey(ch event.Change) []byte {
 }
 
 func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now time.Time, lease time.Duration) ([]event.Change, error) {
+	// most calls find nothing: look first without a write transaction
+	any := false
+	err := f.db.View(func(tx *bolt.Tx) error {
+		var prefix []byte
+		if svc != nil {
+			prefix = []byte(svc.IP.Unmap().String() + "\x00")
+		}
+		cur := tx.Bucket(bPending).Cursor()
+		for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+			if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) <= toMicro(now) {
+				any = true
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil || !any {
+		return nil, err
+	}
 	var out []event.Change
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	err = f.db.Update(func(tx *bolt.Tx) error {
 		out = nil
 		b := tx.Bucket(bPending)
 		var prefix []byte
