@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synwatch/synwatch/internal/testenv"
 )
@@ -18,10 +19,35 @@ func kafkaBroker(t testing.TB) string {
 	return testenv.Kafka(t)
 }
 
-// redisURL starts a private redis-server and returns its redis:// URL.
+// redisURL starts a private redis-server on a free loopback port and
+// returns its redis:// URL; it is killed by pid when the test ends.
+//
+// Not testenv.Redis: that one sets Pdeathsig, which the kernel fires when
+// the *thread* that forked redis exits, and testenv.InNetns (used here for
+// every lab socket) ends its locked threads: redis died mid-test.
 func redisURL(t testing.TB) string {
 	t.Helper()
-	return testenv.Redis(t)
+	testenv.RequireTool(t, "redis-server")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", t.TempDir(), "--daemonize", "no", "--loglevel", "warning")
+	testenv.Start(t, cmd)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return "redis://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer within 10 s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // kafkaInstance is a broker of the test's own (scripts/kafka-local with its
