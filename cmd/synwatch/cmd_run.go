@@ -84,7 +84,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	}
 	// live: periodic flush, expiry sweep and re-verification; a file is
 	// handled whole and then flushed once.
-	maintDone := make(<-chan struct{})
+	var maintDone <-chan struct{}
 	if f.pcap == "" {
 		maintDone = side.maintain(bg)
 	} else {
