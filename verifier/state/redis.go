@@ -196,11 +196,21 @@ func (r *Redis) runObserve(ctx context.Context, s event.Service, fs, ls time.Tim
 	for _, v := range vant {
 		args = append(args, v)
 	}
-	res, err := observeScript.Run(ctx, r.c, []string{rk, vk}, args...).Slice()
+	// one round trip: the index first (a crash leaves an index entry
+	// without a record, which readers skip, never a record without one),
+	// then the script (EVAL, not EVALSHA: a pipeline cannot fall back
+	// after NOSCRIPT, e.g. after a Redis restart; Redis caches it anyway)
+	var cmd *redis.Cmd
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, keyServices, svcKey(s))
+		cmd = observeScript.Eval(ctx, p, []string{rk, vk}, args...)
+		return nil
+	})
 	if err != nil {
 		return event.Record{}, false, err
 	}
-	if err := r.c.SAdd(ctx, keyServices, svcKey(s)).Err(); err != nil {
+	res, err := cmd.Slice()
+	if err != nil {
 		return event.Record{}, false, err
 	}
 	if len(res) != 3 {
