@@ -9,6 +9,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
+	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/sniffer/sensor"
 )
 
@@ -68,6 +69,19 @@ func cmdSensor(ctx context.Context, env *Env, args []string) error {
 	if err := s.Open(); err != nil {
 		_ = closePub()
 		return err
+	}
+	// The capture handle is open: the sensor needs no capability any more.
+	if dropCapabilities {
+		if st, err := privs.DropAfterCapture(); err != nil {
+			log.Warn("could not drop capabilities after opening the capture", "err", err)
+		} else {
+			log.Debug("capabilities dropped", "effective", st.Effective.String())
+		}
+	}
+	if env.stopOnSignal != nil {
+		var stop context.CancelFunc
+		ctx, stop = env.stopOnSignal(ctx)
+		defer stop()
 	}
 	var srvErr chan error
 	sctx, stopServer := context.WithCancel(ctx)

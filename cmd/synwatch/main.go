@@ -26,6 +26,19 @@ type command struct {
 type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
+	// stopOnSignal, for commands that start it late: it returns a context
+	// cancelled by SIGINT or SIGTERM. Go's signal machinery starts a thread
+	// that blocks other signals, which a later capability drop on every
+	// thread cannot reach; the sensor therefore drops first and then calls this.
+	stopOnSignal func(context.Context) (context.Context, context.CancelFunc)
+}
+
+// signalsLate lists the commands that install signal handling themselves,
+// after dropping capabilities.
+var signalsLate = map[string]bool{"sensor": true}
+
+func notifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
 func commands() map[string]command {
@@ -48,7 +61,14 @@ func commands() map[string]command {
 // version is set by the Makefile through -ldflags.
 var version = "dev"
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	// Only the real process drops capabilities: tests call run in-process.
+	dropCapabilities = true
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// dropCapabilities is set by main only; see main.
+var dropCapabilities bool
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()
@@ -64,9 +84,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "synwatch: unknown command %q (see synwatch --help)\n", args[0])
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.Background(), context.CancelFunc(func() {})
+	if !signalsLate[args[0]] {
+		ctx, stop = notifyContext(ctx)
+	}
 	defer stop()
-	err := c.run(ctx, &Env{Stdout: stdout, Stderr: stderr}, args[1:])
+	err := c.run(ctx, &Env{Stdout: stdout, Stderr: stderr, stopOnSignal: notifyContext}, args[1:])
 	switch {
 	case err == nil:
 		return 0

@@ -164,8 +164,6 @@ func (s *Sensor) Open() error {
 	}
 	s.sources = srcs
 	s.stats.Set(srcs)
-	s.log.Info("capture open", "source", s.sourceKind(), "from", srcs[0].Name(), "link", srcs[0].LinkType().String(),
-		"workers", len(srcs), "snaplen", s.cfg.Snaplen, "sensor", s.name)
 	return nil
 }
 
@@ -186,6 +184,10 @@ func (s *Sensor) Run(ctx context.Context) error {
 	s.mu.Lock()
 	srcs := s.sources
 	s.mu.Unlock()
+	// Logged here, not in Open: the caller may drop privileges and install
+	// signal handling in between, and "capture open" means ready.
+	s.log.Info("capture open", "source", s.sourceKind(), "from", srcs[0].Name(), "link", srcs[0].LinkType().String(),
+		"workers", len(srcs), "snaplen", s.cfg.Snaplen, "sensor", s.name)
 	start := time.Now()
 	defer func() {
 		s.stats.Freeze()

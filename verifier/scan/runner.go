@@ -132,6 +132,11 @@ func (r *Runner) Args(t Target) ([]string, error) {
 	if len(t.UDP) > 0 {
 		opts = append(opts, nmap.WithUDPScan())
 	}
+	if r.raw && os.Geteuid() != 0 {
+		// A non-root nmap refuses raw scans unless told that it holds
+		// CAP_NET_RAW (inherited through the ambient set).
+		opts = append(opts, nmap.WithPrivileged())
+	}
 	opts = append(opts, nmap.WithPorts(portSpec(t.TCP, t.UDP)))
 	if r.opts.HostTimeout > 0 {
 		opts = append(opts, nmap.WithHostTimeout(r.opts.HostTimeout))
