@@ -133,7 +133,7 @@ func TestStoreSize(t *testing.T) {
 			sem <- struct{}{}
 			go func() {
 				defer func() { <-sem }()
-				o := observation(netip.AddrFrom4([4]byte{198, 18, byte(i / 250 % 250), byte(i%250 + 1)}).String(), uint16(1+i/62500), t0)
+				o := observation(netip.AddrFrom4([4]byte{198, 19, byte(i / 250 % 250), byte(i%250 + 1)}).String(), uint16(1+i/62500), t0)
 				if err := p.Handle(ctx, o); err != nil {
 					select {
 					case errc <- err:
