@@ -35,7 +35,7 @@ type Env struct {
 
 // signalsLate lists the commands that install signal handling themselves,
 // after dropping capabilities.
-var signalsLate = map[string]bool{"sensor": true}
+var signalsLate = map[string]bool{"sensor": true, "run": true, "verifier": true}
 
 func notifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)

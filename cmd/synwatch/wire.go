@@ -195,6 +195,9 @@ func (v *verifierSide) close(ctx context.Context) error {
 // once everything privileged is open (capture handle, store, sinks). A
 // failed drop is logged, not fatal.
 func (v *verifierSide) dropPrivileges() error {
+	if !dropCapabilities { // in-process tests must keep the test binary's privileges
+		return nil
+	}
 	st, err := privs.ForVerifier(scan.HasNetRaw())
 	if err != nil {
 		// Not fatal: the service keeps working with the capabilities it was
