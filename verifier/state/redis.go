@@ -28,7 +28,7 @@ import (
 //	synwatch:{IP}:pending           sorted set of change IDs not yet delivered (the outbox), scored by claimed-until (µs)
 //	synwatch:services               set of IP|proto|port (the index)
 //	synwatch:pending-hosts          set of IPs with pending changes
-//	synwatch:log                    sorted set of change JSON by time (µs)
+//	synwatch:log                    sorted set of "IP ID" (the change key) by time (µs)
 //	synwatch:started                first start (µs)
 //
 // The {IP} hash tag puts one host's keys on one Cluster slot, so each
@@ -331,7 +331,7 @@ func (r *Redis) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, 
 		}
 		ch := c.Changes[i-1]
 		fresh = append(fresh, ch)
-		zs = append(zs, redis.Z{Score: float64(toMicro(ch.At)), Member: jsons[i-1]})
+		zs = append(zs, redis.Z{Score: float64(toMicro(ch.At)), Member: ip + " " + ch.ID})
 	}
 	if len(fresh) > 0 {
 		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -487,21 +487,43 @@ func (r *Redis) Records(ctx context.Context, fn func(event.Record) bool) error {
 }
 
 func (r *Redis) Changes(ctx context.Context, since time.Time) ([]event.Change, error) {
-	min := "-inf"
+	lo := "-inf"
 	if !since.IsZero() {
-		min = strconv.FormatInt(toMicro(since), 10)
+		lo = strconv.FormatInt(toMicro(since), 10)
 	}
-	vals, err := r.c.ZRangeByScore(ctx, keyLog, &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	refs, err := r.c.ZRangeByScore(ctx, keyLog, &redis.ZRangeBy{Min: lo, Max: "+inf"}).Result()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]event.Change, 0, len(vals))
-	for _, v := range vals {
-		var ch event.Change
-		if err := json.Unmarshal([]byte(v), &ch); err != nil {
-			return nil, fmt.Errorf("change log: %w", err)
+	out := make([]event.Change, 0, len(refs))
+	for len(refs) > 0 {
+		batch := refs[:min(len(refs), 1000)]
+		refs = refs[len(batch):]
+		cmds := make([]*redis.StringCmd, len(batch))
+		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, ref := range batch {
+				ip, id, _ := strings.Cut(ref, " ")
+				cmds[i] = p.Get(ctx, hostTag(ip)+"chg:"+id)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
 		}
-		out = append(out, ch)
+		for _, c := range cmds {
+			v, err := c.Result()
+			if errors.Is(err, redis.Nil) {
+				continue // expired with its dedup key
+			}
+			if err != nil {
+				return nil, err
+			}
+			var ch event.Change
+			if err := json.Unmarshal([]byte(v), &ch); err != nil {
+				return nil, fmt.Errorf("change log: %w", err)
+			}
+			out = append(out, ch)
+		}
 	}
 	return out, nil
 }
