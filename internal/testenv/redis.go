@@ -21,6 +21,7 @@ type RedisServer struct {
 	t    testing.TB
 	port int
 	dir  string
+	args []string // extra redis-server arguments
 
 	mu    sync.Mutex
 	proc  *os.Process
@@ -37,8 +38,13 @@ func Redis(t testing.TB) string {
 // StartRedis is Redis with a handle to stop and restart the server.
 func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
+	return startRedis(t)
+}
+
+func startRedis(t testing.TB, args ...string) *RedisServer {
+	t.Helper()
 	RequireTool(t, "redis-server")
-	s := &RedisServer{t: t, dir: t.TempDir()}
+	s := &RedisServer{t: t, dir: t.TempDir(), args: args}
 	// A free port can be taken by someone else between the probe and the
 	// server's bind: try a few.
 	var err error
@@ -104,6 +110,7 @@ func (s *RedisServer) start() error {
 		"--daemonize", "no",
 		"--loglevel", "warning",
 	)
+	cmd.Args = append(cmd.Args, s.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -157,4 +164,41 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RedisCluster starts a Redis Cluster of n masters (no replicas; n >= 3)
+// on free loopback ports, joined with redis-cli --cluster create, and
+// returns its store URL: redis://127.0.0.1:P1,...?cluster=true.
+func RedisCluster(t testing.TB, n int) string {
+	t.Helper()
+	RequireTool(t, "redis-server", "redis-cli")
+	var addrs []string
+	for range n {
+		s := startRedis(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, a := range addrs {
+			h, p, _ := net.SplitHostPort(a)
+			out, err := exec.Command("redis-cli", "-h", h, "-p", p, "cluster", "info").Output()
+			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
+				ok = false
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis cluster %v not ok within 20s", addrs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return "redis://" + strings.Join(addrs, ",") + "?cluster=true"
 }

@@ -27,8 +27,12 @@ func stores(t *testing.T) map[string]Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.Close(); _ = r.Close() })
-	return map[string]Store{"file": f, "redis": r}
+	c, err := Open(ctx, testenv.RedisCluster(t, 3), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close(); _ = r.Close(); _ = c.Close() })
+	return map[string]Store{"file": f, "redis": r, "cluster": c}
 }
 
 func forEach(t *testing.T, fn func(t *testing.T, s Store)) {
