@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -250,12 +251,32 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return s
 }
 
+// freePortPair finds a loopback port p with p+1 free too (broker and
+// controller listeners).
+func freePortPair(t *testing.T) int {
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no free loopback port pair")
+	return 0
+}
+
 // privateBroker runs a broker of its own on another port, so stopping it
 // does not disturb other tests.
 func privateBroker(t *testing.T, port int) (addr string, start, stop func()) {
 	state := t.TempDir()
 	script := filepath.Join(testenv.RepoRoot(t), "scripts", "kafka-local")
-	env := append(os.Environ(), fmt.Sprintf("KAFKA_LOCAL_PORT=%d", port), "KAFKA_LOCAL_STATE="+state)
+	env := append(os.Environ(), fmt.Sprintf("KAFKA_LOCAL_PORT=%d", port), fmt.Sprintf("KAFKA_LOCAL_CONTROLLER_PORT=%d", port+1), "KAFKA_LOCAL_STATE="+state)
 	run := func(arg string) {
 		cmd := exec.Command(script, arg)
 		cmd.Env = env
@@ -271,7 +292,7 @@ func privateBroker(t *testing.T, port int) (addr string, start, stop func()) {
 // every observation arrives (duplicates only as at-least-once allows).
 func TestKafkaBrokerOutage(t *testing.T) {
 	testenv.Kafka(t) // makes sure Kafka is fetched
-	addr, start, stop := privateBroker(t, 19392)
+	addr, start, stop := privateBroker(t, freePortPair(t))
 	start()
 	cfg := kafkaCfg(addr, "synwatch.outage")
 	if _, err := bus.EnsureTopics(context.Background(), cfg, bus.Topic{Name: "synwatch.outage", Partitions: 3, Replication: 1}); err != nil {
