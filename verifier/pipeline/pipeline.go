@@ -204,7 +204,8 @@ func (p *Pipeline) ReverifyStale(ctx context.Context, limit int) (int, error) {
 }
 
 // Sweep marks services not observed for verifier.gone_after (before now)
-// as gone, one "gone" change each. It returns how many it marked.
+// as gone, one "gone" change each (none for a baseline service no sensor
+// ever observed). It returns how many it marked.
 func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if p.gone <= 0 {
 		return 0, nil
@@ -235,7 +236,13 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (int, error) {
 			Before:        &bc,
 			After:         &ac,
 		}
-		if err := p.commitAndDeliver(ctx, Commit{Service: before.Service, Record: &after, Changes: []event.Change{c}, SeenBefore: cutoff}); err != nil {
+		changes := []event.Change{c}
+		if before.Observations == 0 {
+			// only imported from a scan, never seen by a sensor: the
+			// inventory moves on, nobody is told
+			changes = nil
+		}
+		if err := p.commitAndDeliver(ctx, Commit{Service: before.Service, Record: &after, Changes: changes, SeenBefore: cutoff}); err != nil {
 			return n, err
 		}
 		n++
@@ -249,8 +256,9 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	return p.flush(ctx, nil)
 }
 
-// Maintain runs Flush, Sweep and ReverifyStale every interval until ctx
-// ends. It returns when ctx is done.
+// Maintain runs Flush, Sweep and ReverifyStale (at most 1000 services a
+// round) at once and then every interval until ctx ends; it returns when
+// ctx is done. Run it in one goroutine per verifier process.
 func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

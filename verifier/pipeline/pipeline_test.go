@@ -314,6 +314,21 @@ func TestBaselineKnownIsNotNew(t *testing.T) {
 			if len(a.got) != 0 || v.calls != 1 {
 				t.Fatalf("baseline service: changes %v scans %d", a.kinds(), v.calls)
 			}
+			// a baseline service no sensor saw goes quietly
+			quiet := event.Service{IP: netip.MustParseAddr("198.18.1.3"), Proto: event.TCP, Port: 22}
+			if err := store.Import(ctx, event.Record{Service: quiet, FirstSeen: t0, LastSeen: t0, Status: event.StatusExposed, VerifiedAt: t0, Baseline: true}); err != nil {
+				t.Fatal(err)
+			}
+			n, err := p.Sweep(ctx, t0.Add(30*24*time.Hour))
+			if err != nil || n != 2 {
+				t.Fatalf("sweep: %d %v", n, err)
+			}
+			if got := a.kinds(); len(got) != 1 || got[0] != event.ChangeGone {
+				t.Fatalf("sweep changes %v, want one gone (the observed one)", got)
+			}
+			if r, _ := store.Get(ctx, quiet); r.Status != event.StatusGone {
+				t.Fatalf("baseline-only service %q after sweep", r.Status)
+			}
 		})
 	}
 }

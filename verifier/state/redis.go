@@ -336,6 +336,8 @@ func (r *Redis) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, 
 	if len(fresh) > 0 {
 		_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			p.ZAdd(ctx, keyLog, zs...)
+			// the log points at change keys that expire after changeTTL
+			p.ZRemRangeByScore(ctx, keyLog, "-inf", "("+strconv.FormatInt(time.Now().Add(-changeTTL).UnixMicro(), 10))
 			if c.Pending {
 				p.SAdd(ctx, keyPendingHosts, ip)
 			}
