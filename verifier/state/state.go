@@ -10,6 +10,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,9 +84,11 @@ func parseSvcKey(k string) (event.Service, error) {
 		return event.Service{}, fmt.Errorf("bad service key %q", k)
 	}
 	var s event.Service
-	if err := s.IP.UnmarshalText([]byte(f[0])); err != nil {
+	ip, err := netip.ParseAddr(f[0])
+	if err != nil {
 		return s, fmt.Errorf("bad service key %q: %w", k, err)
 	}
+	s.IP = ip
 	s.Proto = event.Proto(f[1])
 	p, err := strconv.Atoi(f[2])
 	if err != nil {
@@ -157,11 +160,15 @@ func verPart(r *event.Record) event.Record {
 	return v
 }
 
+// redactURL hides user information (user:password@) in a store URL.
 func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***@" + u[i+1:]
-		}
+	i := strings.LastIndex(u, "@")
+	if i < 0 {
+		return u
 	}
-	return u
+	start := 0
+	if j := strings.Index(u, "://"); j >= 0 && j < i {
+		start = j + 3
+	}
+	return u[:start] + "***@" + u[i+1:]
 }
