@@ -96,6 +96,10 @@ func (p *Pipeline) Handle(ctx context.Context, o *event.Observation) error {
 		p.m.obs.WithLabelValues("rejected").Inc()
 		return event.Reject(reason)
 	}
+	// learning counts from the store's first start: record it now
+	if _, err := p.inLearning(ctx); err != nil {
+		return err
+	}
 	svc := o.Service()
 	if o.Kind == event.KindHostSprays {
 		p.m.obs.WithLabelValues("host_sprays").Inc()
