@@ -217,16 +217,31 @@ func (k *Kafka) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	var fetchErr error
 	lagTick := time.NewTicker(5 * time.Second)
 	defer lagTick.Stop()
+	var fetchBackoff time.Duration
 	for {
 		m, err := k.r.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() == nil {
-				fetchErr = fmt.Errorf("kafka: fetch: %w", err)
+			if ctx.Err() != nil {
+				break
 			}
-			break
+			// A broker that restarts or a network that drops (even io.EOF:
+			// the reader is closed only after this loop) is not the
+			// verifier's end: the reader rejoins its group; wait and go on.
+			if fetchBackoff == 0 {
+				k.log.Warn("kafka: fetch failed; retrying until the broker answers", "err", err)
+			}
+			fetchBackoff = min(max(2*fetchBackoff, 200*time.Millisecond), 5*time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(fetchBackoff):
+			}
+			continue
+		}
+		if fetchBackoff != 0 {
+			k.log.Info("kafka: fetching again")
+			fetchBackoff = 0
 		}
 		select {
 		case <-lagTick.C:
@@ -266,7 +281,7 @@ func (k *Kafka) Run(ctx context.Context) error {
 	close(stopCommitter)
 	<-committerDone
 	flush() // what the last handlers finished
-	err := errors.Join(fetchErr, k.r.Close(), k.dlq.Close())
+	err := errors.Join(k.r.Close(), k.dlq.Close())
 	return err
 }
 
