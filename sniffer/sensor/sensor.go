@@ -19,6 +19,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/sniffer/capture"
 	"github.com/synwatch/synwatch/sniffer/decode"
 	"github.com/synwatch/synwatch/sniffer/detect"
@@ -38,6 +39,7 @@ type Sensor struct {
 	decodeErrs *prometheus.CounterVec
 	decoded    prometheus.Counter
 	published  prometheus.Counter
+	lat        *obs.Latency // detection stage: packet time → published
 
 	mu      sync.Mutex
 	sources []capture.Source
@@ -122,6 +124,9 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 		if err := det.Register(reg); err != nil {
 			return nil, fmt.Errorf("sensor metrics: %w", err)
 		}
+	}
+	if lat, err := obs.NewLatency(reg); err == nil {
+		s.lat = lat
 	}
 	return s, nil
 }
@@ -353,12 +358,16 @@ func (s *Sensor) work(ctx context.Context, src capture.Source) error {
 	}
 }
 
-func (s *Sensor) publish(ctx context.Context, obs []*event.Observation) error {
-	for _, o := range obs {
+func (s *Sensor) publish(ctx context.Context, due []*event.Observation) error {
+	live := s.cfg.Pcap == "" // packet times of a file are not "now"
+	for _, o := range due {
 		if err := s.pub.Publish(ctx, o); err != nil {
 			return fmt.Errorf("publish: %w", err)
 		}
 		s.published.Inc()
+		if live {
+			s.lat.Since(obs.StageDetection, o.ObservedAt)
+		}
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/verifier/alert"
 )
 
@@ -52,6 +53,7 @@ type Pipeline struct {
 	log      *slog.Logger
 	now      func() time.Time
 	m        *metrics
+	lat      *obs.Latency // end-to-end latency by stage; nil discards
 
 	startMu sync.Mutex
 	started time.Time // store's first start; zero until read
@@ -68,6 +70,9 @@ func New(store Store, v Verifier, a Alerter, cfg config.Config, log *slog.Logger
 		inside: cfg.Inside, exclude: cfg.Exclude,
 		reverify: cfg.Verifier.Reverify, gone: cfg.Verifier.GoneAfter, learning: cfg.Verifier.Learning,
 		lease: DefaultLease, log: log, now: time.Now, m: newMetrics(reg),
+	}
+	if lat, err := obs.NewLatency(reg); err == nil {
+		p.lat = lat
 	}
 	if ph, ok := a.(policyHolder); ok {
 		p.policy = ph.Policy()
@@ -92,6 +97,8 @@ func (p *Pipeline) SetClock(now func() time.Time) { p.now = now }
 // recorded but not delivered is delivered by the next Handle for the host
 // or by Flush.
 func (p *Pipeline) Handle(ctx context.Context, o *event.Observation) error {
+	// wire → pipeline: detection (sub-millisecond) plus Kafka or the bus
+	p.lat.Since(obs.StageQueueing, o.ObservedAt)
 	if reason := p.outOfScope(o.IP); reason != "" {
 		p.m.obs.WithLabelValues("rejected").Inc()
 		return event.Reject(reason)
@@ -286,7 +293,9 @@ func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
 
 func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Observation) error {
 	svc := before.Service
+	t0 := time.Now()
 	ver, err := p.verifier.Verify(ctx, svc)
+	p.lat.Observe(obs.StageNmap, time.Since(t0)) // batch window included
 	if err != nil {
 		var rej *event.Rejection
 		if errors.As(err, &rej) {
@@ -313,7 +322,13 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 	after := applyVerification(before, ver, now)
 	changes := diff(&before, &after, o)
 	p.score(&after, changes)
-	return p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes})
+	if err := p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes}); err != nil {
+		return err
+	}
+	if o != nil && len(changes) > 0 {
+		p.lat.Since(obs.StageTotal, o.ObservedAt)
+	}
+	return nil
 }
 
 // score sets the record's severity and alert state with the alert
@@ -371,7 +386,10 @@ func (p *Pipeline) commitAndDeliver(ctx context.Context, c Commit) error {
 }
 
 func (p *Pipeline) deliver(ctx context.Context, cs []event.Change) error {
-	if err := p.alerter.Deliver(ctx, cs); err != nil {
+	t0 := time.Now()
+	err := p.alerter.Deliver(ctx, cs)
+	p.lat.Observe(obs.StageDelivery, time.Since(t0))
+	if err != nil {
 		p.m.deliverErrs.Inc()
 		if rerr := p.store.Release(context.WithoutCancel(ctx), cs); rerr != nil {
 			p.m.storeErrs.Inc() // the claim expires by itself
