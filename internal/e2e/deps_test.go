@@ -62,7 +62,7 @@ type kafkaInstance struct {
 // could be had (then an outage is simulated by a partition).
 func privateKafka(t testing.TB) (k *kafkaInstance, private bool) {
 	t.Helper()
-	port := freePortPair(t)
+	port := testenv.FreePortPair(t)
 	k = &kafkaInstance{
 		addr: fmt.Sprintf("127.0.0.1:%d", port),
 		env: append(os.Environ(),
@@ -93,23 +93,3 @@ func (k *kafkaInstance) script(t testing.TB, verb string) {
 
 func (k *kafkaInstance) stop(t testing.TB)  { t.Helper(); k.script(t, "stop") }
 func (k *kafkaInstance) start(t testing.TB) { t.Helper(); k.script(t, "start") }
-
-// freePortPair returns a loopback port p with p and p+1 free right now.
-func freePortPair(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no two consecutive free loopback ports")
-	return 0
-}

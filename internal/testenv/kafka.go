@@ -3,6 +3,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,3 +104,63 @@ func RepoRoot(t testing.TB) string {
 		dir = parent
 	}
 }
+
+// FreePortPair returns a loopback port p with p and p+1 free right now (a
+// broker's and its controller's listeners).
+func FreePortPair(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("testenv: no two consecutive free loopback ports")
+	return 0
+}
+
+// PrivateKafka is a broker of a test's own (scripts/kafka-local on a free
+// port pair with its own state), so that stopping it disturbs no other test.
+// It is stopped when the test ends.
+type PrivateKafka struct {
+	Addr string
+	env  []string
+	bin  string
+}
+
+// NewPrivateKafka prepares (does not start) a private broker.
+func NewPrivateKafka(t testing.TB) *PrivateKafka {
+	t.Helper()
+	Kafka(t) // fetches Kafka if needed
+	port := FreePortPair(t)
+	k := &PrivateKafka{
+		Addr: fmt.Sprintf("127.0.0.1:%d", port),
+		bin:  filepath.Join(RepoRoot(t), "scripts", "kafka-local"),
+		env: append(os.Environ(), fmt.Sprintf("KAFKA_LOCAL_PORT=%d", port),
+			fmt.Sprintf("KAFKA_LOCAL_CONTROLLER_PORT=%d", port+1), "KAFKA_LOCAL_STATE="+t.TempDir()),
+	}
+	t.Cleanup(func() { k.run(t, "stop") })
+	return k
+}
+
+func (k *PrivateKafka) run(t testing.TB, arg string) {
+	t.Helper()
+	cmd := exec.Command(k.bin, arg)
+	cmd.Env = k.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("testenv: kafka-local %s: %v\n%s", arg, err, out)
+	}
+}
+
+// Start starts the broker and waits until it answers.
+func (k *PrivateKafka) Start(t testing.TB) { t.Helper(); k.run(t, "start") }
+
+// Stop stops it (a controlled shutdown).
+func (k *PrivateKafka) Stop(t testing.TB) { t.Helper(); k.run(t, "stop") }

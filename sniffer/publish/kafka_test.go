@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -251,49 +250,12 @@ func compileSchema(t *testing.T) *jsonschema.Schema {
 	return s
 }
 
-// freePortPair finds a loopback port p with p+1 free too (broker and
-// controller listeners).
-func freePortPair(t *testing.T) int {
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		l.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	t.Fatal("no free loopback port pair")
-	return 0
-}
-
-// privateBroker runs a broker of its own on another port, so stopping it
-// does not disturb other tests.
-func privateBroker(t *testing.T, port int) (addr string, start, stop func()) {
-	state := t.TempDir()
-	script := filepath.Join(testenv.RepoRoot(t), "scripts", "kafka-local")
-	env := append(os.Environ(), fmt.Sprintf("KAFKA_LOCAL_PORT=%d", port), fmt.Sprintf("KAFKA_LOCAL_CONTROLLER_PORT=%d", port+1), "KAFKA_LOCAL_STATE="+state)
-	run := func(arg string) {
-		cmd := exec.Command(script, arg)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("kafka-local %s: %v\n%s", arg, err, out)
-		}
-	}
-	t.Cleanup(func() { run("stop") })
-	return fmt.Sprintf("127.0.0.1:%d", port), func() { run("start") }, func() { run("stop") }
-}
-
 // The broker is away while the sensor keeps observing; when it comes back,
 // every observation arrives (duplicates only as at-least-once allows).
 func TestKafkaBrokerOutage(t *testing.T) {
-	testenv.Kafka(t) // makes sure Kafka is fetched
-	addr, start, stop := privateBroker(t, freePortPair(t))
-	start()
+	broker := testenv.NewPrivateKafka(t)
+	addr := broker.Addr
+	broker.Start(t)
 	cfg := kafkaCfg(addr, "synwatch.outage")
 	if _, err := bus.EnsureTopics(context.Background(), cfg, bus.Topic{Name: "synwatch.outage", Partitions: 3, Replication: 1}); err != nil {
 		t.Fatal(err)
@@ -305,7 +267,7 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		pub.Publish(context.Background(), obs(i))
 	}
-	stop()
+	broker.Stop(t)
 	for i := 50; i < 150; i++ { // observed while the broker is down: Publish never blocks
 		t0 := time.Now()
 		if err := pub.Publish(context.Background(), obs(i)); err != nil {
@@ -319,7 +281,7 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	if pub.Pending() == 0 {
 		t.Fatal("nothing pending while the broker was down")
 	}
-	start()
+	broker.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := pub.Close(ctx); err != nil {
