@@ -31,11 +31,7 @@ func (s *storeFlags) register(fs interface {
 
 // open loads the config and opens the store.
 func (s *storeFlags) open(ctx context.Context) (state.Store, config.Config, error) {
-	path := s.config
-	if path == "" {
-		path = envOr("SYNWATCH_CONFIG", "")
-	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(configPath(s.config))
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -47,6 +43,25 @@ func (s *storeFlags) open(ctx context.Context) (state.Store, config.Config, erro
 		return nil, cfg, err
 	}
 	return st, cfg, nil
+}
+
+// records opens the store and reads the records that pass the filters. The
+// caller closes the store.
+func (s *storeFlags) records(ctx context.Context, ff *filterFlags, now time.Time) (state.Store, []event.Record, error) {
+	filter, err := ff.filter(now)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, _, err := s.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := report.Load(ctx, st, filter)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, recs, nil
 }
 
 // filterFlags are the inventory filters of exposures and report.
@@ -130,19 +145,11 @@ func cmdExposures(ctx context.Context, env *Env, args []string) error {
 	default:
 		return usagef("--format %q: want table, json or csv", *format)
 	}
-	filter, err := ff.filter(time.Now())
-	if err != nil {
-		return err
-	}
-	st, _, err := sf.open(ctx)
+	st, recs, err := sf.records(ctx, &ff, time.Now())
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	recs, err := report.Load(ctx, st, filter)
-	if err != nil {
-		return err
-	}
 	rows := report.Exposures(recs)
 	switch *format {
 	case "json":

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/synwatch/synwatch/internal/bus"
@@ -28,7 +27,9 @@ func cmdKafka(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if *brokers != "" {
-		cfg.Kafka.Brokers = strings.Split(*brokers, ",")
+		if cfg.Kafka.Brokers, err = parseBrokers(*brokers); err != nil {
+			return err
+		}
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -50,19 +50,11 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 		return usagef("--format %q: want md, html, json or tex", f)
 	}
 	now := time.Now()
-	filter, err := ff.filter(now)
-	if err != nil {
-		return err
-	}
-	st, _, err := sf.open(ctx)
+	st, recs, err := sf.records(ctx, &ff, now)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	recs, err := report.Load(ctx, st, filter)
-	if err != nil {
-		return err
-	}
 	since := now.Add(-*period)
 	changes, err := st.Changes(ctx, since)
 	if err != nil {

@@ -118,14 +118,9 @@ func (f *verifierFlags) config(fs *flag.FlagSet) (config.Config, error) {
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	if set["kafka"] {
-		var brokers []string
-		for _, b := range strings.Split(f.kafka, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				brokers = append(brokers, b)
-			}
-		}
-		if len(brokers) == 0 {
-			return cfg, usagef("--kafka: want HOST:PORT[,HOST:PORT...]")
+		brokers, err := parseBrokers(f.kafka)
+		if err != nil {
+			return cfg, err
 		}
 		cfg.Kafka.Brokers = brokers
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"log/slog"
+	"strings"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
@@ -24,11 +25,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 
 // load reads the config (file, env), then applies the flags, then validates again.
 func (c *commonFlags) load() (config.Config, error) {
-	path := c.config
-	if path == "" {
-		path = envOr("SYNWATCH_CONFIG", "")
-	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(configPath(c.config))
 	if err != nil {
 		return cfg, err
 	}
@@ -47,4 +44,26 @@ func (c *commonFlags) load() (config.Config, error) {
 
 func (c *commonFlags) logger(cfg config.Config, env *Env) *slog.Logger {
 	return obs.NewLogger(cfg.Obs, env.Stderr)
+}
+
+// parseBrokers reads --kafka HOST:PORT[,HOST:PORT...].
+func parseBrokers(s string) ([]string, error) {
+	var brokers []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			brokers = append(brokers, b)
+		}
+	}
+	if len(brokers) == 0 {
+		return nil, usagef("--kafka: want HOST:PORT[,HOST:PORT...]")
+	}
+	return brokers, nil
+}
+
+// configPath is the --config flag, else $SYNWATCH_CONFIG, else none.
+func configPath(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return envOr("SYNWATCH_CONFIG", "")
 }
