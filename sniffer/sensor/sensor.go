@@ -374,7 +374,10 @@ func (s *Sensor) publish(ctx context.Context, due []*event.Observation) error {
 
 // handle decodes one frame and runs detection on it.
 func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
-	if err := w.dec.Decode(pkt.Data, &w.dp); err != nil {
+	// the decoder puts a tag the kernel stripped first and tells a frame cut
+	// by the snaplen from a truncated one
+	meta := decode.Meta{WireLen: pkt.Length, VLAN: uint16(max(pkt.VLAN, 0)), HasVLAN: pkt.VLAN >= 0}
+	if err := w.dec.DecodeMeta(pkt.Data, meta, &w.dp); err != nil {
 		r := reason(err)
 		w.errs[r]++
 		w.failed.Add(1)
@@ -394,11 +397,6 @@ func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
 		Flags: dp.Flags, Seq: dp.Seq, Ack: dp.Ack,
 		VLANs: dp.VLANs, NVLAN: dp.NVLAN,
 		Tunnel: dp.Tunnel, TunnelID: dp.TunnelID,
-	}
-	if pkt.VLAN >= 0 {
-		// the kernel stripped the outermost tag: put it first
-		p.VLANs = [2]uint16{uint16(pkt.VLAN), dp.VLANs[0]}
-		p.NVLAN = min(dp.NVLAN+1, 2)
 	}
 	return s.det.Process(&p)
 }
