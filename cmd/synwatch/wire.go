@@ -198,7 +198,9 @@ func (v *verifierSide) dropPrivileges() error {
 	if !dropCapabilities { // in-process tests must keep the test binary's privileges
 		return nil
 	}
-	st, err := privs.ForVerifier(scan.HasNetRaw())
+	// keep NET_RAW whenever it is permitted, even if not yet effective (the
+	// verifier image's cap_net_raw+p): the scanner checks it at each scan
+	st, err := privs.ForVerifier(privs.Permitted(privs.NetRaw))
 	if err != nil {
 		// Not fatal: the service keeps working with the capabilities it was
 		// started with; the operator sees why (and systemd/Kubernetes bound

@@ -44,7 +44,6 @@ type RunnerOptions struct {
 type Runner struct {
 	bin  string
 	opts RunnerOptions
-	raw  bool
 }
 
 // NewRunner checks the nmap binary and the extra arguments: every problem
@@ -63,17 +62,19 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	if err := CheckExtraArgs(o.ExtraArgs); err != nil {
 		return nil, err
 	}
-	raw := false
-	if o.RawSocket != nil {
-		raw = *o.RawSocket
-	} else {
-		raw = HasNetRaw()
-	}
-	return &Runner{bin: bin, opts: o, raw: raw}, nil
+	return &Runner{bin: bin, opts: o}, nil
 }
 
-// RawSocket says whether TCP scans use -sS (true) or -sT.
-func (r *Runner) RawSocket() bool { return r.raw }
+// RawSocket says whether TCP scans use -sS (true) or -sT. Unless fixed by
+// RunnerOptions, it follows the process's effective capabilities at scan
+// time: the verifier's privilege step may raise a permitted CAP_NET_RAW
+// (a cap_net_raw+p file capability) after the runner was built.
+func (r *Runner) RawSocket() bool {
+	if r.opts.RawSocket != nil {
+		return *r.opts.RawSocket
+	}
+	return HasNetRaw()
+}
 
 // HasNetRaw reports whether CAP_NET_RAW is in this process's effective
 // capability set (root has it unless dropped), read from /proc/self/status.
@@ -108,7 +109,8 @@ func (r *Runner) Args(t Target) ([]string, error) {
 	if !t.Host.IsValid() {
 		return nil, errors.New("invalid target address")
 	}
-	if !r.raw {
+	raw := r.RawSocket()
+	if !raw {
 		t.UDP = nil // -sU needs raw sockets: those ports get an error verdict
 	}
 	if len(t.TCP)+len(t.UDP) == 0 {
@@ -123,7 +125,7 @@ func (r *Runner) Args(t Target) ([]string, error) {
 		nmap.WithDisabledDNSResolution(),
 	}
 	if len(t.TCP) > 0 {
-		if r.raw {
+		if raw {
 			opts = append(opts, nmap.WithSYNScan())
 		} else {
 			opts = append(opts, nmap.WithConnectScan())
@@ -132,7 +134,7 @@ func (r *Runner) Args(t Target) ([]string, error) {
 	if len(t.UDP) > 0 {
 		opts = append(opts, nmap.WithUDPScan())
 	}
-	if r.raw && os.Geteuid() != 0 {
+	if raw && os.Geteuid() != 0 {
 		// A non-root nmap refuses raw scans unless told that it holds
 		// CAP_NET_RAW (inherited through the ambient set).
 		opts = append(opts, nmap.WithPrivileged())
