@@ -84,10 +84,11 @@ func diff(before, after *event.Record, o *event.Observation) []event.Change {
 		mk(event.ChangeNew, before.FirstSeen, string(after.Status))
 		return out
 	}
+	// The sweep leaves verified_at alone, so a gone record's anchor is the
+	// verification it went gone after: every observation that finds it gone
+	// names the same "reopened" (last_seen, which each observation moves,
+	// would name one per observation).
 	anchor := before.VerifiedAt
-	if before.Status == event.StatusGone && before.LastSeen.After(anchor) {
-		anchor = before.LastSeen
-	}
 	switch {
 	case (before.Status == event.StatusGone || before.Status == event.StatusClosed) && open(after.Status):
 		mk(event.ChangeReopened, anchor, string(after.Status))

@@ -365,3 +365,76 @@ func TestConcurrentNew(t *testing.T) {
 		})
 	}
 }
+
+// A gone service comes back and many observations of it reach two
+// verifiers at once: each reads the record as gone, each verifies it
+// exposed, but only one "reopened" reaches the alerter, and the record ends
+// exposed.
+func TestConcurrentReopened(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			store := open()
+			a := &fakeAlerter{}
+			c := &clock{t: t0}
+			cfg := testConfig()
+			cfg.Verifier.GoneAfter = time.Hour
+			var ps []*pipeline.Pipeline
+			var vs []*fakeVerifier
+			for range 2 {
+				v := &fakeVerifier{next: event.Verification{Verdict: event.Exposed, Product: "nginx", ScannedAt: t0}}
+				p := pipeline.New(store, v, a, cfg, nil, nil)
+				p.SetClock(c.now)
+				ps, vs = append(ps, p), append(vs, v)
+			}
+			if err := ps[0].Handle(ctx, observation("198.18.1.3", 443, t0)); err != nil {
+				t.Fatal(err)
+			}
+			c.add(2 * time.Hour)
+			if n, err := ps[0].Sweep(ctx, c.now()); err != nil || n != 1 {
+				t.Fatalf("sweep marked %d (%v), want 1", n, err)
+			}
+			if !slices.Equal(a.kinds(), []event.ChangeKind{event.ChangeNew, event.ChangeGone}) {
+				t.Fatalf("changes %v, want new, gone", a.kinds())
+			}
+			a.reset()
+			back := c.now()
+			for i, v := range vs {
+				v.set(event.Verification{Verdict: event.Exposed, Product: "nginx", ScannedAt: back.Add(time.Duration(i) * time.Millisecond)})
+			}
+			var wg sync.WaitGroup
+			for i := range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := ps[i%2].Handle(ctx, observation("198.18.1.3", 443, back.Add(time.Duration(i)*time.Microsecond))); err != nil {
+						t.Error(err)
+					}
+				}()
+			}
+			wg.Wait()
+			if !slices.Equal(a.kinds(), []event.ChangeKind{event.ChangeReopened}) {
+				t.Fatalf("changes %v, want exactly one reopened", a.kinds())
+			}
+			r, err := store.Get(ctx, observation("198.18.1.3", 443, back).Service())
+			if err != nil || r == nil || r.Status != event.StatusExposed {
+				t.Fatalf("record after reopening: %+v, %v; want exposed", r, err)
+			}
+			// a second absence is a second episode: its own gone and reopened
+			a.reset()
+			c.add(2 * time.Hour)
+			if n, err := ps[1].Sweep(ctx, c.now()); err != nil || n != 1 {
+				t.Fatalf("second sweep marked %d (%v), want 1", n, err)
+			}
+			vs[0].set(event.Verification{Verdict: event.Exposed, Product: "nginx", ScannedAt: c.now()})
+			for i := range 3 {
+				if err := ps[0].Handle(ctx, observation("198.18.1.3", 443, c.now().Add(time.Duration(i)*time.Second))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !slices.Equal(a.kinds(), []event.ChangeKind{event.ChangeGone, event.ChangeReopened}) {
+				t.Fatalf("second absence: changes %v, want gone, reopened", a.kinds())
+			}
+		})
+	}
+}
