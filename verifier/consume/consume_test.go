@@ -93,6 +93,24 @@ func produce(t testing.TB, w *kafka.Writer, from, to int) {
 	}
 }
 
+// waitMembers waits until n members of group each hold partitions.
+func waitMembers(t *testing.T, cfg config.Kafka, group string, n int) {
+	t.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second}
+	waitFor(t, fmt.Sprintf("%d members of %s to hold partitions", n, group), 60*time.Second, func() bool {
+		res, err := c.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err != nil || len(res.Groups) != 1 || len(res.Groups[0].Members) != n {
+			return false
+		}
+		for _, m := range res.Groups[0].Members {
+			if len(m.MemberAssignments.Topics) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -121,16 +139,12 @@ func TestGroupTakeover(t *testing.T) {
 	doneA := make(chan error, 1)
 	go func() { doneA <- ca.Run(ctxA) }()
 	go cb.Run(ctxB)
-	produce(t, w, 0, 200)
-	waitFor(t, "200 handled by the group", 60*time.Second, func() bool { return a.count()+b.count() >= 200 })
-	if a.count() == 0 || b.count() == 0 {
-		t.Errorf("partitions not shared: a=%d b=%d", a.count(), b.count())
-	}
-	// a stops (leaves the group); everything produced afterwards reaches b
-	stopA()
-	<-doneA
-	produce(t, w, 200, 400)
-	waitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool {
+	// produce once both members hold partitions: a member that joins late
+	// finds the first one done with everything
+	waitMembers(t, cfg, group, 2)
+	n := 200
+	produce(t, w, 0, n)
+	handled := func() int {
 		all := map[string]bool{}
 		for _, r := range []*recorder{a, b} {
 			r.mu.Lock()
@@ -139,8 +153,18 @@ func TestGroupTakeover(t *testing.T) {
 			}
 			r.mu.Unlock()
 		}
-		return len(all) == 400
-	})
+		return len(all)
+	}
+	waitFor(t, "every observation handled by the group", 60*time.Second, func() bool { return handled() == n })
+	if a.count() == 0 || b.count() == 0 {
+		t.Errorf("partitions not shared: a=%d b=%d", a.count(), b.count())
+	}
+	// a stops (leaves the group); everything produced afterwards reaches b
+	stopA()
+	<-doneA
+	produce(t, w, n, n+200)
+	n += 200
+	waitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool { return handled() == n })
 }
 
 // Poison messages go to the dead-letter topic with their reason, and the
@@ -327,6 +351,7 @@ func TestGroupTakeoverAbandoned(t *testing.T) {
 	doneA := make(chan error, 1)
 	go func() { doneA <- ca.Run(ctxA) }()
 	go cb.Run(ctxB)
+	waitMembers(t, cfg, group, 2)
 	produce(t, w, 0, 200)
 	// b handles its share; a holds its own share in flight and commits none
 	waitFor(t, "b to handle its partitions' share", 60*time.Second, func() bool { return b.count() > 0 })
