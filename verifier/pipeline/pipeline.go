@@ -82,8 +82,9 @@ func New(store Store, v Verifier, a Alerter, cfg config.Config, log *slog.Logger
 
 // DefaultLease is how long a committed change is held for its committer's
 // delivery before a Flush elsewhere may take it (a verifier killed between
-// recording and delivering): longer than a delivery with all its retries.
-const DefaultLease = 5 * time.Minute
+// recording and delivering). The committer renews it while its delivery
+// retries, so it bounds only how late a dead verifier's changes go out.
+const DefaultLease = 30 * time.Second
 
 // SetLease changes DefaultLease.
 func (p *Pipeline) SetLease(d time.Duration) { p.lease = d }
@@ -387,11 +388,13 @@ func (p *Pipeline) commitAndDeliver(ctx context.Context, c Commit) error {
 
 func (p *Pipeline) deliver(ctx context.Context, cs []event.Change) error {
 	t0 := time.Now()
+	stop := p.holdWhileDelivering(ctx, cs)
 	err := p.alerter.Deliver(ctx, cs)
+	stop()
 	p.lat.Observe(obs.StageDelivery, time.Since(t0))
 	if err != nil {
 		p.m.deliverErrs.Inc()
-		if rerr := p.store.Release(context.WithoutCancel(ctx), cs); rerr != nil {
+		if rerr := p.store.Hold(context.WithoutCancel(ctx), cs, time.Time{}); rerr != nil {
 			p.m.storeErrs.Inc() // the claim expires by itself
 		}
 		return fmt.Errorf("deliver %d changes: %w", len(cs), err)
@@ -401,6 +404,37 @@ func (p *Pipeline) deliver(ctx context.Context, cs []event.Change) error {
 		return fmt.Errorf("mark %d changes delivered: %w", len(cs), err)
 	}
 	return nil
+}
+
+// holdWhileDelivering renews the claim on cs every third of the lease
+// until stop is called: a delivery may retry for give_up_after, far longer
+// than the lease.
+func (p *Pipeline) holdWhileDelivering(ctx context.Context, cs []event.Change) (stop func()) {
+	if p.lease <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := p.store.Hold(ctx, cs, p.now().Add(p.lease)); err != nil {
+					p.m.storeErrs.Inc()
+					p.log.Warn("renewing the claim on changes being delivered failed; another verifier may deliver them too", "changes", len(cs), "err", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 func (p *Pipeline) flushHost(ctx context.Context, svc event.Service) error {

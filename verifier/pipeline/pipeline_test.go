@@ -261,6 +261,75 @@ func TestOutbox(t *testing.T) {
 	}
 }
 
+// slowAlerter takes d to deliver, as a sink that retries does.
+type slowAlerter struct {
+	fakeAlerter
+	d time.Duration
+}
+
+func (a *slowAlerter) Deliver(ctx context.Context, cs []event.Change) error {
+	time.Sleep(a.d)
+	return a.fakeAlerter.Deliver(ctx, cs)
+}
+
+// A delivery that outlasts the lease keeps its changes: the committer
+// renews the claim, so a second verifier flushing all along never takes
+// them; once the committer stops renewing (killed), the claim runs out
+// within one lease and the second verifier delivers.
+func TestLeaseRenewedWhileDelivering(t *testing.T) {
+	for name, open := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			store := open()
+			const lease = 300 * time.Millisecond
+			v := &fakeVerifier{next: event.Verification{Verdict: event.Exposed, Product: "nginx"}}
+			slow := &slowAlerter{d: 4 * lease}
+			p1 := pipeline.New(store, v, slow, testConfig(), nil, nil)
+			p1.SetLease(lease)
+			other := &fakeAlerter{}
+			p2 := pipeline.New(store, v, other, testConfig(), nil, nil)
+			p2.SetLease(lease)
+			done := make(chan error, 1)
+			go func() { done <- p1.Handle(ctx, observation("198.18.1.4", 80, time.Now())) }()
+		flushing:
+			for {
+				select {
+				case err := <-done:
+					if err != nil {
+						t.Fatal(err)
+					}
+					break flushing
+				case <-time.After(50 * time.Millisecond):
+					if err := p2.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if len(other.kinds()) != 0 || !slices.Equal(slow.kinds(), []event.ChangeKind{event.ChangeNew}) {
+				t.Fatalf("committer delivered %v, the other verifier %v; want new by the committer only", slow.kinds(), other.kinds())
+			}
+
+			// a committer that records and dies: nobody renews its claim
+			c := event.Change{SchemaVersion: event.SchemaVersion, ID: "killed-1", Kind: event.ChangeNew, At: time.Now().UTC(),
+				Service: observation("198.18.1.5", 80, time.Now()).Service()}
+			c.After = &event.Record{Service: c.Service, Status: event.StatusExposed}
+			if _, _, err := store.Observe(ctx, observation("198.18.1.5", 80, time.Now())); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := store.Commit(ctx, pipeline.Commit{Service: c.Service, Changes: []event.Change{c}, Pending: true, ClaimedUntil: time.Now().Add(lease)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := p2.Flush(ctx); err != nil || len(other.kinds()) != 0 {
+				t.Fatalf("flushed %v (%v) while the claim held", other.kinds(), err)
+			}
+			time.Sleep(lease + 50*time.Millisecond)
+			if err := p2.Flush(ctx); err != nil || len(other.got) != 1 || other.got[0].ID != "killed-1" {
+				t.Fatalf("after the lease: flushed %v (%v), want the dead committer's change", other.kinds(), err)
+			}
+		})
+	}
+}
+
 func TestLearning(t *testing.T) {
 	for name, open := range stores(t) {
 		t.Run(name, func(t *testing.T) {

@@ -37,9 +37,10 @@ type Store interface {
 	// Delivered removes changes from the outbox.
 	Delivered(ctx context.Context, changes []event.Change) error
 
-	// Release gives claimed changes back (a delivery failed): the next
-	// Claim takes them.
-	Release(ctx context.Context, changes []event.Change) error
+	// Hold sets the claim of changes still undelivered to until: a later
+	// time renews it (a delivery still under way), the zero time gives them
+	// back at once (a delivery failed: the next Claim takes them).
+	Hold(ctx context.Context, changes []event.Change, until time.Time) error
 
 	// Records calls fn for every record until fn returns false.
 	Records(ctx context.Context, fn func(event.Record) bool) error

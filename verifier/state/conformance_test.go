@@ -159,8 +159,18 @@ func TestCommitDedupAndOutbox(t *testing.T) {
 		if again, _ := s.Claim(ctx, nil, 0, t0.Add(2*time.Minute), time.Minute); len(again) != 1 {
 			t.Fatalf("expired claim not taken: %v", again)
 		}
-		if err := s.Release(ctx, held); err != nil {
+		// a renewed claim holds past the first expiry; a zero one releases
+		if err := s.Hold(ctx, held, t0.Add(5*time.Minute)); err != nil {
 			t.Fatal(err)
+		}
+		if again, _ := s.Claim(ctx, nil, 0, t0.Add(4*time.Minute), time.Minute); len(again) != 0 {
+			t.Fatalf("renewed claim taken: %v", again)
+		}
+		if err := s.Hold(ctx, held, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		if again, _ := s.Claim(ctx, nil, 0, t0.Add(4*time.Minute), time.Minute); len(again) != 1 {
+			t.Fatalf("released claim not taken: %v", again)
 		}
 		// learning: recorded, not pending
 		if fresh, _, _ := s.Commit(ctx, pipeline.Commit{Service: other, Changes: []event.Change{change(other, "id-3", event.ChangeNew, t0.Add(3*time.Second))}}); len(fresh) != 1 {

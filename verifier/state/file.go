@@ -259,7 +259,8 @@ func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now tim
 	return out, err
 }
 
-func (f *File) Release(ctx context.Context, cs []event.Change) error {
+func (f *File) Hold(ctx context.Context, cs []event.Change, until time.Time) error {
+	claim := binary.BigEndian.AppendUint64(nil, uint64(toMicro(until))) // zero time: 0
 	return f.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bPending)
 		for _, ch := range cs {
@@ -267,7 +268,7 @@ func (f *File) Release(ctx context.Context, cs []event.Change) error {
 			if len(v) < 8 {
 				continue
 			}
-			nv := append(make([]byte, 8), v[8:]...)
+			nv := append(slices.Clip(claim), v[8:]...)
 			if err := b.Put(pendingKey(ch), nv); err != nil {
 				return err
 			}

@@ -417,10 +417,11 @@ func (r *Redis) Claim(ctx context.Context, svc *event.Service, limit int, now ti
 	return out, nil
 }
 
-func (r *Redis) Release(ctx context.Context, cs []event.Change) error {
+func (r *Redis) Hold(ctx context.Context, cs []event.Change, until time.Time) error {
+	score := float64(toMicro(until)) // zero time: 0
 	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, ch := range cs {
-			p.ZAddXX(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", redis.Z{Score: 0, Member: ch.ID})
+			p.ZAddXX(ctx, hostTag(ch.Service.IP.Unmap().String())+"pending", redis.Z{Score: score, Member: ch.ID})
 		}
 		return nil
 	})
