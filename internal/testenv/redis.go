@@ -21,6 +21,7 @@ type RedisServer struct {
 	t    testing.TB
 	port int
 	dir  string
+	conf string   // a configuration file, first on the command line (sentinel)
 	args []string // extra redis-server arguments
 
 	mu    sync.Mutex
@@ -43,8 +44,13 @@ func StartRedis(t testing.TB) *RedisServer {
 
 func startRedis(t testing.TB, args ...string) *RedisServer {
 	t.Helper()
+	return startRedisConf(t, "", args...)
+}
+
+func startRedisConf(t testing.TB, conf string, args ...string) *RedisServer {
+	t.Helper()
 	RequireTool(t, "redis-server")
-	s := &RedisServer{t: t, dir: t.TempDir(), args: args}
+	s := &RedisServer{t: t, dir: t.TempDir(), conf: conf, args: args}
 	// A free port can be taken by someone else between the probe and the
 	// server's bind: try a few.
 	var err error
@@ -100,7 +106,11 @@ func (s *RedisServer) Restart() {
 func (s *RedisServer) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command("redis-server",
+	var head []string
+	if s.conf != "" {
+		head = []string{s.conf}
+	}
+	cmd := exec.Command("redis-server", append(head,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--save", "",
@@ -109,7 +119,7 @@ func (s *RedisServer) start() error {
 		"--protected-mode", "yes",
 		"--daemonize", "no",
 		"--loglevel", "warning",
-	)
+	)...)
 	cmd.Args = append(cmd.Args, s.args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out strings.Builder
@@ -201,4 +211,55 @@ func RedisCluster(t testing.TB, n int) string {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return "redis://" + strings.Join(addrs, ",") + "?cluster=true"
+}
+
+// Sentinel is a Redis master watched by one Sentinel, with an optional
+// replica for failover.
+type Sentinel struct {
+	Master, Replica *RedisServer // Replica nil unless asked for
+	Sentinel        *RedisServer
+	Name            string // the monitored master's name
+}
+
+// URL is the store URL that reaches the master through the Sentinel:
+// redis://SENTINEL?master=NAME.
+func (s *Sentinel) URL() string { return "redis://" + s.Sentinel.Addr() + "?master=" + s.Name }
+
+// RedisSentinel starts a master (and, with replica, a replica of it) and a
+// Sentinel that monitors it with quorum 1 and declares it down after one
+// second. Everything is killed by pid when the test ends.
+func RedisSentinel(t testing.TB, replica bool) *Sentinel {
+	t.Helper()
+	s := &Sentinel{Name: "synwatch-test", Master: startRedis(t)}
+	if replica {
+		s.Replica = startRedis(t, "--replicaof", "127.0.0.1", strconv.Itoa(s.Master.port))
+	}
+	conf := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 1\n"+
+		"sentinel down-after-milliseconds %s 1000\n"+
+		"sentinel failover-timeout %s 5000\n", s.Name, s.Master.port, s.Name, s.Name)
+	path := t.TempDir() + "/sentinel.conf" // sentinel rewrites its file: writable, private
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.Sentinel = startRedisConf(t, path, "--sentinel")
+	if replica {
+		// the sentinel learns of the replica from the master's INFO, every 10 s at first
+		WaitFor(t, "the sentinel to know the replica", 30*time.Second, func() bool {
+			out, err := exec.Command("redis-cli", "-p", strconv.Itoa(s.Sentinel.port), "sentinel", "replicas", s.Name).Output()
+			return err == nil && strings.Contains(string(out), strconv.Itoa(s.Replica.port))
+		})
+	}
+	return s
+}
+
+// WaitFor polls f every 100 ms until it holds, failing the test after d.
+func WaitFor(t testing.TB, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

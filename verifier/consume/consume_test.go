@@ -97,7 +97,7 @@ func produce(t testing.TB, w *kafka.Writer, from, to int) {
 func waitMembers(t *testing.T, cfg config.Kafka, group string, n int) {
 	t.Helper()
 	c := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 5 * time.Second}
-	waitFor(t, fmt.Sprintf("%d members of %s to hold partitions", n, group), 60*time.Second, func() bool {
+	testenv.WaitFor(t, fmt.Sprintf("%d members of %s to hold partitions", n, group), 60*time.Second, func() bool {
 		res, err := c.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
 		if err != nil || len(res.Groups) != 1 || len(res.Groups[0].Members) != n {
 			return false
@@ -109,17 +109,6 @@ func waitMembers(t *testing.T, cfg config.Kafka, group string, n int) {
 		}
 		return true
 	})
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // Two verifiers in one group share the partitions; when one dies without
@@ -155,7 +144,7 @@ func TestGroupTakeover(t *testing.T) {
 		}
 		return len(all)
 	}
-	waitFor(t, "every observation handled by the group", 60*time.Second, func() bool { return handled() == n })
+	testenv.WaitFor(t, "every observation handled by the group", 60*time.Second, func() bool { return handled() == n })
 	if a.count() == 0 || b.count() == 0 {
 		t.Errorf("partitions not shared: a=%d b=%d", a.count(), b.count())
 	}
@@ -164,7 +153,7 @@ func TestGroupTakeover(t *testing.T) {
 	<-doneA
 	produce(t, w, n, n+200)
 	n += 200
-	waitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool { return handled() == n })
+	testenv.WaitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool { return handled() == n })
 }
 
 // Poison messages go to the dead-letter topic with their reason, and the
@@ -188,7 +177,7 @@ func TestDeadLetter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the good message behind the poison", 30*time.Second, func() bool { return rec.count() == 1 })
+	testenv.WaitFor(t, "the good message behind the poison", 30*time.Second, func() bool { return rec.count() == 1 })
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.Brokers, Topic: cfg.Topics.DeadLetter, Partition: 0, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
 	rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -228,7 +217,7 @@ func TestKcatProducedAccepted(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kcat: %v %s", err, out)
 	}
-	waitFor(t, "the kcat message handled", 30*time.Second, func() bool { return rec.count() == 1 })
+	testenv.WaitFor(t, "the kcat message handled", 30*time.Second, func() bool { return rec.count() == 1 })
 }
 
 // With several messages in flight, only contiguous offsets are committed.
@@ -354,14 +343,14 @@ func TestGroupTakeoverAbandoned(t *testing.T) {
 	waitMembers(t, cfg, group, 2)
 	produce(t, w, 0, 200)
 	// b handles its share; a holds its own share in flight and commits none
-	waitFor(t, "b to handle its partitions' share", 60*time.Second, func() bool { return b.count() > 0 })
+	testenv.WaitFor(t, "b to handle its partitions' share", 60*time.Second, func() bool { return b.count() > 0 })
 	time.Sleep(2 * time.Second)
 	if b.count() == 200 {
 		t.Fatal("b got every partition: the group never shared them, nothing to take over")
 	}
 	stopA()
 	<-doneA
-	waitFor(t, "every observation handled by b after the takeover", 90*time.Second, func() bool { return b.count() == 200 })
+	testenv.WaitFor(t, "every observation handled by b after the takeover", 90*time.Second, func() bool { return b.count() == 200 })
 	if hung.count() != 0 {
 		t.Errorf("the hung verifier finished %d", hung.count())
 	}

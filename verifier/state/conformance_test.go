@@ -31,8 +31,12 @@ func stores(t *testing.T) map[string]Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = f.Close(); _ = r.Close(); _ = c.Close() })
-	return map[string]Store{"file": f, "redis": r, "cluster": c}
+	s, err := Open(ctx, testenv.RedisSentinel(t, false).URL(), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close(); _ = r.Close(); _ = c.Close(); _ = s.Close() })
+	return map[string]Store{"file": f, "redis": r, "cluster": c, "sentinel": s}
 }
 
 func forEach(t *testing.T, fn func(t *testing.T, s Store)) {
