@@ -164,7 +164,11 @@ func (d *Dispatcher) AddSink(s Sink, r Route) {
 		return
 	}
 	d.workers = append(d.workers, w)
-	for range sinkConcurrency {
+	n := sinkConcurrency
+	if c, ok := s.(interface{ Concurrency() int }); ok {
+		n = c.Concurrency() // e.g. Slack, whose digest needs alerts waiting together
+	}
+	for range n {
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()

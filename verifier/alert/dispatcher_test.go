@@ -333,6 +333,63 @@ func TestServerErrorsThenSuccess(t *testing.T) {
 	}
 }
 
+// A storm (a firewall change exposes 250 services at once) reaches Slack
+// as a handful of digests, not 150 messages, and every service is in one of
+// them, also when Slack rate-limits the first digest with 429.
+func TestSlackStormDigest(t *testing.T) {
+	rv := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		time.Sleep(200 * time.Millisecond) // Slack's answer, slowed: alerts pile up behind it
+		if n == 2 {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "rate_limited", http.StatusTooManyRequests)
+			return true
+		}
+		return false
+	})
+	t.Setenv("TEST_SLACK_STORM_URL", rv.srv.URL)
+	cfg := fastConfig()
+	cfg.Sinks.Slack = &config.SlackSink{URLEnv: "TEST_SLACK_STORM_URL"}
+	cfg.GiveUp = time.Minute
+	d, _, _ := newTestDispatcher(t, cfg)
+	var cs []event.Change
+	for i := range 250 {
+		c := change(event.ChangeNew, nil, rec(fmt.Sprintf("198.18.%d.%d", 10+i/100, 1+i%100), 8080, event.TCP, event.StatusExposed, "http", "Jetty", "9.4"))
+		cs = append(cs, c)
+	}
+	if err := d.Deliver(context.Background(), cs); err != nil {
+		t.Fatal(err)
+	}
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	t.Logf("%d alerts in %d Slack messages", len(cs), len(rv.bodies))
+	if n := len(rv.bodies); n < 2 || n > 8 {
+		t.Errorf("slack got %d messages for 250 alerts, want a handful of digests", n)
+	}
+	all := ""
+	for _, b := range rv.bodies {
+		var msg SlackPayload
+		if err := json.Unmarshal(b, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.Blocks) > 50 {
+			t.Errorf("a message has %d blocks, Slack takes 50", len(msg.Blocks))
+		}
+		for _, bl := range msg.Blocks {
+			if bl.Text != nil {
+				if len(bl.Text.Text) > 3000 {
+					t.Errorf("a section has %d characters, Slack takes 3000", len(bl.Text.Text))
+				}
+				all += bl.Text.Text
+			}
+		}
+	}
+	for _, c := range cs {
+		if !strings.Contains(all, c.Service.IP.String()+":8080/tcp") {
+			t.Errorf("%s is in no Slack message", c.Service)
+		}
+	}
+}
+
 // A receiver that never answers holds only its own sink: the others
 // deliver at once; Deliver returns after give_up_after with the alert in
 // the dead-letter file and the callback.

@@ -28,6 +28,10 @@ func TestGolden(t *testing.T) {
 		"nginx-verdict-changed": fullChange(),
 		"host-sprays":           spray,
 	}
+	var all []*event.Alert
+	for _, name := range []string{"host-sprays", "nginx-verdict-changed", "redis-new"} {
+		all = append(all, p.Evaluate(cases[name]).Alert)
+	}
 	for name, c := range cases {
 		a := p.Evaluate(c).Alert
 		var out bytes.Buffer
@@ -49,6 +53,9 @@ func TestGolden(t *testing.T) {
 		section("alert (webhook body, Kafka value)", a)
 		section("Slack", SlackMessage(a))
 		section("ECS (file sink)", ECS(a))
+		if name == "redis-new" {
+			section("Slack digest of all three (alerts that waited for one message)", SlackDigest(all))
+		}
 		path := filepath.Join("testdata", "golden", name+".txt")
 		if *updateDocs {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -5,18 +5,45 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/synwatch/synwatch/internal/event"
 )
 
-// Slack posts a Block Kit message to an incoming webhook.
+// Slack posts a Block Kit message to an incoming webhook, one at a time.
+// Alerts that arrive while a message is on its way wait and go out
+// together in the next one, a digest of up to slackDigestMax: a firewall
+// change that exposes hundreds of services makes a handful of messages, not
+// hundreds (Slack also allows about one message a second per webhook). A
+// lone alert still gets its full message at once.
 type Slack struct {
 	p *poster
+
+	mu       sync.Mutex
+	waiting  []*slackWaiter
+	posting  bool      // a drain goroutine runs
+	lastPost time.Time // owned by the drain goroutine
 }
+
+type slackWaiter struct {
+	ctx  context.Context
+	a    *event.Alert
+	done chan error // buffered: the drain never blocks on a waiter that left
+}
+
+// slackDigestMax bounds the alerts in one message (Slack allows 50 blocks
+// and 3,000 characters a section); it is also the sink's concurrency, so
+// that many alerts can wait for one message.
+const slackDigestMax = 100
+
+// slackGap spaces messages as Slack's incoming webhooks ask (about one a
+// second); alerts arriving meanwhile join the next message.
+const slackGap = time.Second
 
 // NewSlack builds the Slack sink. url is the incoming-webhook URL (a
 // secret: never logged, never in errors).
@@ -31,12 +58,81 @@ func NewSlack(url string) (*Slack, error) {
 // Name implements Sink.
 func (s *Slack) Name() string { return "slack" }
 
-// Send implements Sink.
+// Concurrency lets up to slackDigestMax alerts wait for one message.
+func (s *Slack) Concurrency() int { return slackDigestMax }
+
+// Send implements Sink: it returns when the message that carries a went
+// out (or failed: every alert in it is then retried on its own).
 func (s *Slack) Send(ctx context.Context, a *event.Alert) error {
-	body, err := json.Marshal(SlackMessage(a))
+	w := &slackWaiter{ctx: ctx, a: a, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.waiting = append(s.waiting, w)
+	if !s.posting {
+		s.posting = true
+		go s.drain()
+	}
+	s.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// drain posts what waits, one message at a time, until nothing does.
+func (s *Slack) drain() {
+	for {
+		time.Sleep(time.Until(s.lastPost.Add(slackGap)))
+		s.mu.Lock()
+		var batch []*slackWaiter
+		n := 0
+		for _, w := range s.waiting {
+			switch {
+			case w.ctx.Err() != nil: // its Send has returned
+			case len(batch) < slackDigestMax:
+				batch = append(batch, w)
+			default:
+				s.waiting[n] = w
+				n++
+			}
+		}
+		clear(s.waiting[n:])
+		s.waiting = s.waiting[:n]
+		if len(batch) == 0 {
+			s.posting = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+		s.lastPost = time.Now()
+		err := s.post(batch)
+		for _, w := range batch {
+			w.done <- err
+		}
+	}
+}
+
+// post sends one message for batch, under the earliest of their deadlines.
+func (s *Slack) post(batch []*slackWaiter) error {
+	alerts := make([]*event.Alert, len(batch))
+	deadline := time.Now().Add(time.Minute)
+	for i, w := range batch {
+		alerts[i] = w.a
+		if d, ok := w.ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+	}
+	msg := SlackMessage(alerts[0])
+	if len(alerts) > 1 {
+		msg = SlackDigest(alerts)
+	}
+	body, err := json.Marshal(msg)
 	if err != nil {
 		return Permanent(fmt.Errorf("encode message: %w", err))
 	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	return s.p.post(ctx, body, http.Header{"Content-Type": {"application/json"}})
 }
 
@@ -197,6 +293,45 @@ func SlackMessage(a *event.Alert) SlackPayload {
 	}})
 	return SlackPayload{
 		Text:   fmt.Sprintf("[%s] %s", a.Severity, a.Title),
+		Blocks: blocks,
+	}
+}
+
+// SlackDigest builds one message for several alerts: a count by severity,
+// then one line each, most severe first.
+func SlackDigest(alerts []*event.Alert) SlackPayload {
+	sorted := slices.Clone(alerts)
+	slices.SortStableFunc(sorted, func(a, b *event.Alert) int { return b.Severity.Rank() - a.Severity.Rank() })
+	count := map[event.Severity]int{}
+	for _, a := range sorted {
+		count[a.Severity]++
+	}
+	var summary []string
+	for _, sev := range []event.Severity{event.SevCritical, event.SevHigh, event.SevMedium, event.SevLow, event.SevInfo} {
+		if count[sev] > 0 {
+			summary = append(summary, fmt.Sprintf("%s %d %s", sevEmoji[sev], count[sev], sev))
+		}
+	}
+	top := sorted[0].Severity
+	blocks := []slackBlock{
+		{Type: "header", Text: &slackText{Type: "plain_text", Text: fmt.Sprintf("%s %d synwatch alerts at once", strings.ToUpper(string(top)), len(sorted))}},
+		{Type: "section", Text: &slackText{Type: "mrkdwn", Text: strings.Join(summary, " · ")}},
+	}
+	// one section per ~2,800 characters of lines (Slack: 3,000 a section)
+	var b strings.Builder
+	for _, a := range sorted {
+		line := "• " + sevEmoji[a.Severity] + " " + slackEscape(truncate(a.Title, 200)) // the title names host, port and product
+		if b.Len()+len(line) > 2800 {
+			blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: b.String()}})
+			b.Reset()
+		}
+		b.WriteString(line + "\n")
+	}
+	blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: b.String()}},
+		slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: fmt.Sprintf(
+			"synwatch · %d alerts in one message; details: `synwatch exposures` · %s", len(sorted), fmtTime(sorted[0].CreatedAt))}}})
+	return SlackPayload{
+		Text:   fmt.Sprintf("[%s] %d synwatch alerts: %s", top, len(sorted), sorted[0].Title),
 		Blocks: blocks,
 	}
 }
