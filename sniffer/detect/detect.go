@@ -244,6 +244,11 @@ func (d *Detector) tcp(p *Packet) *event.Observation {
 	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Most SYN-ACKs are of services reported within the refresh interval:
+	// drop those before the handshake and spray lookups (cache misses both).
+	if d.reportedWithin(p, now) {
+		return d.drop(ReasonSuppressed)
+	}
 	hs := event.HandshakeSynNotSeen
 	if seq, ok := d.syns.get(&k, now); ok {
 		if p.Ack != seq+1 {
@@ -423,6 +428,14 @@ func (d *Detector) due(ns int64, out []*event.Observation) []*event.Observation 
 
 // suppressed says whether the service was reported within the refresh
 // interval; if not, it records now. Called with d.mu held.
+// reportedWithin says whether p's service was reported within the refresh
+// interval, recording nothing (suppressed records); a hit counts as a use
+// for the LRU.
+func (d *Detector) reportedWithin(p *Packet, now int64) bool {
+	at, ok := d.suppress.get(svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto})
+	return ok && now-*at > -d.refreshNs && now-*at < d.refreshNs
+}
+
 func (d *Detector) suppressed(p *Packet, now int64) bool {
 	k := svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto}
 	if at, ok := d.suppress.get(k); ok {
