@@ -41,7 +41,8 @@ type Handshake struct {
 
 // Spray configures the spray guard. A host that answers SYN-ACK on more than
 // Ports distinct ports within Window (SYN proxies, tarpits, DDoS scrubbers
-// answer on every port) yields one host_sprays observation, and its
+// answer on every port; ports reported within the refresh interval are not
+// counted again) yields one host_sprays observation, and its
 // per-port observations are held down for HoldDown. Within a window, a
 // host's first Ports/8 new ports are reported at once; further ones wait
 // for the window to end (then they are reported, with their packet times)
