@@ -1,19 +1,25 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/synwatch/synwatch/verifier/report"
+	"github.com/synwatch/synwatch/verifier/report/upload"
 )
 
-// cmdReport: `synwatch report --store URL --format md|html|json|tex --out FILE`.
+// uploadTimeout bounds one report upload, retries included.
+const uploadTimeout = 2 * time.Minute
+
+// cmdReport: `synwatch report --store URL --format md|html|json|tex --out FILE [--upload s3://BUCKET/KEY]`.
 func cmdReport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "report", "--store URL --format md|html|json|tex --out FILE [--period DUR] [filters]")
+	fs := newFlags(env, "report", "--store URL --format md|html|json|tex --out FILE|--upload s3://BUCKET/KEY [--period DUR] [filters]")
 	var sf storeFlags
 	sf.register(fs)
 	var ff filterFlags
@@ -22,22 +28,44 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&ff.port, "port", "", "only these ports (comma-separated)")
 	fs.DurationVar(&ff.since, "since", 0, "only services seen within this long")
 	fs.StringVar(&ff.severity, "severity", "", "only services of at least this severity")
-	format := fs.String("format", "", "md, html, json or tex (default: from --out's extension)")
+	format := fs.String("format", "", "md, html, json or tex (default: from --out's extension, else --upload's key)")
 	out := fs.String("out", "", "output file (- for stdout)")
 	period := fs.Duration("period", 7*24*time.Hour, "the changes section covers this long before now")
 	title := fs.String("title", "synwatch: exposed services", "report title")
+	uploadURL := fs.String("upload", "", "also upload the report to s3://BUCKET/KEY (KEY ending in / takes the file name)")
+	endpoint := fs.String("s3-endpoint", "s3.amazonaws.com", "S3 API endpoint HOST[:PORT] (GCS with HMAC keys: storage.googleapis.com)")
+	region := fs.String("s3-region", "", "S3 region (default: asked of the endpoint)")
+	insecure := fs.Bool("s3-insecure", false, "plain HTTP to the endpoint (a local server only)")
+	credFile := fs.String("s3-credentials-file", "", "read AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY= (and AWS_SESSION_TOKEN=) lines from this file instead of the environment")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	if *out == "" {
-		return usagef("--out FILE is required (- for stdout)")
+	if *out == "" && *uploadURL == "" {
+		return usagef("--out FILE (- for stdout) or --upload s3://BUCKET/KEY is required")
+	}
+	var dst upload.Destination
+	var uopts upload.Options
+	if *uploadURL != "" {
+		var err error
+		if dst, err = upload.ParseURL(*uploadURL); err != nil {
+			return usagef("--upload: %v", err)
+		}
+		if *endpoint == "" || strings.Contains(*endpoint, "/") {
+			return usagef("--s3-endpoint %q: want HOST[:PORT]", *endpoint)
+		}
+		uopts.Endpoint, uopts.Region, uopts.Insecure = *endpoint, *region, *insecure
 	}
 	f := *format
 	if f == "" {
-		f = strings.TrimPrefix(filepath.Ext(*out), ".")
+		// from --out's extension, else from the upload key's
+		from := *out
+		if from == "" || from == "-" {
+			from = dst.Key
+		}
+		f = strings.TrimPrefix(path.Ext(from), ".")
 		if f == "markdown" {
 			f = "md"
 		}
@@ -46,8 +74,23 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 	for _, x := range report.Formats {
 		ok = ok || x == f
 	}
+	if f == "" {
+		return usagef("--format md|html|json|tex is required: no file extension to take it from")
+	}
 	if !ok {
 		return usagef("--format %q: want md, html, json or tex", f)
+	}
+	if *uploadURL != "" {
+		// after the usage checks: a missing credential is not a usage error
+		var err error
+		if *credFile != "" {
+			uopts.Credentials, err = upload.ReadCredentialsFile(*credFile)
+		} else {
+			uopts.Credentials, err = upload.CredentialsFromEnv(os.Getenv)
+		}
+		if err != nil {
+			return fmt.Errorf("--upload: %w", err)
+		}
 	}
 	now := time.Now()
 	st, recs, err := sf.records(ctx, &ff, now)
@@ -61,26 +104,46 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("read changes: %w", err)
 	}
 	rep := report.Build(*title, now, since, recs, changes)
-	if *out == "-" {
-		return report.Render(env.Stdout, rep, f)
-	}
-	tmp := *out + ".tmp"
-	w, err := os.Create(tmp)
-	if err != nil {
+	var body bytes.Buffer
+	if err := report.Render(&body, rep, f); err != nil {
 		return err
 	}
-	if err := report.Render(w, rep, f); err != nil {
-		w.Close()
-		os.Remove(tmp)
+	switch *out {
+	case "":
+	case "-":
+		if _, err := env.Stdout.Write(body.Bytes()); err != nil {
+			return err
+		}
+	default:
+		if err := writeFileAtomic(*out, body.Bytes()); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stderr, "%s: %d services in %d groups, %d changes\n", *out, rep.Summary.Services, len(rep.Services), len(rep.Changes))
+	}
+	if *uploadURL == "" {
+		return nil
+	}
+	name := filepath.Base(*out)
+	if *out == "" || *out == "-" {
+		name = "synwatch-report-" + now.UTC().Format("2006-01-02") + "." + f
+	}
+	dst = dst.Named(name)
+	uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
+	if err := upload.Put(uctx, dst, body.Bytes(), upload.ContentType(f), uopts); err != nil {
 		return err
 	}
-	if err := w.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, *out); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stderr, "%s: %d services in %d groups, %d changes\n", *out, rep.Summary.Services, len(rep.Services), len(rep.Changes))
+	fmt.Fprintf(env.Stderr, "%s: %d bytes uploaded\n", dst, body.Len())
 	return nil
+}
+
+// writeFileAtomic writes b to name through name.tmp and a rename, so a
+// reader never sees half a report.
+func writeFileAtomic(name string, b []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o666); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, name)
 }
