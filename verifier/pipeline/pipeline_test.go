@@ -86,6 +86,14 @@ func stores(t *testing.T) map[string]func() pipeline.Store {
 			t.Cleanup(func() { s.Close() })
 			return s
 		},
+		"cluster": func() pipeline.Store {
+			s, err := state.Open(context.Background(), testenv.RedisCluster(t, 3), config.Store{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		},
 	}
 }
 
