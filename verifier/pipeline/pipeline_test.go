@@ -289,7 +289,7 @@ func TestLeaseRenewedWhileDelivering(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			store := open()
-			const lease = 300 * time.Millisecond
+			const lease = 600 * time.Millisecond // renewed every 200 ms: room for a loaded machine
 			v := &fakeVerifier{next: event.Verification{Verdict: event.Exposed, Product: "nginx"}}
 			slow := &slowAlerter{d: 4 * lease}
 			p1 := pipeline.New(store, v, slow, testConfig(), nil, nil)
