@@ -216,27 +216,13 @@ func ether(b []byte, p *Packet, depth int) error {
 	if len(b) < 14 {
 		return ErrTruncated
 	}
-	et := binary.BigEndian.Uint16(b[12:])
-	b = b[14:]
-	for tags := 0; et == etVLAN || et == etQinQ || et == etQinQ2; tags++ {
-		if tags == maxTags {
-			return ErrTooDeep
-		}
-		if len(b) < 4 {
-			return ErrTruncated
-		}
-		if depth == 0 && p.NVLAN < 2 {
-			p.VLANs[p.NVLAN] = binary.BigEndian.Uint16(b) & 0x0fff
-			p.NVLAN++
-		}
-		et = binary.BigEndian.Uint16(b[2:])
-		b = b[4:]
-	}
-	return etherType(et, b, p, depth)
+	return etherType(binary.BigEndian.Uint16(b[12:]), b[14:], p, depth)
 }
 
+// etherType decodes what follows an EtherType: VLAN tags (also those SLL
+// and SLL2 carry as payload when the kernel did not strip them), then IP,
+// MPLS or PPPoE.
 func etherType(et uint16, b []byte, p *Packet, depth int) error {
-	// SLL/SLL2 carry tags as payload when the kernel did not strip them.
 	for tags := 0; et == etVLAN || et == etQinQ || et == etQinQ2; tags++ {
 		if tags == maxTags {
 			return ErrTooDeep
