@@ -238,7 +238,7 @@ func (d *Detector) tcp(p *Packet) *event.Observation {
 	if p.Flags&(synack|FlagRST) != synack || p.SrcPort == 0 {
 		return d.drop(ReasonTCPNotSYNACK)
 	}
-	if r, ok := d.sides(p); !ok {
+	if r, ok := answers(d.perim.Side(p.Src), d.perim.Side(p.Dst)); !ok {
 		return d.drop(r)
 	}
 	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
@@ -265,16 +265,16 @@ func (d *Detector) tcp(p *Packet) *event.Observation {
 	return d.observation(p, event.KindService, event.TCP, hs)
 }
 
-// sides checks the perimeter rule: source inside (not excluded),
-// destination outside (not excluded).
-func (d *Detector) sides(p *Packet) (Reason, bool) {
-	switch d.perim.Side(p.Src) {
+// answers checks the perimeter rule for an answer: source inside (not
+// excluded), destination outside (not excluded).
+func answers(src, dst Side) (Reason, bool) {
+	switch src {
 	case Outside:
 		return ReasonSrcOutside, false
 	case Excluded:
 		return ReasonSrcExcluded, false
 	}
-	switch d.perim.Side(p.Dst) {
+	switch dst {
 	case Inside:
 		return ReasonDstInside, false
 	case Excluded:
@@ -299,7 +299,7 @@ func (d *Detector) udp(p *Packet) *event.Observation {
 		d.mu.Unlock()
 		return d.drop(ReasonUDPRequest)
 	}
-	if r, ok := d.sides(p); !ok {
+	if r, ok := answers(src, dst); !ok { // the sides looked up once, above
 		return d.drop(r)
 	}
 	if !d.udpWatched(p.SrcPort) {
