@@ -37,7 +37,6 @@ type Sensor struct {
 	name   string
 
 	decodeErrs *prometheus.CounterVec
-	decoded    prometheus.Counter
 	published  prometheus.Counter
 	lat        *obs.Latency // detection stage: packet time → published
 
@@ -105,10 +104,6 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 			Name: "synwatch_sensor_decode_errors_total",
 			Help: "Frames the decoder skipped, by reason (malformed, truncated, snaplen-cut, no TCP/UDP inside).",
 		}, []string{"reason"}),
-		decoded: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "synwatch_sensor_decoded_packets_total",
-			Help: "Frames decoded down to TCP or UDP.",
-		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "synwatch_sensor_published_total",
 			Help: "Observations handed to the publisher.",
@@ -116,7 +111,7 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 		errs: map[string]uint64{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.stats, s.decodeErrs, s.decoded, s.published} {
+		for _, c := range []prometheus.Collector{s.stats, s.decodeErrs, s.published} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sensor metrics: %w", err)
 			}
@@ -389,7 +384,6 @@ func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
 		c.Inc()
 		return nil
 	}
-	s.decoded.Inc()
 	dp := &w.dp
 	p := detect.Packet{
 		Time: pkt.Timestamp, Proto: dp.Proto,
