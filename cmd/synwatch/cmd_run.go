@@ -63,14 +63,9 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	bus := side.memoryBus()
 	// Keep only CAP_NET_RAW from here on: it is all the capture (libpcap,
 	// AF_PACKET, promiscuous mode included) and nmap's SYN scans need.
-	_ = side.dropPrivileges()
-	// Signal handling after the drop (Go's signal thread would block the
-	// per-thread drop); a no-op second handler where main installed one.
-	if env.stopOnSignal != nil {
-		var stop context.CancelFunc
-		ctx, stop = env.stopOnSignal(ctx)
-		defer stop()
-	}
+	side.dropPrivileges()
+	ctx, stopSignals := env.signals(ctx)
+	defer stopSignals()
 	s, err := sensor.New(cfg, bus, log, reg)
 	if err == nil {
 		err = s.Open()

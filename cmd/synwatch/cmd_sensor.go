@@ -78,29 +78,19 @@ func cmdSensor(ctx context.Context, env *Env, args []string) error {
 			log.Debug("capabilities dropped", "effective", st.Effective.String())
 		}
 	}
-	if env.stopOnSignal != nil {
-		var stop context.CancelFunc
-		ctx, stop = env.stopOnSignal(ctx)
-		defer stop()
-	}
-	var srvErr chan error
+	ctx, stopSignals := env.signals(ctx)
+	defer stopSignals()
 	sctx, stopServer := context.WithCancel(ctx)
 	defer stopServer()
-	if cfg.Obs.Listen != "" {
-		srv, err := obs.Listen(cfg.Obs.Listen, reg, obs.NewHealth(), log)
-		if err != nil {
-			_ = closePub()
-			return err
-		}
-		srvErr = make(chan error, 1)
-		go func() { srvErr <- srv.Serve(sctx) }()
+	srvDone, err := serveObs(sctx, cfg, reg, obs.NewHealth(), log)
+	if err != nil {
+		_ = closePub()
+		return err
 	}
 	runErr := s.Run(ctx)
 	stopServer()
-	if srvErr != nil {
-		if err := <-srvErr; err != nil {
-			log.Warn("observability server", "err", err)
-		}
+	if err := <-srvDone; err != nil {
+		log.Warn("observability server", "err", err)
 	}
 	closeErr := closePub()
 	if runErr != nil {

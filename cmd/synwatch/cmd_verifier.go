@@ -69,17 +69,9 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
-	if err := side.dropPrivileges(); err != nil {
-		_ = side.close(context.WithoutCancel(ctx))
-		return err
-	}
-	// Signal handling after the drop (Go's signal thread would block the
-	// per-thread drop); a no-op second handler where main installed one.
-	if env.stopOnSignal != nil {
-		var stop context.CancelFunc
-		ctx, stop = env.stopOnSignal(ctx)
-		defer stop()
-	}
+	side.dropPrivileges()
+	ctx, stopSignals := env.signals(ctx)
+	defer stopSignals()
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
 	srvDone, err := serveObs(bg, cfg, reg, health, log)

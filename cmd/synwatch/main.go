@@ -33,6 +33,16 @@ type Env struct {
 	stopOnSignal func(context.Context) (context.Context, context.CancelFunc)
 }
 
+// signals returns ctx cancelled by SIGINT or SIGTERM for the commands in
+// signalsLate, called right after their capability drop; ctx itself where
+// nobody asked (in-process tests, where main's handler is not installed).
+func (e *Env) signals(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.stopOnSignal == nil {
+		return ctx, func() {}
+	}
+	return e.stopOnSignal(ctx)
+}
+
 // signalsLate lists the commands that install signal handling themselves,
 // after dropping capabilities.
 var signalsLate = map[string]bool{"sensor": true, "run": true, "verifier": true}

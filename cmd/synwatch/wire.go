@@ -194,9 +194,9 @@ func (v *verifierSide) close(ctx context.Context) error {
 // dropped on every thread and no_new_privs set (docs/operating.md). Called
 // once everything privileged is open (capture handle, store, sinks). A
 // failed drop is logged, not fatal.
-func (v *verifierSide) dropPrivileges() error {
+func (v *verifierSide) dropPrivileges() {
 	if !dropCapabilities { // in-process tests must keep the test binary's privileges
-		return nil
+		return
 	}
 	// keep NET_RAW whenever it is permitted, even if not yet effective (the
 	// verifier image's cap_net_raw+p): the scanner checks it at each scan
@@ -206,10 +206,9 @@ func (v *verifierSide) dropPrivileges() error {
 		// started with; the operator sees why (and systemd/Kubernetes bound
 		// them anyway, see deploy/).
 		v.log.Warn("could not drop privileges; running with the capabilities the process was started with", "err", err)
-		return nil
+		return
 	}
 	v.log.Info("privileges dropped", "kept", st.Effective.String(), "syn_scans", st.Effective.Has(privs.NetRaw))
-	return nil
 }
 
 func (v *verifierSide) summary() sideSummary {
