@@ -112,11 +112,7 @@ func (r redacted) GoString() string { return r.String() }
 
 // Transport is the kafka-go transport for writers and admin clients.
 func Transport(cfg config.Kafka) (*kafka.Transport, error) {
-	tc, err := TLSConfig(cfg.TLS)
-	if err != nil {
-		return nil, err
-	}
-	m, err := Mechanism(cfg.SASL)
+	tc, m, err := security(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -125,15 +121,21 @@ func Transport(cfg config.Kafka) (*kafka.Transport, error) {
 
 // Dialer is the kafka-go dialer for readers (consumer groups).
 func Dialer(cfg config.Kafka) (*kafka.Dialer, error) {
-	tc, err := TLSConfig(cfg.TLS)
-	if err != nil {
-		return nil, err
-	}
-	m, err := Mechanism(cfg.SASL)
+	tc, m, err := security(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, TLS: tc, SASLMechanism: m}, nil
+}
+
+// security is the TLS configuration and SASL mechanism of cfg.
+func security(cfg config.Kafka) (*tls.Config, sasl.Mechanism, error) {
+	tc, err := TLSConfig(cfg.TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := Mechanism(cfg.SASL)
+	return tc, m, err
 }
 
 func compression(name string) compress.Compression {
