@@ -238,58 +238,50 @@ type service struct {
 // OpenSSH 8.9p1).
 func openService(t testing.TB, ns, ip string, port int, kind string) *service {
 	t.Helper()
-	s := &service{l: listenIn(t, ns, net.JoinHostPort(ip, fmt.Sprint(port)))}
+	var answer func(c net.Conn)
 	switch kind {
 	case "http":
 		// HTTP/1.0, one response per connection, like a small embedded web
 		// server: nmap -sV names it quickly (Go's net/http keeps nmap's
 		// probes waiting until its host timeout).
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
+		answer = func(c net.Conn) {
+			r := bufio.NewReader(c)
 			for {
-				c, err := s.l.Accept()
+				line, err := r.ReadString('\n')
 				if err != nil {
 					return
 				}
-				go func() {
-					defer c.Close()
-					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-					r := bufio.NewReader(c)
-					for {
-						line, err := r.ReadString('\n')
-						if err != nil {
-							return
-						}
-						if line == "\r\n" || line == "\n" {
-							break
-						}
-					}
-					body := "hello from the inside host\n"
-					fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nServer: nginx/1.18.0\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-				}()
+				if line == "\r\n" || line == "\n" {
+					break
+				}
 			}
-		}()
+			body := "hello from the inside host\n"
+			fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nServer: nginx/1.18.0\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		}
 	case "ssh":
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			for {
-				c, err := s.l.Accept()
-				if err != nil {
-					return
-				}
-				go func() {
-					defer c.Close()
-					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-					_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n")
-					_, _ = bufio.NewReader(c).ReadString('\n')
-				}()
-			}
-		}()
+		answer = func(c net.Conn) {
+			_, _ = io.WriteString(c, "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.6\r\n")
+			_, _ = bufio.NewReader(c).ReadString('\n')
+		}
 	default:
 		t.Fatalf("unknown service kind %q", kind)
 	}
+	s := &service{l: listenIn(t, ns, net.JoinHostPort(ip, fmt.Sprint(port)))}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := s.l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				answer(c)
+			}()
+		}
+	}()
 	t.Cleanup(s.close)
 	return s
 }

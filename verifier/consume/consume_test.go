@@ -93,6 +93,30 @@ func produce(t testing.TB, w *kafka.Writer, from, to int) {
 	}
 }
 
+// twoMembers runs consumers a and b in group and returns once both hold
+// partitions (one that joins late finds the other done with everything);
+// stopA stops a and waits for it to leave.
+func twoMembers(t *testing.T, cfg config.Kafka, group string, a, b *recorder) (stopA func()) {
+	t.Helper()
+	ca, err := NewKafka(cfg, group, a, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := NewKafka(cfg, group, b, quiet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	ctxB, cancelB := context.WithCancel(context.Background())
+	t.Cleanup(cancelA)
+	t.Cleanup(cancelB)
+	doneA := make(chan error, 1)
+	go func() { doneA <- ca.Run(ctxA) }()
+	go cb.Run(ctxB)
+	waitMembers(t, cfg, group, 2)
+	return func() { cancelA(); <-doneA }
+}
+
 // waitMembers waits until n members of group each hold partitions.
 func waitMembers(t *testing.T, cfg config.Kafka, group string, n int) {
 	t.Helper()
@@ -117,20 +141,7 @@ func TestGroupTakeover(t *testing.T) {
 	cfg, w := setup(t, 4)
 	group := "g-" + fmt.Sprint(time.Now().UnixNano())
 	a, b := &recorder{seen: map[string]int{}}, &recorder{seen: map[string]int{}}
-	ca, err := NewKafka(cfg, group, a, quiet(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := NewKafka(cfg, group, b, quiet(), nil)
-	ctxA, stopA := context.WithCancel(context.Background())
-	ctxB, stopB := context.WithCancel(context.Background())
-	defer stopB()
-	doneA := make(chan error, 1)
-	go func() { doneA <- ca.Run(ctxA) }()
-	go cb.Run(ctxB)
-	// produce once both members hold partitions: a member that joins late
-	// finds the first one done with everything
-	waitMembers(t, cfg, group, 2)
+	stopA := twoMembers(t, cfg, group, a, b)
 	n := 200
 	produce(t, w, 0, n)
 	handled := func() int {
@@ -150,7 +161,6 @@ func TestGroupTakeover(t *testing.T) {
 	}
 	// a stops (leaves the group); everything produced afterwards reaches b
 	stopA()
-	<-doneA
 	produce(t, w, n, n+200)
 	n += 200
 	testenv.WaitFor(t, "every observation handled after the takeover", 90*time.Second, func() bool { return handled() == n })
@@ -329,18 +339,7 @@ func TestGroupTakeoverAbandoned(t *testing.T) {
 	group := "g-abandon-" + fmt.Sprint(time.Now().UnixNano())
 	hung := &recorder{seen: map[string]int{}, delay: time.Hour}
 	b := &recorder{seen: map[string]int{}}
-	ca, err := NewKafka(cfg, group, hung, quiet(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cb, _ := NewKafka(cfg, group, b, quiet(), nil)
-	ctxA, stopA := context.WithCancel(context.Background())
-	ctxB, stopB := context.WithCancel(context.Background())
-	defer stopB()
-	doneA := make(chan error, 1)
-	go func() { doneA <- ca.Run(ctxA) }()
-	go cb.Run(ctxB)
-	waitMembers(t, cfg, group, 2)
+	stopA := twoMembers(t, cfg, group, hung, b)
 	produce(t, w, 0, 200)
 	// b handles its share; a holds its own share in flight and commits none
 	testenv.WaitFor(t, "b to handle its partitions' share", 60*time.Second, func() bool { return b.count() > 0 })
@@ -349,7 +348,6 @@ func TestGroupTakeoverAbandoned(t *testing.T) {
 		t.Fatal("b got every partition: the group never shared them, nothing to take over")
 	}
 	stopA()
-	<-doneA
 	testenv.WaitFor(t, "every observation handled by b after the takeover", 90*time.Second, func() bool { return b.count() == 200 })
 	if hung.count() != 0 {
 		t.Errorf("the hung verifier finished %d", hung.count())
