@@ -20,23 +20,21 @@ import (
 // broker and Redis through loopback proxies at their own addresses (a Kafka
 // client connects to the address the broker advertises).
 type pipelineLab struct {
-	t     *testing.T
-	lab   *testenv.Lab
-	kafka string // host:port of the broker
-	store string // redis://...
-	hook  *hook
-	// kafkaProxy carries the lab's connections to the broker
-	kafkaProxy *proxy
-	name       string // unique per test: topics and consumer group
-	sensorC    string // config files
-	verifC     string
-	sensor     *proc
-	verifier   *proc
-	nVerif     int
+	t        *testing.T
+	lab      *testenv.Lab
+	kafka    string // host:port of the broker
+	store    string // redis://...
+	hook     *hook
+	name     string // unique per test: topics and consumer group
+	sensorC  string // config files
+	verifC   string
+	sensor   *proc
+	verifier *proc
+	nVerif   int
 }
 
 type pipelineOpts struct {
-	kafka string // broker to use; "" = kafkaBroker(t)
+	kafka string // broker to use; "" = testenv.Kafka(t)
 	extra string // extra YAML for the verifier config (verifier: section keys)
 }
 
@@ -45,9 +43,9 @@ func newPipelineLab(t *testing.T, o pipelineOpts) *pipelineLab {
 	p := &pipelineLab{t: t, lab: testenv.NewLab(t, "198.18.7")}
 	p.kafka = o.kafka
 	if p.kafka == "" {
-		p.kafka = kafkaBroker(t)
+		p.kafka = testenv.Kafka(t)
 	}
-	p.store = redisURL(t)
+	p.store = testenv.Redis(t)
 	p.hook = startHook(t, p.lab.Outside)
 	p.name = fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), time.Now().UnixNano()%1e6)
 	kafkaYAML := fmt.Sprintf(`
@@ -76,7 +74,7 @@ verifier:
   host_cooldown: 1ms
   scans_per_net_per_minute: 600
 %s`, p.name, o.extra))
-	p.kafkaProxy = proxyLoopback(t, p.lab.Outside, p.kafka)
+	proxyLoopback(t, p.lab.Outside, p.kafka)
 	proxyLoopback(t, p.lab.Outside, p.store)
 	return p
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/testenv"
 )
 
 // The verifier killed with SIGKILL while nmap scans the service, then
@@ -74,15 +75,13 @@ func waitNmap(t *testing.T, ip string, timeout time.Duration) int {
 
 // Kafka unreachable for 30 s while traffic continues: the sensor spools
 // what it sees and replays it when the broker answers again; every service
-// is alerted, once. The outage is the broker stopped when scripts/kafka-local
-// can run a private instance (so the shared broker other tests use keeps
-// running), else every connection between the lab and the broker cut and
-// refused (what a sensor at a remote site lives through).
+// is alerted, once. The outage is a broker of the test's own stopped (the
+// shared broker other tests use keeps running).
 func TestKafkaDownThirtySecondsLosesNothing(t *testing.T) {
 	e2eTest(t, "redis-server")
-	broker, private := privateKafka(t)
-	p := newPipelineLab(t, pipelineOpts{kafka: broker.addr})
-	outage := outageOf(p, broker, private)
+	broker := testenv.NewPrivateKafka(t)
+	broker.Start(t)
+	p := newPipelineLab(t, pipelineOpts{kafka: broker.Addr})
 	p.startVerifier()
 	p.startSensor()
 	ip := p.lab.InsideIP
@@ -93,8 +92,7 @@ func TestKafkaDownThirtySecondsLosesNothing(t *testing.T) {
 	p.hook.waitFor(t, 90*time.Second, "new 8000 before the outage", about(event.ChangeNew, ip, 8000))
 	stop()
 
-	t.Logf("Kafka down: %s", outage.what)
-	outage.down(t)
+	broker.Stop(t)
 	down := time.Now()
 	ports := []int{8001, 8002, 8003, 8004, 8005}
 	for _, port := range ports {
@@ -108,7 +106,7 @@ func TestKafkaDownThirtySecondsLosesNothing(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	stop() // traffic during the outage only: what arrives later came from the spool
-	outage.up(t)
+	broker.Start(t)
 	t.Logf("Kafka back after %v", time.Since(down).Round(time.Second))
 
 	for _, port := range ports {
@@ -123,17 +121,4 @@ func TestKafkaDownThirtySecondsLosesNothing(t *testing.T) {
 	if !p.sensor.running() || !p.verifier.running() {
 		t.Error("the sensor or the verifier did not survive the outage")
 	}
-}
-
-type kafkaOutage struct {
-	what     string
-	down, up func(t testing.TB)
-}
-
-func outageOf(p *pipelineLab, k *kafkaInstance, private bool) kafkaOutage {
-	if private {
-		return kafkaOutage{"private broker stopped", k.stop, k.start}
-	}
-	return kafkaOutage{"every connection from the lab to the broker cut and refused",
-		func(testing.TB) { p.kafkaProxy.cut() }, func(testing.TB) { p.kafkaProxy.restore() }}
 }

@@ -37,8 +37,8 @@ func BenchmarkE2ELatency(b *testing.B) {
 	testenv.RequireRoot(b)
 	testenv.RequireTool(b, "ip", "nmap", "redis-server")
 	lab := testenv.NewLab(b, "198.18.8")
-	broker := kafkaBroker(b)
-	store := redisURL(b)
+	broker := testenv.Kafka(b)
+	store := testenv.Redis(b)
 	h := startHook(b, lab.Outside)
 	name := fmt.Sprintf("e2e-bench-%d", time.Now().UnixNano()%1e6)
 	kafkaYAML := fmt.Sprintf(`
@@ -279,7 +279,7 @@ func BenchmarkWireToKafka(b *testing.B) {
 	}
 	testenv.RequireRoot(b)
 	lab := testenv.NewLab(b, "198.18.8")
-	broker := kafkaBroker(b)
+	broker := testenv.Kafka(b)
 	name := fmt.Sprintf("e2e-bench-%d", time.Now().UnixNano()%1e6)
 	cfg := writeConfig(b, fmt.Sprintf(`
 kafka:

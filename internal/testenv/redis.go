@@ -121,10 +121,9 @@ func (s *RedisServer) start() error {
 		"--loglevel", "warning",
 	)...)
 	cmd.Args = append(cmd.Args, s.args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := startTied(cmd); err != nil {
 		return err
 	}
 	exited := make(chan struct{})

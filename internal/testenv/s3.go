@@ -120,8 +120,7 @@ func startS3Proxy(t testing.TB, jar, dir, endpoint, accessKey, secretKey string)
 		"-jar", jar, "--properties", props)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := startTied(cmd); err != nil {
 		return err
 	}
 	exited := make(chan struct{})
