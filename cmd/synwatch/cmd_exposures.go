@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -70,6 +71,15 @@ type filterFlags struct {
 	since                            time.Duration
 }
 
+// register adds the inventory filters (exposures, report).
+func (f *filterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.verdict, "verdict", "", "only these verdicts: exposed, restricted, closed, gone, error, unverified (comma-separated)")
+	fs.StringVar(&f.network, "network", "", "only services in these networks (comma-separated CIDRs)")
+	fs.StringVar(&f.port, "port", "", "only these ports (comma-separated)")
+	fs.DurationVar(&f.since, "since", 0, "only services seen within this long (e.g. 24h)")
+	fs.StringVar(&f.severity, "severity", "", "only services of at least this severity: info, low, medium, high, critical")
+}
+
 func (f *filterFlags) filter(now time.Time) (report.Filter, error) {
 	var out report.Filter
 	for _, v := range splitList(f.verdict) {
@@ -128,11 +138,7 @@ func cmdExposures(ctx context.Context, env *Env, args []string) error {
 	var sf storeFlags
 	sf.register(fs)
 	var ff filterFlags
-	fs.StringVar(&ff.verdict, "verdict", "", "only these verdicts: exposed, restricted, closed, gone, error, unverified (comma-separated)")
-	fs.StringVar(&ff.network, "network", "", "only services in these networks (comma-separated CIDRs)")
-	fs.StringVar(&ff.port, "port", "", "only these ports (comma-separated)")
-	fs.DurationVar(&ff.since, "since", 0, "only services seen within this long (e.g. 24h)")
-	fs.StringVar(&ff.severity, "severity", "", "only services of at least this severity: info, low, medium, high, critical")
+	ff.register(fs)
 	format := fs.String("format", "table", "table, json or csv")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -23,11 +23,7 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 	var sf storeFlags
 	sf.register(fs)
 	var ff filterFlags
-	fs.StringVar(&ff.verdict, "verdict", "", "only these verdicts (comma-separated)")
-	fs.StringVar(&ff.network, "network", "", "only these networks (comma-separated CIDRs)")
-	fs.StringVar(&ff.port, "port", "", "only these ports (comma-separated)")
-	fs.DurationVar(&ff.since, "since", 0, "only services seen within this long")
-	fs.StringVar(&ff.severity, "severity", "", "only services of at least this severity")
+	ff.register(fs)
 	format := fs.String("format", "", "md, html, json or tex (default: from --out's extension, else --upload's key)")
 	out := fs.String("out", "", "output file (- for stdout)")
 	period := fs.Duration("period", 7*24*time.Hour, "the changes section covers this long before now")
