@@ -26,7 +26,7 @@ import (
 
 // Message headers every synwatch message carries.
 const (
-	HeaderSchemaVersion = "schema_version"
+	HeaderSchemaVersion = "schema-version"
 	HeaderContentType   = "content-type"
 )
 

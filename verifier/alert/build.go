@@ -76,7 +76,7 @@ func sinksFromConfig(c config.Sinks, kafkaCfg config.Kafka, d *Dispatcher, geten
 		}
 	}
 	if c.Kafka != nil {
-		s, err := NewKafka(kafkaCfg, getenv)
+		s, err := NewKafka(kafkaCfg)
 		if err != nil {
 			errs = append(errs, err)
 		} else {

@@ -2,87 +2,38 @@ package alert
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
 
+	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 )
 
-// Kafka writes each alert (the event.Alert JSON) to the alerts topic, key =
-// the service's host IP (all alerts of a host on one partition, in order),
-// headers content-type, schema-version and severity. It waits for every
-// in-sync replica (RequiredAcks all).
-//
-// It uses a plain kafka-go Writer: internal/bus had no NewWriter when this
-// was written; switch to bus.NewWriter(cfg, topic) once it exists.
+// Kafka writes each alert (the event.Alert JSON) to the alerts topic
+// through the project's writer (bus.NewWriter: TLS, SASL, acks from every
+// in-sync replica, Java's partitioner), key = the service's host IP (all
+// alerts of a host on one partition, in order), headers content-type,
+// schema-version, severity and alert-id.
 type Kafka struct {
 	w     *kafka.Writer
 	topic string
 }
 
 // NewKafka builds the alerts-topic sink from the Kafka configuration.
-func NewKafka(cfg config.Kafka, getenv func(string) string) (*Kafka, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("alert kafka sink: kafka.brokers is empty")
-	}
+func NewKafka(cfg config.Kafka) (*Kafka, error) {
 	topic := cfg.Topics.Alerts
 	if topic == "" {
 		return nil, errors.New("alert kafka sink: kafka.topics.alerts is empty")
 	}
-	tr := &kafka.Transport{DialTimeout: 10 * time.Second, ClientID: "synwatch-alerts"}
-	if cfg.TLS.Enabled {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}
-		if cfg.TLS.CAFile != "" {
-			pool, err := certPool(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("alert kafka sink: kafka.tls.ca_file: %w", err)
-			}
-			tc.RootCAs = pool
-		}
-		if cfg.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("alert kafka sink: client certificate: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		tr.TLS = tc
-	}
-	if cfg.SASL.Mechanism != "" {
-		pw, err := readSecret("kafka.sasl.password", cfg.SASL.PasswordFile, cfg.SASL.PasswordEnv, getenv)
-		if err != nil {
-			return nil, fmt.Errorf("alert kafka sink: %w", err)
-		}
-		var m sasl.Mechanism
-		switch cfg.SASL.Mechanism {
-		case "PLAIN":
-			m = plain.Mechanism{Username: cfg.SASL.Username, Password: pw}
-		default:
-			// SCRAM needs github.com/xdg-go/scram, not in go.sum yet; the
-			// bus package's writer will carry it.
-			return nil, fmt.Errorf("alert kafka sink: SASL %s is not supported by this sink yet (PLAIN is)", cfg.SASL.Mechanism)
-		}
-		tr.SASL = m
-	}
-	w := &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  topic,
-		Balancer:               &kafka.Hash{},
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           5 * time.Millisecond,
-		AllowAutoTopicCreation: false,
-		Transport:              tr,
+	w, err := bus.NewWriter(cfg, topic)
+	if err != nil {
+		return nil, fmt.Errorf("alert kafka sink: %w", err)
 	}
 	return &Kafka{w: w, topic: topic}, nil
 }
@@ -100,12 +51,9 @@ func (k *Kafka) Send(ctx context.Context, a *event.Alert) error {
 	err = k.w.WriteMessages(ctx, kafka.Message{
 		Key:   []byte(key),
 		Value: b,
-		Headers: []kafka.Header{
-			{Key: "content-type", Value: []byte(event.ContentType)},
-			{Key: "schema-version", Value: []byte(strconv.Itoa(a.SchemaVersion))},
-			{Key: "severity", Value: []byte(a.Severity)},
-			{Key: "alert-id", Value: []byte(a.ID)},
-		},
+		Headers: append(bus.Headers(a.SchemaVersion, event.ContentType),
+			kafka.Header{Key: "severity", Value: []byte(a.Severity)},
+			kafka.Header{Key: "alert-id", Value: []byte(a.ID)}),
 	})
 	if err != nil {
 		var ke kafka.Error

@@ -222,7 +222,7 @@ func TestKcatProducedAccepted(t *testing.T) {
 	defer cancel()
 	go c.Run(ctx)
 	cmd := exec.Command("kcat", "-b", cfg.Brokers[0], "-P", "-t", cfg.Topics.Observations, "-K", "\t",
-		"-H", "schema_version=1", "-H", "content-type=application/json")
+		"-H", "schema-version=1", "-H", "content-type=application/json")
 	cmd.Stdin = strings.NewReader("198.18.1.8\t" + string(obsJSON(7)) + "\n")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("kcat: %v %s", err, out)
