@@ -68,24 +68,9 @@ func NewSyslog(o SyslogOptions) (*Syslog, error) {
 		if err != nil {
 			return nil, fmt.Errorf("syslog address %q: %w", o.Address, err)
 		}
-		c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-		if o.TLS.ServerName != "" {
-			c.ServerName = o.TLS.ServerName
-		}
-		if o.TLS.CAFile != "" {
-			pool, err := certPool(o.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("syslog tls.ca_file: %w", err)
-			}
-			c.RootCAs = pool
-		}
-		if o.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(o.TLS.CertFile, o.TLS.KeyFile)
-			if err != nil {
-				// the error names the files, never their content
-				return nil, fmt.Errorf("syslog client certificate: %w", err)
-			}
-			c.Certificates = []tls.Certificate{cert}
+		c, err := o.TLS.Client(host)
+		if err != nil {
+			return nil, fmt.Errorf("syslog %w", err)
 		}
 		s.tlsConf = c
 	default:

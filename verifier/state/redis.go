@@ -2,8 +2,6 @@ package state
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -101,27 +99,9 @@ func redisOptions(rawURL string, cfg config.Store) (*redis.UniversalOptions, err
 		opt.Password = strings.TrimRight(string(b), "\r\n")
 	}
 	if u.Scheme == "rediss" || cfg.TLS.Enabled {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: cfg.TLS.ServerName}
-		if tc.ServerName == "" {
-			tc.ServerName = strings.Split(u.Hostname(), ",")[0]
-		}
-		if cfg.TLS.CAFile != "" {
-			pem, err := os.ReadFile(cfg.TLS.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("store.tls.ca_file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("store.tls.ca_file %s: no PEM certificates", cfg.TLS.CAFile)
-			}
-			tc.RootCAs = pool
-		}
-		if cfg.TLS.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
-			if err != nil {
-				return nil, fmt.Errorf("store.tls cert_file/key_file: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
+		tc, err := cfg.TLS.Client(strings.Split(u.Hostname(), ",")[0])
+		if err != nil {
+			return nil, fmt.Errorf("store.%w", err)
 		}
 		opt.TLSConfig = tc
 	}
