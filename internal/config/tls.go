@@ -7,9 +7,9 @@ import (
 	"os"
 )
 
-// Client builds the client TLS configuration (Kafka, Redis, syslog): TLS 1.2
-// or later, the CA of ca_file as the only root when given (else the
-// system's), a client certificate when cert_file/key_file are set, and
+// Client builds the client TLS configuration (Kafka, Redis, syslog,
+// webhooks): TLS 1.2 or later, the system's roots plus the certificates of
+// ca_file, a client certificate when cert_file/key_file are set, and
 // server_name, else host, as the name to verify. Errors name the files,
 // never their content.
 func (c TLS) Client(host string) (*tls.Config, error) {
@@ -22,7 +22,10 @@ func (c TLS) Client(host string) (*tls.Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("tls ca_file: %w", err)
 		}
-		pool := x509.NewCertPool()
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("tls ca_file %s: no PEM certificates", c.CAFile)
 		}

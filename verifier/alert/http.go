@@ -3,18 +3,17 @@ package alert
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/synwatch/synwatch/internal/config"
 )
 
 // poster sends JSON over HTTP(S) and classifies the answer for the
@@ -33,36 +32,17 @@ func newPoster(rawURL, caFile string) (*poster, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pool, err := certPool(caFile)
-		if err != nil {
-			return nil, err
-		}
-		tr.TLSClientConfig.RootCAs = pool
+	tc, err := config.TLS{CAFile: caFile}.Client("") // the name to verify: the URL's host
+	if err != nil {
+		return nil, err
 	}
+	tr.TLSClientConfig = tc
 	return &poster{client: &http.Client{Transport: tr, CheckRedirect: noRedirect}, url: rawURL, now: time.Now}, nil
 }
 
 // noRedirect: a redirect of a POST is not followed (the receiver is
 // misconfigured; following could send the body elsewhere).
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// certPool returns the system roots plus the PEM certificates of file.
-func certPool(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s: no PEM certificate found", file)
-	}
-	return pool, nil
-}
 
 // post sends body with headers; nil means a 2xx answer.
 func (p *poster) post(ctx context.Context, body []byte, header http.Header) error {
