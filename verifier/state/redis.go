@@ -28,6 +28,7 @@ import (
 //	synwatch:pending-hosts          set of IPs with pending changes
 //	synwatch:log                    sorted set of "IP ID" (the change key) by time (µs)
 //	synwatch:started                first start (µs)
+//	synwatch:doc:{COLL}             hash: id → document (Docs: triage, allowlist, approvals, leases, audit)
 //
 // The {IP} hash tag puts one host's keys on one Cluster slot, so each
 // decision is one Lua script, atomic on every topology.

@@ -24,6 +24,7 @@ import (
 // Store is a pipeline.Store that can also describe itself.
 type Store interface {
 	pipeline.Store
+	Docs
 	// Kind is "redis" or "file".
 	Kind() string
 }
