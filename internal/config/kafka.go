@@ -23,6 +23,11 @@ type Kafka struct {
 	InFlight int `yaml:"in_flight"`
 	// Grace is how long a stopping verifier lets in-flight work finish.
 	Grace time.Duration `yaml:"shutdown_grace"`
+	// StallAfter is how long an observation may stay unhandled before the
+	// verifier logs it with its offset and counts it
+	// (synwatch_consume_stalled_total): its partition commits nothing past
+	// it meanwhile. 0 turns the watch off.
+	StallAfter time.Duration `yaml:"stall_after"`
 }
 
 // Spool is the sensor's on-disk write-ahead queue: every observation is
@@ -76,6 +81,7 @@ func defaultKafka() Kafka {
 		Spool:        Spool{MaxMiB: 256, Fsync: "interval", FsyncMs: 200},
 		InFlight:     64,
 		Grace:        30 * time.Second,
+		StallAfter:   5 * time.Minute,
 	}
 }
 
@@ -104,6 +110,9 @@ func (k *Kafka) validate() []error {
 	}
 	if k.Spool.MaxMiB < 1 {
 		errs = append(errs, fieldErr("kafka.spool.max_mib", "must be at least 1"))
+	}
+	if k.StallAfter < 0 {
+		errs = append(errs, fieldErr("kafka.stall_after", "must not be negative (0 turns the watch off)"))
 	}
 	if k.InFlight < 1 {
 		errs = append(errs, fieldErr("kafka.in_flight", "must be at least 1"))

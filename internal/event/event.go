@@ -100,11 +100,48 @@ func (s Service) String() string {
 // Service returns the service an observation is about.
 func (o *Observation) Service() Service { return Service{IP: o.IP, Proto: o.Proto, Port: o.Port} }
 
+// Limits an observation must keep; a sensor never comes near them, so a
+// message beyond one is damaged or forged and goes to the dead-letter topic.
+const (
+	// MaxObservationBytes bounds an encoded observation (a real one is
+	// a few hundred bytes).
+	MaxObservationBytes = 64 << 10
+	// MaxFieldLen bounds each string field (id, sensor, interface, tunnel kind).
+	MaxFieldLen = 256
+	// MaxVLANs bounds the VLAN tags of one observation (the sensor keeps the
+	// outer two: QinQ).
+	MaxVLANs = 2
+	// MaxClockSkew is how far in the future observed_at may be.
+	MaxClockSkew = time.Hour
+)
+
 // Validate checks what a consumer must be able to rely on. It is the test a
 // message from Kafka passes before it reaches the pipeline; a failure is a
 // dead-letter reason.
-func (o *Observation) Validate() error {
+func (o *Observation) Validate() error { return o.ValidateAt(time.Now()) }
+
+// ValidateAt is Validate with the clock given (observed_at is checked against now).
+func (o *Observation) ValidateAt(now time.Time) error {
 	var errs []error
+	for _, f := range []struct{ name, v string }{{"id", o.ID}, {"sensor", o.Sensor}, {"interface", o.Interface}, {"tunnel.kind", o.tunnelKind()}} {
+		if len(f.v) > MaxFieldLen {
+			errs = append(errs, fmt.Errorf("%s is %d bytes long (limit %d)", f.name, len(f.v), MaxFieldLen))
+		}
+	}
+	if len(o.VLANs) > MaxVLANs {
+		errs = append(errs, fmt.Errorf("%d vlans (limit %d)", len(o.VLANs), MaxVLANs))
+	}
+	if len(errs) > 0 { // the checks below would quote the long fields
+		return errors.Join(errs...)
+	}
+	for _, v := range o.VLANs {
+		if v > 4095 {
+			errs = append(errs, fmt.Errorf("vlan %d: must be 0-4095", v))
+		}
+	}
+	if o.Tunnel != nil && !tunnelKinds[o.Tunnel.Kind] {
+		errs = append(errs, fmt.Errorf("unknown tunnel kind %q", o.Tunnel.Kind))
+	}
 	if o.SchemaVersion != SchemaVersion {
 		errs = append(errs, fmt.Errorf("unsupported schema_version %d (want %d)", o.SchemaVersion, SchemaVersion))
 	}
@@ -124,8 +161,16 @@ func (o *Observation) Validate() error {
 	if o.Kind == KindService && o.Port == 0 {
 		errs = append(errs, errors.New("port must be 1-65535"))
 	}
+	if o.Kind == KindHostSprays && (o.Ports < 1 || o.Ports > 65535) {
+		errs = append(errs, fmt.Errorf("host_sprays ports %d: must be 1-65535 (distinct ports that answered)", o.Ports))
+	}
+	if o.Kind == KindService && o.Ports != 0 {
+		errs = append(errs, fmt.Errorf("ports %d: only host_sprays carries a port count", o.Ports))
+	}
 	if o.ObservedAt.IsZero() {
 		errs = append(errs, errors.New("observed_at missing"))
+	} else if o.ObservedAt.After(now.Add(MaxClockSkew)) {
+		errs = append(errs, fmt.Errorf("observed_at %s is more than %s in the future", o.ObservedAt.UTC().Format(time.RFC3339), MaxClockSkew))
 	}
 	switch o.Handshake {
 	case HandshakeVerified, HandshakeSynNotSeen, HandshakeNone:
@@ -133,6 +178,16 @@ func (o *Observation) Validate() error {
 		errs = append(errs, fmt.Errorf("unknown handshake %q", o.Handshake))
 	}
 	return errors.Join(errs...)
+}
+
+var tunnelKinds = map[string]bool{"gre": true, "erspan1": true, "erspan2": true, "erspan3": true, "vxlan": true,
+	"geneve": true, "mpls": true, "pppoe": true, "ipip": true, "gtpu": true}
+
+func (o *Observation) tunnelKind() string {
+	if o.Tunnel == nil {
+		return ""
+	}
+	return o.Tunnel.Kind
 }
 
 // Verdict is the result of verifying a service from the attacker's side.

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -30,6 +29,9 @@ type Handler interface {
 
 // Parse decodes and validates a message value; failures are rejections.
 func Parse(value []byte) (*event.Observation, error) {
+	if len(value) > event.MaxObservationBytes {
+		return nil, event.Reject(fmt.Sprintf("observation too large: %d bytes (limit %d)", len(value), event.MaxObservationBytes))
+	}
 	var o event.Observation
 	if err := json.Unmarshal(value, &o); err != nil {
 		return nil, event.Reject("not a JSON observation: " + err.Error())
@@ -42,17 +44,23 @@ func Parse(value []byte) (*event.Observation, error) {
 
 // metrics of both consumers.
 type metrics struct {
-	handled *prometheus.CounterVec // by outcome: ok, dead_letter, retry
-	lag     prometheus.Gauge
+	handled     *prometheus.CounterVec // by outcome: ok, dead_letter, dead_letter_bounded, dead_letter_lost, retry
+	lag         prometheus.Gauge
+	oldest      prometheus.Gauge   // age of the oldest message fetched and not yet handled
+	uncommitted prometheus.Gauge   // messages fetched and not yet committable
+	stalled     prometheus.Counter // messages that stayed unhandled longer than the stall bound
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
-		handled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_consume_messages_total", Help: "Observations consumed, by outcome (ok, dead_letter, retry)."}, []string{"outcome"}),
-		lag:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_lag", Help: "Consumer lag of the observations topic (messages)."}),
+		handled:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_consume_messages_total", Help: "Observations consumed, by outcome (ok, dead_letter, dead_letter_bounded, dead_letter_lost, retry)."}, []string{"outcome"}),
+		lag:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_lag", Help: "Consumer lag of the observations topic (messages)."}),
+		oldest:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_oldest_unhandled_seconds", Help: "Age of the oldest observation fetched and not yet handled (0 when none)."}),
+		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_uncommitted", Help: "Observations fetched whose offsets cannot be committed yet (an unhandled one holds back every later one of its partition)."}),
+		stalled:     prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_consume_stalled_total", Help: "Observations that stayed unhandled longer than kafka.stall_after (each logged with its offset)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.handled, m.lag)
+		reg.MustRegister(m.handled, m.lag, m.oldest, m.uncommitted, m.stalled)
 	}
 	return m
 }
@@ -86,6 +94,7 @@ type Kafka struct {
 	m     *metrics
 	limit int
 	grace time.Duration
+	stall time.Duration
 	topic string
 }
 
@@ -118,23 +127,30 @@ func NewKafka(cfg config.Kafka, group string, h Handler, log *slog.Logger, reg p
 		ReadBackoffMin:    100 * time.Millisecond,
 		ReadBackoffMax:    time.Second,
 	})
-	return &Kafka{r: r, dlq: dlq, h: h, log: log, m: newMetrics(reg), limit: max(cfg.InFlight, 1), grace: cfg.Grace, topic: cfg.Topics.Observations}, nil
+	return &Kafka{r: r, dlq: dlq, h: h, log: log, m: newMetrics(reg), limit: max(cfg.InFlight, 1), grace: cfg.Grace, stall: cfg.StallAfter, topic: cfg.Topics.Observations}, nil
 }
 
 // tracker commits only contiguous offsets per partition: with work in flight
 // on several messages, an offset is committed once it and every offset before
-// it (that this consumer fetched) is done.
+// it (that this consumer fetched) is done. It also knows how long each
+// message has waited, for the stall watch.
 type tracker struct {
 	mu    sync.Mutex
 	parts map[int]*partState
 }
 
 type partState struct {
-	order []kafka.Message // fetched, in offset order, not yet committed
+	order []fetchedMsg // fetched, in offset order, not yet committed
 	done  map[int64]bool
 }
 
-func (t *tracker) fetched(m kafka.Message) {
+type fetchedMsg struct {
+	m      kafka.Message // topic, partition and offset only: what a commit needs
+	at     time.Time     // when it was fetched
+	warned bool          // the stall watch logged it
+}
+
+func (t *tracker) fetched(m kafka.Message, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.parts[m.Partition]
@@ -142,7 +158,7 @@ func (t *tracker) fetched(m kafka.Message) {
 		p = &partState{done: map[int64]bool{}}
 		t.parts[m.Partition] = p
 	}
-	p.order = append(p.order, m)
+	p.order = append(p.order, fetchedMsg{m: kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}, at: now})
 }
 
 // finish marks m done and returns the highest message now committable.
@@ -153,12 +169,61 @@ func (t *tracker) finish(m kafka.Message) (kafka.Message, bool) {
 	p.done[m.Offset] = true
 	var last kafka.Message
 	ok := false
-	for len(p.order) > 0 && p.done[p.order[0].Offset] {
-		last, ok = p.order[0], true
-		delete(p.done, p.order[0].Offset)
+	for len(p.order) > 0 && p.done[p.order[0].m.Offset] {
+		last, ok = p.order[0].m, true
+		delete(p.done, p.order[0].m.Offset)
 		p.order = p.order[1:]
 	}
 	return last, ok
+}
+
+// stalled returns the messages unhandled for longer than bound that were not
+// returned before, the age of the oldest unhandled message and how many
+// fetched messages wait for a commit.
+func (t *tracker) stalled(now time.Time, bound time.Duration) (fresh []fetchedMsg, oldest time.Duration, uncommitted int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.parts {
+		uncommitted += len(p.order)
+		for i := range p.order {
+			f := &p.order[i]
+			if p.done[f.m.Offset] {
+				continue
+			}
+			age := now.Sub(f.at)
+			oldest = max(oldest, age)
+			if age < bound {
+				break // fetched in order: the rest are younger
+			}
+			if !f.warned {
+				f.warned = true
+				fresh = append(fresh, *f)
+			}
+		}
+	}
+	return fresh, oldest, uncommitted
+}
+
+// watchStalls reports, until ctx ends, every message left unhandled longer
+// than k.stall: once in the log with its offset, and in the metrics.
+func (k *Kafka) watchStalls(ctx context.Context, tr *tracker) {
+	tick := time.NewTicker(min(max(k.stall/4, 100*time.Millisecond), 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			fresh, oldest, n := tr.stalled(now, k.stall)
+			k.m.oldest.Set(oldest.Seconds())
+			k.m.uncommitted.Set(float64(n))
+			for _, f := range fresh {
+				k.m.stalled.Inc()
+				k.log.Warn("kafka: observation unhandled for longer than kafka.stall_after; its partition commits nothing past it until it is",
+					"partition", f.m.Partition, "offset", f.m.Offset, "unhandled_for", now.Sub(f.at).Round(time.Second), "stall_after", k.stall)
+			}
+		}
+	}
 }
 
 // Run consumes until ctx ends, then stops fetching, lets in-flight work
@@ -217,6 +282,11 @@ func (k *Kafka) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWatch()
+	if k.stall > 0 {
+		go k.watchStalls(watchCtx, tr)
+	}
 	lagTick := time.NewTicker(5 * time.Second)
 	defer lagTick.Stop()
 	var fetchBackoff time.Duration
@@ -248,7 +318,7 @@ func (k *Kafka) Run(ctx context.Context) error {
 			k.m.lag.Set(float64(k.r.Stats().Lag))
 		default:
 		}
-		tr.fetched(m)
+		tr.fetched(m, time.Now())
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -294,12 +364,15 @@ func (k *Kafka) handle(ctx context.Context, m kafka.Message) error {
 	}
 	var rej *event.Rejection
 	if errors.As(err, &rej) {
-		if derr := k.deadLetter(ctx, m, rej.Reason); derr != nil {
+		outcome, derr := k.deadLetter(ctx, m, rej.Reason)
+		if derr != nil {
 			k.log.Error("kafka: dead-letter write failed; message not committed", "partition", m.Partition, "offset", m.Offset, "err", derr)
 			return derr
 		}
-		k.m.handled.WithLabelValues("dead_letter").Inc()
-		k.log.Warn("observation rejected; sent to the dead-letter topic", "partition", m.Partition, "offset", m.Offset, "reason", rej.Reason)
+		k.m.handled.WithLabelValues(outcome).Inc()
+		if outcome == outDeadLetter {
+			k.log.Warn("observation rejected; sent to the dead-letter topic", "partition", m.Partition, "offset", m.Offset, "reason", truncate(rej.Reason, maxReason))
+		}
 		return nil
 	}
 	if err != nil {
@@ -307,27 +380,4 @@ func (k *Kafka) handle(ctx context.Context, m kafka.Message) error {
 	}
 	k.m.handled.WithLabelValues("ok").Inc()
 	return nil
-}
-
-func (k *Kafka) deadLetter(ctx context.Context, m kafka.Message, reason string) error {
-	hs := append([]kafka.Header(nil), m.Headers...)
-	hs = append(hs,
-		kafka.Header{Key: "reason", Value: []byte(reason)},
-		kafka.Header{Key: "source_topic", Value: []byte(m.Topic)},
-		kafka.Header{Key: "partition", Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: "offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
-	backoff := 200 * time.Millisecond
-	for {
-		err := k.dlq.WriteMessages(ctx, kafka.Message{Key: m.Key, Value: m.Value, Headers: hs})
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
 }

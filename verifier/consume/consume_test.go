@@ -234,7 +234,7 @@ func TestKcatProducedAccepted(t *testing.T) {
 func TestTrackerCommitsContiguous(t *testing.T) {
 	tr := &tracker{parts: map[int]*partState{}}
 	for o := int64(0); o < 4; o++ {
-		tr.fetched(kafka.Message{Partition: 0, Offset: o})
+		tr.fetched(kafka.Message{Partition: 0, Offset: o}, time.Now())
 	}
 	if _, ok := tr.finish(kafka.Message{Partition: 0, Offset: 2}); ok {
 		t.Fatal("offset 2 committable before 0 and 1")
