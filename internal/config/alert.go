@@ -20,7 +20,10 @@ type Alert struct {
 	// ports and services (docs/alerts.md lists it). An entry whose name is
 	// built in changes that entry; a new name adds one.
 	Catalogue []CatalogueEntry `yaml:"catalogue"`
-	Sinks     Sinks            `yaml:"sinks"`
+	// VulnsFixedSeverity is the severity of a vulns_fixed alert (a scan no
+	// longer reports vulnerabilities): info unless set.
+	VulnsFixedSeverity string `yaml:"vulns_fixed_severity"`
+	Sinks              Sinks  `yaml:"sinks"`
 	// GiveUp: a sink retries a failed delivery this long, then gives up
 	// (dead-letter path, counted and logged).
 	GiveUp time.Duration `yaml:"give_up_after"`
@@ -139,7 +142,7 @@ func defaultAlert() Alert {
 var severities = []string{"info", "low", "medium", "high", "critical"}
 
 // changeKinds lists the change kinds a sink may filter on.
-var changeKinds = []string{"new", "reopened", "verdict_changed", "version_changed", "new_vulns", "closed", "gone", "host_sprays"}
+var changeKinds = []string{"new", "reopened", "verdict_changed", "version_changed", "new_vulns", "vulns_fixed", "closed", "gone", "host_sprays"}
 
 // SyslogFacilities maps facility names to their RFC 5424 codes.
 var syslogFacilities = map[string]int{
@@ -224,6 +227,9 @@ func (a *Alert) validate() []error {
 	}
 	if a.QueueSize < 1 {
 		errs = append(errs, fieldErr("alert.queue_size", "must be at least 1"))
+	}
+	if a.VulnsFixedSeverity != "" && !oneOf(a.VulnsFixedSeverity, severities) {
+		errs = append(errs, fieldErr("alert.vulns_fixed_severity", "must be info, low, medium, high or critical, not %q", a.VulnsFixedSeverity))
 	}
 	for i, e := range a.Allowlist {
 		k := fmt.Sprintf("alert.allowlist.%d", i)

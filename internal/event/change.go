@@ -19,11 +19,23 @@ type Record struct {
 	Product    string    `json:"product,omitempty"`
 	Version    string    `json:"version,omitempty"`
 	CPEs       []string  `json:"cpes,omitempty"`
-	Vulns      []Vuln    `json:"vulns,omitempty"`
-	Severity   Severity  `json:"severity,omitempty"`
-	AlertState string    `json:"alert_state,omitempty"` // pending, alerted, suppressed, learning
-	Baseline   bool      `json:"baseline,omitempty"`    // imported from a scan, not observed first
+	// Vulns are the vulnerabilities the latest scans report, each with its
+	// state (open, false_positive, accepted); FixedVulns those a later scan
+	// no longer reported (state fixed), most recently fixed first.
+	Vulns      []Vuln `json:"vulns,omitempty"`
+	FixedVulns []Vuln `json:"fixed_vulns,omitempty"`
+	// VulnSources is what each vulnerability source did in the last
+	// verification; VulnsNote says why Vulns were kept from an earlier scan
+	// (a source unreachable), empty when they are the latest answer.
+	VulnSources []SourceRun `json:"vuln_sources,omitempty"`
+	VulnsNote   string      `json:"vulns_note,omitempty"`
+	Severity    Severity    `json:"severity,omitempty"`
+	AlertState  string      `json:"alert_state,omitempty"` // pending, alerted, suppressed, learning
+	Baseline    bool        `json:"baseline,omitempty"`    // imported from a scan, not observed first
 }
+
+// OpenVulns returns the vulnerabilities that count for severity and alerts.
+func (r *Record) OpenVulns() []Vuln { return ActiveVulns(r.Vulns) }
 
 // Status is a verdict plus the inventory-only state "gone".
 type Status string
@@ -46,6 +58,7 @@ const (
 	ChangeVerdictChanged ChangeKind = "verdict_changed" // restricted → exposed is the dangerous one
 	ChangeVersionChanged ChangeKind = "version_changed" // product or version
 	ChangeNewVulns       ChangeKind = "new_vulns"       // new CVEs or a higher CVSS
+	ChangeVulnsFixed     ChangeKind = "vulns_fixed"     // a scan whose source ran no longer reports open CVEs
 	ChangeClosed         ChangeKind = "closed"
 	ChangeGone           ChangeKind = "gone"
 	ChangeHostSprays     ChangeKind = "host_sprays"

@@ -209,11 +209,33 @@ const (
 type VulnSource string
 
 const (
+	// SourceVulners: nmap's vulners script (asks vulners.com).
 	SourceVulners VulnSource = "vulners"
-	SourceNVD     VulnSource = "nvd"
+	// SourceNVD: the offline NVD database (synwatch vulndb).
+	SourceNVD VulnSource = "nvd"
+	// SourceCheck: a deeper check run on the service (verifier/checks).
+	SourceCheck VulnSource = "check"
 )
 
-// Vuln is one known vulnerability of a service.
+// VulnState is where one vulnerability of one service stands.
+type VulnState string
+
+const (
+	// VulnOpen: reported by the latest scan of its source (also "").
+	VulnOpen VulnState = "open"
+	// VulnFixed: a later scan whose source ran no longer reported it.
+	VulnFixed VulnState = "fixed"
+	// VulnFalsePositive: a person says it does not apply (Triage says who
+	// and why); hidden from severity and alerts until it expires.
+	VulnFalsePositive VulnState = "false_positive"
+	// VulnAccepted: a person accepted the risk, with an owner; hidden from
+	// severity and alerts until it expires.
+	VulnAccepted VulnState = "accepted"
+)
+
+// Vuln is one known vulnerability of a service. A verification's rows carry
+// only what the source said; the inventory adds the life cycle (state, when
+// first seen and by which scan, when fixed, the triage decision).
 type Vuln struct {
 	ID        string     `json:"id"`             // CVE-2023-38408, or a vulners id
 	Type      string     `json:"type,omitempty"` // cve, exploitdb, githubexploit, ...
@@ -221,6 +243,66 @@ type Vuln struct {
 	IsExploit bool       `json:"is_exploit"`
 	Source    VulnSource `json:"source"`
 	CPE       string     `json:"cpe,omitempty"` // the CPE that matched
+
+	State VulnState `json:"state,omitempty"` // "" reads as open
+	// FirstSeen is when a scan first reported it; FirstScan names that
+	// scan: "verification", "baseline FILE", "sweep NAME", "check NAME".
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	FirstScan string    `json:"first_scan,omitempty"`
+	// FixedAt is the scan that no longer reported it (state fixed).
+	FixedAt time.Time `json:"fixed_at,omitzero"`
+	// Triage is the decision behind false_positive and accepted (kept
+	// after it expired, when the state is open again).
+	Triage *Triage `json:"triage,omitempty"`
+}
+
+// Active says whether the vulnerability counts for severity and alerts:
+// open, not fixed, not a false positive, not an accepted risk.
+func (v *Vuln) Active() bool { return v.State == "" || v.State == VulnOpen }
+
+// Triage is a person's decision about one vulnerability of one service.
+type Triage struct {
+	State  VulnState `json:"state"` // false_positive or accepted
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	// Owner answers for an accepted risk.
+	Owner string `json:"owner,omitempty"`
+	// Expires ends the decision: after it the vulnerability is open again.
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// ActiveVulns returns the vulnerabilities that count (Vuln.Active).
+func ActiveVulns(vs []Vuln) []Vuln {
+	var out []Vuln
+	for _, v := range vs {
+		if v.Active() {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// SourceStatus says what one vulnerability source did in one verification.
+type SourceStatus string
+
+const (
+	// SourceAnswered: it ran and answered; its rows are the whole list, so
+	// none means none, and what it no longer reports is fixed.
+	SourceAnswered SourceStatus = "answered"
+	// SourceUnreachable: it ran but could not reach its API; its rows say
+	// nothing, and the previous ones are kept.
+	SourceUnreachable SourceStatus = "unreachable"
+	// SourceNotRun: it did not run (disabled, no version to look up, the
+	// script timed out, no offline database); the previous rows are kept.
+	SourceNotRun SourceStatus = "not_run"
+)
+
+// SourceRun is one vulnerability source's outcome in a verification.
+type SourceRun struct {
+	Source VulnSource   `json:"source"`
+	Status SourceStatus `json:"status"`
+	Reason string       `json:"reason,omitempty"`
 }
 
 // Verification is the verifier's finding about one service.
@@ -239,9 +321,14 @@ type Verification struct {
 	// VulnsKnown is false when no vulnerability source answered for this
 	// service (vulners gave no element, no offline DB loaded): "unknown",
 	// never "none".
-	VulnsKnown bool          `json:"vulns_known"`
-	ScannedAt  time.Time     `json:"scanned_at"`
-	Duration   time.Duration `json:"duration_ns"`
+	VulnsKnown bool `json:"vulns_known"`
+	// VulnSources says, per source, whether it answered, could not reach
+	// its API or did not run: only an answer may mark vulnerabilities
+	// fixed. Empty (older verifiers): every source answered when
+	// VulnsKnown, none otherwise.
+	VulnSources []SourceRun   `json:"vuln_sources,omitempty"`
+	ScannedAt   time.Time     `json:"scanned_at"`
+	Duration    time.Duration `json:"duration_ns"`
 }
 
 // MaxCVSS returns the highest CVSS among the vulnerabilities, 0 if none.

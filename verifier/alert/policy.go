@@ -14,9 +14,10 @@ import (
 // Policy turns a change into a scored alert, or suppresses it when the
 // allowlist expects it. docs/alerts.md describes the rules.
 type Policy struct {
-	cat   *Catalogue
-	allow []allowEntry
-	now   func() time.Time
+	cat      *Catalogue
+	allow    []allowEntry
+	now      func() time.Time
+	fixedSev event.Severity // alert.vulns_fixed_severity
 }
 
 type allowEntry struct {
@@ -35,7 +36,13 @@ func NewPolicy(cfg config.Alert, now func() time.Time) (*Policy, error) {
 	if now == nil {
 		now = time.Now
 	}
-	p := &Policy{cat: cat, now: now}
+	p := &Policy{cat: cat, now: now, fixedSev: event.SevInfo}
+	if cfg.VulnsFixedSeverity != "" {
+		p.fixedSev = event.Severity(cfg.VulnsFixedSeverity)
+		if p.fixedSev.Rank() < 0 {
+			return nil, fmt.Errorf("alert.vulns_fixed_severity: %q is not info, low, medium, high or critical", cfg.VulnsFixedSeverity)
+		}
+	}
 	for i, e := range cfg.Allowlist {
 		nets, err := config.ParseNetworks(e.Network)
 		if err != nil || len(nets) != 1 {
@@ -146,8 +153,12 @@ func (p *Policy) Evaluate(c event.Change) Decision {
 		return Decision{Suppressed: true, AllowEntry: e.label, AllowReason: e.Reason}
 	}
 
-	sev, rs, match := p.score(c, rec)
+	// false positives and accepted risks are scored as absent
+	sc := activeOnly(c)
+	srec := activeRecord(rec)
+	sev, rs, match := p.score(sc, srec)
 	reasons = append(reasons, rs...)
+	reasons = append(reasons, triaged(rec)...)
 	reasons = append(reasons, expired...)
 	a := &event.Alert{
 		SchemaVersion: event.SchemaVersion,
@@ -179,6 +190,40 @@ func (e *allowEntry) matches(s event.Service, name string) bool {
 		return false
 	}
 	return true
+}
+
+// activeOnly returns c with before and after holding only active
+// vulnerabilities (the alert still carries c itself).
+func activeOnly(c event.Change) event.Change {
+	if c.Before != nil {
+		c.Before = activeRecord(c.Before)
+	}
+	if c.After != nil {
+		c.After = activeRecord(c.After)
+	}
+	return c
+}
+
+func activeRecord(r *event.Record) *event.Record {
+	cp := *r
+	cp.Vulns = r.OpenVulns()
+	return &cp
+}
+
+// triaged says which vulnerabilities a person's decision hides.
+func triaged(r *event.Record) []string {
+	var out []string
+	for _, v := range r.Vulns {
+		if v.Active() || v.Triage == nil {
+			continue
+		}
+		what := "false positive"
+		if v.State == event.VulnAccepted {
+			what = "accepted risk, owner " + v.Triage.Owner
+		}
+		out = append(out, fmt.Sprintf("%s not counted: %s (%s, by %s)", v.ID, what, v.Triage.Reason, v.Triage.By))
+	}
+	return out
 }
 
 // risk is what the service itself carries: catalogue entry and
@@ -354,6 +399,21 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 		sev, r := verdictAdjust(sev, rec.Status)
 		add(r)
 		return sev, reasons, m
+	case event.ChangeVulnsFixed:
+		var ids []string
+		for _, f := range rec.FixedVulns {
+			if !f.FixedAt.Before(rec.VerifiedAt) {
+				ids = append(ids, f.ID)
+			}
+		}
+		sort.Strings(ids)
+		if len(ids) > 5 {
+			ids = append(ids[:5], fmt.Sprintf("and %d more", len(ids)-5))
+		}
+		add(fmt.Sprintf("no longer reported by a scan whose vulnerability source answered: %s", strings.Join(ids, ", ")))
+		_, rs, m := p.vulnOnly(c.Service, rec, rec.Vulns)
+		reasons = append(reasons, rs...)
+		return p.fixedSev, reasons, m
 	case event.ChangeNewVulns:
 		fresh := newVulns(c.Before, rec)
 		ids := make([]string, 0, len(fresh))
@@ -460,6 +520,8 @@ func title(c event.Change, r *event.Record) string {
 		return fmt.Sprintf("Version changed: %s on %s", describe(r), where)
 	case event.ChangeNewVulns:
 		return fmt.Sprintf("New vulnerabilities: %s on %s", describe(r), where)
+	case event.ChangeVulnsFixed:
+		return fmt.Sprintf("Vulnerabilities fixed: %s on %s", describe(r), where)
 	case event.ChangeClosed:
 		return fmt.Sprintf("Closed: %s on %s", describe(r), where)
 	case event.ChangeGone:

@@ -25,8 +25,9 @@ func fresh(r *event.Record, now time.Time, reverify time.Duration) bool {
 	return open(r.Status) && !r.VerifiedAt.IsZero() && now.Sub(r.VerifiedAt) < reverify
 }
 
-// applyVerification returns the record after a (non-error) verification.
-func applyVerification(before event.Record, v event.Verification, now time.Time) event.Record {
+// applyScan returns the record after a (non-error) verification or an
+// imported scan named scan.
+func applyScan(before event.Record, v event.Verification, now time.Time, scan string) event.Record {
 	after := before
 	after.Status = event.Status(v.Verdict)
 	after.VerifiedAt = v.ScannedAt
@@ -44,10 +45,9 @@ func applyVerification(before event.Record, v event.Verification, now time.Time)
 		if len(v.CPEs) > 0 {
 			after.CPEs = slices.Clone(v.CPEs)
 		}
-		// unknown is not none: keep what we knew when no source answered
-		if v.VulnsKnown {
-			after.Vulns = slices.Clone(v.Vulns)
-		}
+		// unknown is not none: a source that did not answer keeps its rows
+		after.Vulns, after.FixedVulns, _, after.VulnsNote = mergeVulns(&before, &v, after.VerifiedAt, scan)
+		after.VulnSources = slices.Clone(v.VulnSources)
 	}
 	return after
 }
@@ -103,8 +103,13 @@ func diff(before, after *event.Record, o *event.Observation) []event.Change {
 	if (before.Product != "" || before.Version != "") && (after.Product != before.Product || after.Version != before.Version) {
 		mk(event.ChangeVersionChanged, anchor, after.Product+"\x00"+after.Version)
 	}
-	if nv := newVulnIDs(before.Vulns, after.Vulns); len(nv) > 0 || maxCVSS(after.Vulns) > maxCVSS(before.Vulns) {
-		mk(event.ChangeNewVulns, anchor, strings.Join(nv, ",")+"\x00"+strconv.FormatFloat(maxCVSS(after.Vulns), 'f', 1, 64))
+	// false positives and accepted risks are news to nobody
+	ba, aa := before.OpenVulns(), after.OpenVulns()
+	if nv := newVulnIDs(ba, aa); len(nv) > 0 || maxCVSS(aa) > maxCVSS(ba) {
+		mk(event.ChangeNewVulns, anchor, strings.Join(nv, ",")+"\x00"+strconv.FormatFloat(maxCVSS(aa), 'f', 1, 64))
+	}
+	if fx := FixedIDs(before, after); len(fx) > 0 {
+		mk(event.ChangeVulnsFixed, anchor, strings.Join(fx, ","))
 	}
 	return out
 }
@@ -121,6 +126,23 @@ func ChangeID(s event.Service, kind event.ChangeKind, anchor time.Time, to strin
 	h.Write([]byte{0})
 	h.Write([]byte(to))
 	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// FixedIDs lists the vulnerabilities that were open before and are fixed
+// after (a scan whose source answered no longer reported them), sorted.
+func FixedIDs(before, after *event.Record) []string {
+	open := make(map[string]bool, len(before.Vulns))
+	for _, v := range before.OpenVulns() {
+		open[v.ID] = true
+	}
+	var out []string
+	for _, f := range after.FixedVulns {
+		if open[f.ID] && !slices.ContainsFunc(after.Vulns, func(v event.Vuln) bool { return v.ID == f.ID }) {
+			out = append(out, f.ID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func newVulnIDs(before, after []event.Vuln) []string {

@@ -44,6 +44,7 @@ type Pipeline struct {
 	verifier Verifier
 	alerter  Alerter
 	policy   *alert.Policy
+	triage   Triage
 	inside   config.Networks
 	exclude  config.Networks
 	reverify time.Duration
@@ -88,6 +89,10 @@ const DefaultLease = 30 * time.Second
 
 // SetLease changes DefaultLease.
 func (p *Pipeline) SetLease(d time.Duration) { p.lease = d }
+
+// SetTriage makes every verification apply the triage decisions tr reads
+// (false positives and accepted risks are hidden from severity and alerts).
+func (p *Pipeline) SetTriage(tr Triage) { p.triage = tr }
 
 // SetClock replaces time.Now (tests).
 func (p *Pipeline) SetClock(now func() time.Time) { p.now = now }
@@ -320,7 +325,14 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 		}
 		return nil
 	}
-	after := applyVerification(before, ver, now)
+	after := applyScan(before, ver, now, ScanVerification)
+	p.countSources(svc, &ver, &after)
+	if p.triage != nil {
+		if err := p.triage.Apply(ctx, &after); err != nil {
+			p.m.storeErrs.Inc()
+			return fmt.Errorf("read triage decisions for %s: %w", svc, err)
+		}
+	}
 	changes := diff(&before, &after, o)
 	p.score(&after, changes)
 	if err := p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes}); err != nil {
@@ -335,25 +347,34 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 // score sets the record's severity and alert state with the alert
 // policy (or from the highest CVSS when there is none).
 func (p *Pipeline) score(after *event.Record, changes []event.Change) {
-	if p.policy == nil {
-		after.Severity = alert.CVSSSeverity(maxCVSS(after.Vulns))
-	} else {
-		ac := *after
-		d := p.policy.Evaluate(event.Change{Kind: event.ChangeNew, Service: after.Service, After: &ac})
-		switch {
-		case d.Suppressed:
-			after.Severity = event.SevInfo
-			after.AlertState = "suppressed"
-		case d.Alert != nil:
-			after.Severity = d.Alert.Severity
-		}
-	}
+	Score(p.policy, after)
 	if len(changes) > 0 && after.AlertState != "suppressed" {
 		after.AlertState = "alerted"
 	}
 	for i := range changes {
 		a := *after
 		changes[i].After = &a
+	}
+}
+
+// countSources counts what each vulnerability source did and warns when
+// one could not reach its API (the record keeps the earlier rows).
+func (p *Pipeline) countSources(svc event.Service, v *event.Verification, after *event.Record) {
+	for _, r := range v.VulnSources {
+		p.m.sources.WithLabelValues(string(r.Source), string(r.Status)).Inc()
+		if r.Source != event.SourceVulners {
+			continue
+		}
+		switch r.Status {
+		case event.SourceAnswered:
+			p.m.vulnersStreak.Set(0)
+		case event.SourceUnreachable:
+			p.m.vulnersStreak.Inc()
+		}
+	}
+	if un := unreachable(v); len(un) > 0 {
+		p.log.Warn("vulnerability source unreachable; keeping the earlier vulnerabilities", "service", svc.String(),
+			"sources", un, "kept", len(after.Vulns), "note", after.VulnsNote)
 	}
 }
 
@@ -503,6 +524,12 @@ type metrics struct {
 	verifyErrs  prometheus.Counter
 	deliverErrs prometheus.Counter
 	redelivered prometheus.Counter
+	// sources counts vulnerability sources' outcomes per verification;
+	// vulnersStreak counts verifications in a row where vulners could not
+	// reach its API (0 after an answer): it climbing is the "vulners is
+	// unreachable on every scan" signal.
+	sources       *prometheus.CounterVec
+	vulnersStreak prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -519,9 +546,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Deliveries to the alerting stage that failed (the changes stay pending)."}),
 		redelivered: prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_pipeline_pending_redelivered_total",
 			Help: "Pending changes delivered from the outbox after an earlier failure or crash."}),
+		sources: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_pipeline_vuln_source_runs_total",
+			Help: "Vulnerability sources' outcomes per verification, by source (vulners, nvd) and status (answered, unreachable, not_run)."}, []string{"source", "status"}),
+		vulnersStreak: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_pipeline_vulners_unreachable_streak",
+			Help: "Verifications in a row where the vulners script could not reach its API (0 after one that answered); vulnerabilities are kept from earlier scans meanwhile."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.obs, m.changes, m.storeErrs, m.verifyErrs, m.deliverErrs, m.redelivered)
+		reg.MustRegister(m.obs, m.changes, m.storeErrs, m.verifyErrs, m.deliverErrs, m.redelivered, m.sources, m.vulnersStreak)
 	}
 	return m
 }

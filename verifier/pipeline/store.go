@@ -64,7 +64,8 @@ type Commit struct {
 	// Service names the host the changes belong to (also when Record is nil).
 	Service event.Service
 	// Record, when non-nil, carries the verification part to write: Status,
-	// VerifiedAt, Name, Product, Version, CPEs, Vulns, Severity, AlertState,
+	// VerifiedAt, Name, Product, Version, CPEs, Vulns, FixedVulns, VulnSources,
+	// VulnsNote, Severity, AlertState,
 	// Baseline. It is written only if Record.VerifiedAt is not older than the
 	// stored one (a slow verifier never overwrites a newer finding).
 	// first_seen, last_seen, observations and vantage are Observe's.
@@ -91,6 +92,9 @@ func VerificationPart(dst *event.Record, src *event.Record) {
 	dst.Version = src.Version
 	dst.CPEs = src.CPEs
 	dst.Vulns = src.Vulns
+	dst.FixedVulns = src.FixedVulns
+	dst.VulnSources = src.VulnSources
+	dst.VulnsNote = src.VulnsNote
 	dst.Severity = src.Severity
 	dst.AlertState = src.AlertState
 	dst.Baseline = src.Baseline

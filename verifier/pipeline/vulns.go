@@ -1,0 +1,212 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/alert"
+)
+
+// ScanVerification names a verification by the pipeline in a vulnerability's
+// first_scan.
+const ScanVerification = "verification"
+
+// maxFixed bounds the fixed vulnerabilities a record keeps (most recent
+// first): the history is for the report's "fixed since" section, not an
+// archive.
+const maxFixed = 200
+
+// Triage applies people's decisions (false positive, accepted risk) to a
+// record's vulnerabilities; verifier/triage reads them from the store, so a
+// decision takes effect at the next verification without a restart.
+type Triage interface {
+	Apply(ctx context.Context, r *event.Record) error
+}
+
+// answered returns whether each source answered in v (an empty
+// VulnSources: every source when VulnsKnown, none otherwise).
+func answered(v *event.Verification) func(event.VulnSource) bool {
+	if len(v.VulnSources) == 0 {
+		known := v.VulnsKnown
+		return func(event.VulnSource) bool { return known }
+	}
+	return func(s event.VulnSource) bool {
+		for _, r := range v.VulnSources {
+			if r.Source == s {
+				return r.Status == event.SourceAnswered
+			}
+		}
+		return false
+	}
+}
+
+// mergeVulns applies a verification's rows to the record's vulnerabilities:
+// a row keeps the life cycle of the vulnerability it continues (first seen,
+// triage); a previous vulnerability the verification did not report is fixed
+// when its source answered and kept otherwise (unknown is not none). note
+// says why vulnerabilities were kept.
+func mergeVulns(before *event.Record, v *event.Verification, at time.Time, scan string) (vulns, fixed, newlyFixed []event.Vuln, note string) {
+	prev := make(map[string]event.Vuln, len(before.Vulns))
+	for _, x := range before.Vulns {
+		prev[x.ID] = x
+	}
+	seen := make(map[string]bool, len(v.Vulns))
+	for _, row := range v.Vulns {
+		if seen[row.ID] {
+			continue
+		}
+		seen[row.ID] = true
+		nv := event.Vuln{ID: row.ID, Type: row.Type, CVSS: row.CVSS, IsExploit: row.IsExploit, Source: row.Source, CPE: row.CPE, State: event.VulnOpen}
+		if p, ok := prev[row.ID]; ok {
+			nv.FirstSeen, nv.FirstScan, nv.State, nv.Triage = p.FirstSeen, p.FirstScan, p.State, p.Triage
+			if nv.State == "" {
+				nv.State = event.VulnOpen
+			}
+		} else {
+			nv.FirstSeen, nv.FirstScan = at, scan
+		}
+		vulns = append(vulns, nv)
+	}
+	ok := answered(v)
+	kept := 0
+	for _, p := range before.Vulns {
+		if seen[p.ID] {
+			continue
+		}
+		if ok(p.Source) {
+			f := p
+			f.State, f.FixedAt = event.VulnFixed, at
+			newlyFixed = append(newlyFixed, f)
+			continue
+		}
+		vulns = append(vulns, p)
+		kept++
+	}
+	fixed = append(fixed, newlyFixed...)
+	for _, f := range before.FixedVulns {
+		if !seen[f.ID] && !slices.ContainsFunc(newlyFixed, func(x event.Vuln) bool { return x.ID == f.ID }) {
+			fixed = append(fixed, f)
+		}
+	}
+	if len(fixed) > maxFixed {
+		fixed = fixed[:maxFixed]
+	}
+	var why []string
+	for _, r := range v.VulnSources {
+		if r.Status == event.SourceUnreachable {
+			s := string(r.Source) + " could not reach its API"
+			if r.Reason != "" {
+				s += " (" + r.Reason + ")"
+			}
+			why = append(why, s)
+		}
+	}
+	if len(why) > 0 {
+		note = fmt.Sprintf("%s at %s: kept %d vulnerabilities from earlier scans", strings.Join(why, "; "), at.UTC().Format(time.RFC3339), kept)
+	}
+	return vulns, fixed, newlyFixed, note
+}
+
+// unreachable lists the sources that could not reach their API.
+func unreachable(v *event.Verification) []event.SourceRun {
+	var out []event.SourceRun
+	for _, r := range v.VulnSources {
+		if r.Status == event.SourceUnreachable {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Score sets a record's severity and alert state with the alert policy
+// (or from the highest CVSS when policy is nil), counting only active
+// vulnerabilities: false positives and accepted risks are hidden.
+func Score(policy *alert.Policy, r *event.Record) {
+	if policy == nil {
+		r.Severity = alert.CVSSSeverity(maxCVSS(r.OpenVulns()))
+		return
+	}
+	ac := *r
+	d := policy.Evaluate(event.Change{Kind: event.ChangeNew, Service: r.Service, After: &ac})
+	switch {
+	case d.Suppressed:
+		r.Severity = event.SevInfo
+		r.AlertState = "suppressed"
+	case d.Alert != nil:
+		r.Severity = d.Alert.Severity
+		if r.AlertState == "suppressed" {
+			r.AlertState = "" // the allowlist entry is gone or expired
+		}
+	}
+}
+
+// Retriage applies the triage decisions to one stored record and scores it
+// again, recording no change (a person's decision is not news): the
+// inventory, the report and the exposures list show it at once.
+func Retriage(ctx context.Context, store Store, policy *alert.Policy, tr Triage, svc event.Service) error {
+	rec, err := store.Get(ctx, svc)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", svc, err)
+	}
+	if rec == nil {
+		return nil
+	}
+	after := *rec
+	after.Vulns = slices.Clone(rec.Vulns)
+	if tr != nil {
+		if err := tr.Apply(ctx, &after); err != nil {
+			return fmt.Errorf("triage of %s: %w", svc, err)
+		}
+	}
+	Score(policy, &after)
+	if _, _, err := store.Commit(ctx, Commit{Service: svc, Record: &after}); err != nil {
+		return fmt.Errorf("record triage of %s: %w", svc, err)
+	}
+	return nil
+}
+
+// ImportScan records the findings of an earlier scan (a baseline file)
+// without alerting: each verification is applied to the service's record
+// with the same vulnerability life cycle, triage and severity policy as a
+// verification, and written marked baseline; no change is recorded. scan
+// names the scan in first_scan ("baseline FILE"). It computes every record
+// before writing any: an error while reading or scoring leaves the store
+// as it was.
+func ImportScan(ctx context.Context, store Store, policy *alert.Policy, tr Triage, vs []event.Verification, scan string) (int, error) {
+	recs := make([]event.Record, 0, len(vs))
+	for _, v := range vs {
+		before, err := store.Get(ctx, v.Service)
+		if err != nil {
+			return 0, fmt.Errorf("read %s: %w", v.Service, err)
+		}
+		at := v.ScannedAt.UTC()
+		if before == nil {
+			before = &event.Record{Service: v.Service, FirstSeen: at, LastSeen: at}
+		}
+		after := applyScan(*before, v, at, scan)
+		after.Baseline = true
+		if tr != nil {
+			if err := tr.Apply(ctx, &after); err != nil {
+				return 0, fmt.Errorf("triage of %s: %w", v.Service, err)
+			}
+		}
+		Score(policy, &after)
+		if after.FirstSeen.IsZero() || at.Before(after.FirstSeen) {
+			after.FirstSeen = at
+		}
+		if at.After(after.LastSeen) {
+			after.LastSeen = at
+		}
+		recs = append(recs, after)
+	}
+	for _, r := range recs {
+		if err := store.Import(ctx, r); err != nil {
+			return 0, fmt.Errorf("import %s: %w", r.Service, err)
+		}
+	}
+	return len(recs), nil
+}
