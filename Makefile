@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 BIN      := bin/synwatch
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test unit bench fuzz demo vet fmt clean setup
+.PHONY: all build test unit bench fuzz demo vet fmt clean setup man
 
 all: build
 
@@ -13,6 +13,10 @@ build:
 
 setup:
 	scripts/setup
+
+# Man pages (section 1) from the same definitions as --help, into bin/man.
+man: build
+	$(BIN) man --dir bin/man
 
 # The whole suite against real parts: libpcap on veth pairs, Apache Kafka,
 # redis-server, nmap, rsyslog. Needs root. Installs what is missing first.

@@ -84,11 +84,14 @@ func commands(t *testing.T) map[string]bool {
 	cmds := map[string]bool{}
 	in := false
 	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "commands:") {
+		if strings.HasPrefix(line, "Available Commands:") {
 			in = true
 			continue
 		}
-		if in && strings.HasPrefix(line, "  ") {
+		if in && !strings.HasPrefix(line, "  ") {
+			in = false
+		}
+		if in {
 			if f := strings.Fields(line); len(f) > 0 {
 				cmds[f[0]] = true
 			}
@@ -100,9 +103,10 @@ func commands(t *testing.T) map[string]bool {
 	return cmds
 }
 
-// flagDefault matches a line of flag.PrintDefaults: "  -name" (a bool) or
-// "  -name type" / "  -name\tusage" (single letter names).
-var flagDefault = regexp.MustCompile(`^  -([A-Za-z0-9][A-Za-z0-9_.-]*)( \S+)?(\t.*)?$`)
+// flagDefault matches a flag line of the help (pflag's FlagUsages):
+// "  -x, --name type   usage", "      --name type   usage" or
+// "      --name   usage" (a bool: no type word).
+var flagDefault = regexp.MustCompile(`^\s+(?:-\S, )?--([A-Za-z0-9][A-Za-z0-9_.-]*)( [^\s]+)?\s\s`)
 
 // usageOf runs `synwatch WORDS... --help` and returns its flags (name → takes
 // a value). A subcommand still a placeholder ("not implemented yet") has no
@@ -112,7 +116,7 @@ var flagDefault = regexp.MustCompile(`^  -([A-Za-z0-9][A-Za-z0-9_.-]*)( \S+)?(\t
 func usageOf(t *testing.T, words []string) map[string]bool {
 	t.Helper()
 	out, _ := runSynwatch(t, append(append([]string{}, words...), "--help")...)
-	want := "usage: synwatch " + strings.Join(words, " ")
+	want := "Usage:\n  synwatch " + strings.Join(words, " ")
 	if !strings.Contains(out, want) {
 		if strings.Contains(out, "not implemented yet") {
 			t.Logf("NOTE: `synwatch %s` is still a placeholder: its flags are not checked yet", strings.Join(words, " "))

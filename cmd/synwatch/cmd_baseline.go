@@ -6,36 +6,47 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/synwatch/synwatch/verifier/baseline"
 )
 
-// cmdBaseline: `synwatch baseline import --store URL FILE...` records the
-// open ports of nmap XML and masscan JSON/XML scans as known services, so
-// their first observation is not "new".
-func cmdBaseline(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "import" {
-		return usagef("usage: synwatch baseline import --store URL FILE... (nmap -oX, masscan -oX or -oJ)")
+func newBaselineCmd(env *Env) *cobra.Command {
+	c := groupCmd(env, &cobra.Command{
+		Use:   "baseline",
+		Short: "import known services from nmap or masscan output",
+	})
+	c.AddCommand(newBaselineImportCmd(env))
+	return c
+}
+
+type baselineImportOptions struct {
+	store storeOptions
+	files []string
+}
+
+// `synwatch baseline import --store URL FILE...` records the open ports of
+// nmap XML and masscan JSON/XML scans as known services, so their first
+// observation is not "new".
+func newBaselineImportCmd(env *Env) *cobra.Command {
+	var o baselineImportOptions
+	c := &cobra.Command{
+		Use:     "import --store URL FILE...",
+		Short:   "record the open ports of nmap -oX, masscan -oX or -oJ files as known services",
+		Example: `  synwatch baseline import --store file:synwatch.db scan.xml masscan.json`,
+		Args:    minArgs(1, "scan files: FILE... (nmap -oX, masscan -oX or -oJ)"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.files = args
+			return runBaselineImport(c.Context(), env, &o)
+		},
 	}
-	fs := newFlags(env, "baseline import", "--store URL FILE...")
-	var sf storeFlags
-	sf.register(fs)
-	// flags may come before or after the files
-	var files []string
-	rest := args[1:]
-	for {
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		files = append(files, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	if len(files) == 0 {
-		return usagef("no scan files given")
-	}
-	st, _, err := sf.open(ctx)
+	o.store.register(c.Flags())
+	return c
+}
+
+func runBaselineImport(ctx context.Context, env *Env, o *baselineImportOptions) error {
+	files := o.files
+	st, _, err := o.store.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -4,18 +4,44 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/spf13/cobra"
+
 	"github.com/synwatch/synwatch/internal/config"
 )
 
-// cmdConfig: `synwatch config check FILE` prints every problem with its key
-// and line, or "ok".
-func cmdConfig(ctx context.Context, env *Env, args []string) error {
-	if len(args) != 2 || args[0] != "check" {
-		return usagef("usage: synwatch config check FILE")
+func newConfigCmd(env *Env) *cobra.Command {
+	c := groupCmd(env, &cobra.Command{
+		Use:   "config",
+		Short: "config tools: check FILE",
+	})
+	c.AddCommand(newConfigCheckCmd(env))
+	return c
+}
+
+type configCheckOptions struct {
+	file string
+}
+
+// `synwatch config check FILE` prints every problem with its key and line,
+// or "ok".
+func newConfigCheckCmd(env *Env) *cobra.Command {
+	var o configCheckOptions
+	return &cobra.Command{
+		Use:     "check FILE",
+		Short:   "check a config file: every problem with its key and line, or ok",
+		Example: `  synwatch config check /etc/synwatch/synwatch.yml`,
+		Args:    exactArgs(1, "one config FILE"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.file = args[0]
+			return runConfigCheck(c.Context(), env, &o)
+		},
 	}
-	if _, err := config.Load(args[1]); err != nil {
+}
+
+func runConfigCheck(ctx context.Context, env *Env, o *configCheckOptions) error {
+	if _, err := config.Load(o.file); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok\n", args[1])
+	fmt.Fprintf(env.Stdout, "%s: ok\n", o.file)
 	return nil
 }

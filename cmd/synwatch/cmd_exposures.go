@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
@@ -17,21 +19,19 @@ import (
 	"github.com/synwatch/synwatch/verifier/state"
 )
 
-// storeFlags are shared by the commands that read or write the inventory.
-type storeFlags struct {
+// storeOptions are shared by the commands that read or write the inventory.
+type storeOptions struct {
 	config string
 	store  string
 }
 
-func (s *storeFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
+func (s *storeOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&s.config, "config", "", "YAML config file (default: none; env SYNWATCH_CONFIG); gives store.url, store.password_file, store.tls")
 	fs.StringVar(&s.store, "store", "", "inventory URL: file:PATH, redis://[user:pass@]HOST:PORT[/DB] or rediss://... (overrides store.url)")
 }
 
 // open loads the config and opens the store.
-func (s *storeFlags) open(ctx context.Context) (state.Store, config.Config, error) {
+func (s *storeOptions) open(ctx context.Context) (state.Store, config.Config, error) {
 	cfg, err := config.Load(configPath(s.config))
 	if err != nil {
 		return nil, cfg, err
@@ -48,7 +48,7 @@ func (s *storeFlags) open(ctx context.Context) (state.Store, config.Config, erro
 
 // records opens the store and reads the records that pass the filters. The
 // caller closes the store.
-func (s *storeFlags) records(ctx context.Context, ff *filterFlags, now time.Time) (state.Store, []event.Record, error) {
+func (s *storeOptions) records(ctx context.Context, ff *filterOptions, now time.Time) (state.Store, []event.Record, error) {
 	filter, err := ff.filter(now)
 	if err != nil {
 		return nil, nil, err
@@ -65,14 +65,14 @@ func (s *storeFlags) records(ctx context.Context, ff *filterFlags, now time.Time
 	return st, recs, nil
 }
 
-// filterFlags are the inventory filters of exposures and report.
-type filterFlags struct {
+// filterOptions are the inventory filters of exposures and report.
+type filterOptions struct {
 	verdict, network, port, severity string
 	since                            time.Duration
 }
 
 // register adds the inventory filters (exposures, report).
-func (f *filterFlags) register(fs *flag.FlagSet) {
+func (f *filterOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.verdict, "verdict", "", "only these verdicts: exposed, restricted, closed, gone, error, unverified (comma-separated)")
 	fs.StringVar(&f.network, "network", "", "only services in these networks (comma-separated CIDRs)")
 	fs.StringVar(&f.port, "port", "", "only these ports (comma-separated)")
@@ -80,7 +80,7 @@ func (f *filterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.severity, "severity", "", "only services of at least this severity: info, low, medium, high, critical")
 }
 
-func (f *filterFlags) filter(now time.Time) (report.Filter, error) {
+func (f *filterOptions) filter(now time.Time) (report.Filter, error) {
 	var out report.Filter
 	for _, v := range splitList(f.verdict) {
 		switch s := event.Status(v); s {
@@ -132,26 +132,39 @@ func splitList(s string) []string {
 	return out
 }
 
-// cmdExposures: `synwatch exposures --store URL [filters] [--format table|json|csv]`.
-func cmdExposures(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "exposures", "--store URL [--verdict V[,V]] [--network CIDR[,CIDR]] [--port N[,N]] [--since DUR] [--severity S] [--format table|json|csv]")
-	var sf storeFlags
-	sf.register(fs)
-	var ff filterFlags
-	ff.register(fs)
-	format := fs.String("format", "table", "table, json or csv")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type exposuresOptions struct {
+	store  storeOptions
+	filter filterOptions
+	format string
+}
+
+func newExposuresCmd(env *Env) *cobra.Command {
+	var o exposuresOptions
+	c := &cobra.Command{
+		Use:   "exposures --store URL [--verdict V[,V]] [--network CIDR[,CIDR]] [--port N[,N]] [--since DUR] [--severity S] [--format table|json|csv]",
+		Short: "list the inventory of exposed services",
+		Example: `  synwatch exposures --store file:synwatch.db
+  synwatch exposures --store redis://127.0.0.1:6379 --verdict exposed --severity high --format json`,
+		Args: exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runExposures(c.Context(), env, &o)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
+	o.store.register(c.Flags())
+	o.filter.register(c.Flags())
+	c.Flags().StringVar(&o.format, "format", "table", "table, json or csv")
+	return c
+}
+
+// runExposures prints the inventory rows that pass the filters.
+func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
+	format := &o.format
 	switch *format {
 	case "table", "json", "csv":
 	default:
 		return usagef("--format %q: want table, json or csv", *format)
 	}
-	st, recs, err := sf.records(ctx, &ff, time.Now())
+	st, recs, err := o.store.records(ctx, &o.filter, time.Now())
 	if err != nil {
 		return err
 	}

@@ -5,24 +5,47 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/synwatch/synwatch/internal/bus"
 )
 
-// cmdKafka: `synwatch kafka init` creates the observations, alerts and
-// dead-letter topics with the configured partitions, replication and
-// retention. Idempotent: existing topics are left as they are.
-func cmdKafka(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "init" {
-		return usagef("usage: synwatch kafka init [--config FILE] [--kafka HOST:PORT[,...]]")
+func newKafkaCmd(env *Env) *cobra.Command {
+	c := groupCmd(env, &cobra.Command{
+		Use:   "kafka",
+		Short: "Kafka tools: init (create topics)",
+	})
+	c.AddCommand(newKafkaInitCmd(env))
+	return c
+}
+
+type kafkaInitOptions struct {
+	common  commonOptions
+	brokers string
+}
+
+// `synwatch kafka init` creates the observations, alerts and dead-letter
+// topics with the configured partitions, replication and retention.
+// Idempotent: existing topics are left as they are.
+func newKafkaInitCmd(env *Env) *cobra.Command {
+	var o kafkaInitOptions
+	c := &cobra.Command{
+		Use:     "init [--config FILE] [--kafka HOST:PORT[,...]]",
+		Short:   "create the observations, alerts and dead-letter topics (idempotent)",
+		Example: `  synwatch kafka init --kafka 127.0.0.1:9092`,
+		Args:    exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runKafkaInit(c.Context(), env, &o)
+		},
 	}
-	fs := newFlags(env, "kafka init", "[--config FILE] [--kafka HOST:PORT[,...]]")
-	var common commonFlags
-	common.register(fs)
-	brokers := fs.String("kafka", "", "Kafka brokers `HOST:PORT[,...]` (overrides kafka.brokers)")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
-	cfg, err := common.load()
+	o.common.register(c.Flags())
+	c.Flags().StringVar(&o.brokers, "kafka", "", "Kafka brokers `HOST:PORT[,...]` (overrides kafka.brokers)")
+	return c
+}
+
+func runKafkaInit(ctx context.Context, env *Env, o *kafkaInitOptions) error {
+	brokers := &o.brokers
+	cfg, err := o.common.load()
 	if err != nil {
 		return err
 	}

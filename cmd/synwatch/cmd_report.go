@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
 )
@@ -17,28 +19,48 @@ import (
 // uploadTimeout bounds one report upload, retries included.
 const uploadTimeout = 2 * time.Minute
 
-// cmdReport: `synwatch report --store URL --format md|html|json|tex --out FILE [--upload s3://BUCKET/KEY]`.
-func cmdReport(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "report", "--store URL --format md|html|json|tex --out FILE|--upload s3://BUCKET/KEY [--period DUR] [filters]")
-	var sf storeFlags
-	sf.register(fs)
-	var ff filterFlags
-	ff.register(fs)
-	format := fs.String("format", "", "md, html, json or tex (default: from --out's extension, else --upload's key)")
-	out := fs.String("out", "", "output file (- for stdout)")
-	period := fs.Duration("period", 7*24*time.Hour, "the changes section covers this long before now")
-	title := fs.String("title", "synwatch: exposed services", "report title")
-	uploadURL := fs.String("upload", "", "also upload the report to s3://BUCKET/KEY (KEY ending in / takes the file name)")
-	endpoint := fs.String("s3-endpoint", "s3.amazonaws.com", "S3 API endpoint HOST[:PORT] (GCS with HMAC keys: storage.googleapis.com)")
-	region := fs.String("s3-region", "", "S3 region (default: asked of the endpoint)")
-	insecure := fs.Bool("s3-insecure", false, "plain HTTP to the endpoint (a local server only)")
-	credFile := fs.String("s3-credentials-file", "", "read AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY= (and AWS_SESSION_TOKEN=) lines from this file instead of the environment")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+type reportOptions struct {
+	store                    storeOptions
+	filter                   filterOptions
+	format, out, title       string
+	period                   time.Duration
+	upload, endpoint, region string
+	insecure                 bool
+	credFile                 string
+}
+
+func newReportCmd(env *Env) *cobra.Command {
+	var o reportOptions
+	c := &cobra.Command{
+		Use:   "report --store URL [--format md|html|json|tex] (--out FILE | --upload s3://BUCKET/KEY) [--period DUR] [filters]",
+		Short: "write a report of the inventory (md, html, json, tex)",
+		Example: `  synwatch report --store file:synwatch.db --out weekly.html
+  synwatch report --store redis://127.0.0.1:6379 --format md --out - --severity high`,
+		Args: exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			return runReport(c.Context(), env, &o)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
-	}
+	fs := c.Flags()
+	o.store.register(fs)
+	o.filter.register(fs)
+	fs.StringVar(&o.format, "format", "", "md, html, json or tex (default: from --out's extension, else --upload's key)")
+	fs.StringVar(&o.out, "out", "", "output `FILE` (- for stdout)")
+	fs.DurationVar(&o.period, "period", 7*24*time.Hour, "the changes section covers this long before now")
+	fs.StringVar(&o.title, "title", "synwatch: exposed services", "report title")
+	fs.StringVar(&o.upload, "upload", "", "also upload the report to s3://BUCKET/KEY (KEY ending in / takes the file name)")
+	fs.StringVar(&o.endpoint, "s3-endpoint", "s3.amazonaws.com", "S3 API endpoint HOST[:PORT] (GCS with HMAC keys: storage.googleapis.com)")
+	fs.StringVar(&o.region, "s3-region", "", "S3 region (default: asked of the endpoint)")
+	fs.BoolVar(&o.insecure, "s3-insecure", false, "plain HTTP to the endpoint (a local server only)")
+	fs.StringVar(&o.credFile, "s3-credentials-file", "", "read AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY= (and AWS_SESSION_TOKEN=) lines from this `FILE` instead of the environment")
+	return c
+}
+
+// runReport renders the report and writes and/or uploads it.
+func runReport(ctx context.Context, env *Env, o *reportOptions) error {
+	sf, ff := &o.store, &o.filter
+	format, out, period, title := &o.format, &o.out, &o.period, &o.title
+	uploadURL, endpoint, region, insecure, credFile := &o.upload, &o.endpoint, &o.region, &o.insecure, &o.credFile
 	if *out == "" && *uploadURL == "" {
 		return usagef("--out FILE (- for stdout) or --upload s3://BUCKET/KEY is required")
 	}
@@ -89,7 +111,7 @@ func cmdReport(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	now := time.Now()
-	st, recs, err := sf.records(ctx, &ff, now)
+	st, recs, err := sf.records(ctx, ff, now)
 	if err != nil {
 		return err
 	}

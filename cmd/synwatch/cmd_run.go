@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
@@ -21,8 +22,8 @@ import (
 // within it, or abandoned (they are seen again on the next connection).
 const runDrainTimeout = 30 * time.Second
 
-type runFlags struct {
-	common   commonFlags
+type runOptions struct {
+	common   commonOptions
 	iface    string
 	pcap     string
 	store    string
@@ -34,21 +35,34 @@ type runFlags struct {
 // store by default) → nmap scheduler → alert dispatcher, in one process, no
 // Kafka, no Redis. With --pcap it handles the whole file and exits 0 once
 // every alert is delivered; with --iface it runs until SIGINT/SIGTERM.
-func cmdRun(ctx context.Context, env *Env, args []string) error {
-	var f runFlags
-	fs := newFlags(env, "run", "(--iface NAME | --pcap FILE) --inside CIDR[,CIDR...] [--store URL] [--webhook URL ...] [flags]")
-	f.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newRunCmd(env *Env) *cobra.Command {
+	var o runOptions
+	c := &cobra.Command{
+		Use:   "run (--iface NAME | --pcap FILE) --inside CIDR[,CIDR...] [--store URL] [--webhook URL ...] [flags]",
+		Short: "all-in-one: sensor, verifier and alerts in one process",
+		Long: `The all-in-one mode: sensor, in-process bus, verifier (nmap), embedded store
+and alerts in one process; no Kafka, no Redis. With --pcap it handles the whole
+file and exits 0 once every alert is delivered; with --iface it runs until
+SIGINT/SIGTERM.`,
+		Example: `  synwatch run --pcap capture.pcap --inside 198.18.0.0/15
+  synwatch run --iface eth1 --inside 198.18.0.0/15 --webhook https://hooks.example/x`,
+		Annotations: lateSignals,
+		Args:        exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := o.config(c.Flags())
+			if err != nil {
+				return err
+			}
+			return runRun(c.Context(), env, &o, cfg)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see synwatch run -h)", fs.Arg(0))
-	}
-	cfg, err := f.config(fs)
-	if err != nil {
-		return err
-	}
-	log := f.common.logger(cfg, env)
+	o.register(c.Flags())
+	return c
+}
+
+// runRun is the all-in-one mode over cfg (o gives the webhooks).
+func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) error {
+	log := obs.NewLogger(cfg.Obs, env.Stderr)
 	reg := obs.NewRegistry()
 	health := obs.NewHealth()
 
@@ -87,7 +101,7 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	// live: periodic flush, expiry sweep and re-verification; a file is
 	// handled whole and then flushed once.
 	var maintDone <-chan struct{}
-	if f.pcap == "" {
+	if cfg.Sensor.Pcap == "" {
 		maintDone = side.maintain(bg)
 	} else {
 		c := make(chan struct{})
@@ -100,12 +114,12 @@ func cmdRun(ctx context.Context, env *Env, args []string) error {
 	// Drain in order: the sensor is done → the bus has handed every
 	// observation to the pipeline and each was handled (verified, recorded,
 	// alerted) → the dispatcher has flushed → the store is closed.
-	dctx, cancel := drainContext(ctx, f.pcap != "")
+	dctx, cancel := drainContext(ctx, cfg.Sensor.Pcap != "")
 	defer cancel()
 	busErr := bus.Close(dctx)
 	stopBG()
 	<-maintDone
-	if f.pcap != "" && busErr == nil {
+	if cfg.Sensor.Pcap != "" && busErr == nil {
 		busErr = side.flush(dctx)
 	}
 	closeErr := side.close(dctx)
@@ -139,7 +153,7 @@ func drainContext(ctx context.Context, file bool) (context.Context, context.Canc
 	return context.WithTimeout(base, runDrainTimeout)
 }
 
-func (f *runFlags) register(fs *flag.FlagSet) {
+func (f *runOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
 	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` until SIGINT/SIGTERM (needs CAP_NET_RAW, CAP_NET_ADMIN)")
 	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE`, verify and alert what it shows, then exit")
@@ -148,13 +162,12 @@ func (f *runFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
 }
 
-func (f *runFlags) config(fs *flag.FlagSet) (config.Config, error) {
+func (f *runOptions) config(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := f.common.load()
 	if err != nil {
 		return cfg, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	set := fs.Changed
 	switch {
 	case f.pcap != "" && f.iface != "":
 		return cfg, usagef("--pcap and --iface: give one of them")
@@ -165,10 +178,10 @@ func (f *runFlags) config(fs *flag.FlagSet) (config.Config, error) {
 	case cfg.Sensor.Pcap == "" && cfg.Sensor.Interface == "":
 		return cfg, usagef("nothing to capture: give --iface NAME or --pcap FILE")
 	}
-	if set["store"] {
+	if set("store") {
 		cfg.Store.URL = f.store
 	}
-	if set["sensor-name"] {
+	if set("sensor-name") {
 		cfg.Sensor.Name = f.name
 	}
 	if len(cfg.Inside) == 0 {
@@ -184,6 +197,8 @@ func (f *runFlags) config(fs *flag.FlagSet) (config.Config, error) {
 type webhookURLs []string
 
 func (w *webhookURLs) String() string { return strings.Join(*w, ",") }
+
+func (w *webhookURLs) Type() string { return "URL" }
 
 func (w *webhookURLs) Set(s string) error {
 	s = strings.TrimSpace(s)

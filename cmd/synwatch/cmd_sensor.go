@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
@@ -17,8 +19,8 @@ import (
 // input or on SIGTERM (Kafka: deliver or spool what is held).
 const publisherCloseTimeout = 15 * time.Second
 
-type sensorFlags struct {
-	common   commonFlags
+type sensorOptions struct {
+	common   commonOptions
 	pcap     string
 	iface    string
 	source   string
@@ -32,21 +34,33 @@ type sensorFlags struct {
 	statsInt time.Duration
 }
 
-func cmdSensor(ctx context.Context, env *Env, args []string) error {
-	var f sensorFlags
-	fs := newFlags(env, "sensor", "(--pcap FILE | --iface NAME) --inside CIDR[,CIDR...] [flags]")
-	f.register(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newSensorCmd(env *Env) *cobra.Command {
+	var o sensorOptions
+	c := &cobra.Command{
+		Use:   "sensor (--pcap FILE | --iface NAME) --inside CIDR[,CIDR...] [flags]",
+		Short: "capture traffic and publish exposed-service observations",
+		Long: `Capture traffic (live or from a pcap file), find the SYN-ACKs and UDP replies
+that inside hosts send to outside ones, and publish each exposed service as
+an observation: JSON lines on stdout or to a file, or to Kafka.`,
+		Example: `  synwatch sensor --pcap capture.pcap --inside 198.18.0.0/15
+  synwatch sensor --iface eth1 --inside 198.18.0.0/15 --kafka 127.0.0.1:9092`,
+		Annotations: lateSignals,
+		Args:        exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := o.config(c.Flags())
+			if err != nil {
+				return err
+			}
+			return runSensor(c.Context(), env, cfg)
+		},
 	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see synwatch sensor -h)", fs.Arg(0))
-	}
-	cfg, err := f.config(fs)
-	if err != nil {
-		return err
-	}
-	log := f.common.logger(cfg, env)
+	o.register(c.Flags())
+	return c
+}
+
+// runSensor captures and publishes until the end of the file or a signal.
+func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
+	log := obs.NewLogger(cfg.Obs, env.Stderr)
 
 	pub, err := openPublisher(ctx, env, &cfg)
 	if err != nil {
@@ -99,7 +113,7 @@ func cmdSensor(ctx context.Context, env *Env, args []string) error {
 	return closeErr
 }
 
-func (f *sensorFlags) register(fs *flag.FlagSet) {
+func (f *sensorOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
 	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE` (packet timestamps kept) and exit at its end")
 	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` (needs CAP_NET_RAW)")
@@ -116,13 +130,12 @@ func (f *sensorFlags) register(fs *flag.FlagSet) {
 
 // config loads the file and the environment, then applies the flags that
 // were given, then validates the result.
-func (f *sensorFlags) config(fs *flag.FlagSet) (config.Config, error) {
+func (f *sensorOptions) config(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := f.common.load()
 	if err != nil {
 		return cfg, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	set := fs.Changed
 	if f.pcap != "" && f.iface != "" {
 		return cfg, usagef("--pcap and --iface: give one of them")
 	}
@@ -132,34 +145,34 @@ func (f *sensorFlags) config(fs *flag.FlagSet) (config.Config, error) {
 	if f.iface != "" {
 		cfg.Sensor.Interface, cfg.Sensor.Pcap = f.iface, ""
 	}
-	if set["source"] {
+	if set("source") {
 		if f.source != "pcap" && f.source != "afpacket" {
 			return cfg, usagef("--source must be pcap or afpacket, not %q", f.source)
 		}
 		cfg.Sensor.Source = f.source
 	}
-	if set["fanout"] {
+	if set("fanout") {
 		cfg.Sensor.Fanout = f.fanout
 	}
-	if set["bpf"] {
+	if set("bpf") {
 		cfg.Sensor.ExtraBPF = f.bpf
 	}
-	if set["snaplen"] {
+	if set("snaplen") {
 		cfg.Sensor.Snaplen = f.snaplen
 	}
-	if set["sensor-name"] {
+	if set("sensor-name") {
 		cfg.Sensor.Name = f.name
 	}
-	if set["output"] {
+	if set("output") {
 		cfg.Sensor.Output = f.output
 	}
-	if set["promisc"] {
+	if set("promisc") {
 		cfg.Sensor.Promisc = f.promisc
 	}
-	if set["stats-interval"] {
+	if set("stats-interval") {
 		cfg.Sensor.StatsEvery = f.statsInt
 	}
-	if set["kafka"] {
+	if set("kafka") {
 		brokers, err := parseBrokers(f.kafka)
 		if err != nil {
 			return cfg, err

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
@@ -68,7 +69,7 @@ func sensorPcap(t *testing.T) string {
 	return path
 }
 
-func runSensor(args ...string) (code int, stdout, stderr string) {
+func sensorCLI(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	code = run(append([]string{"sensor"}, args...), &o, &e)
 	return code, o.String(), e.String()
@@ -76,7 +77,7 @@ func runSensor(args ...string) (code int, stdout, stderr string) {
 
 func TestSensorPcapToJSONLines(t *testing.T) {
 	pcapFile := sensorPcap(t)
-	code, out, errOut := runSensor("--pcap", pcapFile, "--inside", "198.18.0.0/15,2001:db8::/32", "--output", "-", "--sensor-name", "tap1")
+	code, out, errOut := sensorCLI("--pcap", pcapFile, "--inside", "198.18.0.0/15,2001:db8::/32", "--output", "-", "--sensor-name", "tap1")
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
@@ -102,18 +103,18 @@ func TestSensorPcapToJSONLines(t *testing.T) {
 	}
 	// --output FILE appends there and prints nothing
 	outFile := filepath.Join(t.TempDir(), "obs.jsonl")
-	if code, out, errOut := runSensor("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--output", outFile); code != 0 || out != "" {
+	if code, out, errOut := sensorCLI("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--output", outFile); code != 0 || out != "" {
 		t.Fatalf("--output file: exit %d, stdout %q, stderr %s", code, out, errOut)
 	}
 	if b, _ := os.ReadFile(outFile); strings.Count(string(b), "\n") != 1 {
 		t.Errorf("output file:\n%s", b)
 	}
 	// excluded: nothing
-	if code, out, _ := runSensor("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--exclude", "198.18.2.10"); code != 0 || out != "" {
+	if code, out, _ := sensorCLI("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--exclude", "198.18.2.10"); code != 0 || out != "" {
 		t.Errorf("--exclude the server: exit %d, output %q", code, out)
 	}
 	// a BPF expression that selects something else: nothing
-	if code, out, _ := runSensor("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--bpf", "not port 22"); code != 0 || out != "" {
+	if code, out, _ := sensorCLI("--pcap", pcapFile, "--inside", "198.18.0.0/15", "--bpf", "not port 22"); code != 0 || out != "" {
 		t.Errorf("--bpf 'not port 22': exit %d, output %q", code, out)
 	}
 }
@@ -165,7 +166,7 @@ func TestSensorErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			code, out, errOut := runSensor(tc.args...)
+			code, out, errOut := sensorCLI(tc.args...)
 			if code != tc.code || strings.TrimRight(errOut, "\n") != tc.want || out != "" {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit %d, stderr:\n%s", code, errOut, tc.code, tc.want)
 			}
@@ -310,10 +311,10 @@ func TestSensorFlagsToConfig(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "s.yml")
 	os.WriteFile(conf, []byte("inside: [10.0.0.0/8]\nsensor:\n  snaplen: 512\n  fanout: 2\n  name: from-file\n"), 0o644)
-	var f sensorFlags
-	fs := newFlags(&Env{Stdout: io.Discard, Stderr: io.Discard}, "sensor", "")
+	var f sensorOptions
+	fs := pflag.NewFlagSet("sensor", pflag.ContinueOnError)
 	f.register(fs)
-	if err := parseFlags(fs, []string{"--config", conf, "--iface", "eth1", "--source", "afpacket", "--fanout", "4",
+	if err := fs.Parse([]string{"--config", conf, "--iface", "eth1", "--source", "afpacket", "--fanout", "4",
 		"--bpf", "not host 10.9.9.9", "--sensor-name", "tap-7", "--kafka", "k1:9092, k2:9092", "--exclude", "10.9.0.0/16", "--promisc=false"}); err != nil {
 		t.Fatal(err)
 	}

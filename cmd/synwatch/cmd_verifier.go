@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
@@ -15,8 +17,8 @@ import (
 // of the store after the consumer has stopped.
 const verifierStopTimeout = 30 * time.Second
 
-type verifierFlags struct {
-	common   commonFlags
+type verifierOptions struct {
+	common   commonOptions
 	kafka    string
 	store    string
 	group    string
@@ -26,25 +28,40 @@ type verifierFlags struct {
 // cmdVerifier consumes observations from Kafka (a consumer group), verifies
 // them with nmap, records them in the store and alerts; what can never be
 // handled goes to the dead-letter topic. It runs until SIGINT/SIGTERM.
-func cmdVerifier(ctx context.Context, env *Env, args []string) error {
-	var f verifierFlags
-	fs := newFlags(env, "verifier", "[--config FILE] [--kafka HOST:PORT[,...]] [--store URL] [--inside CIDR[,...]] [--webhook URL ...]")
+func newVerifierCmd(env *Env) *cobra.Command {
+	var o verifierOptions
+	c := &cobra.Command{
+		Use:   "verifier [--config FILE] [--kafka HOST:PORT[,...]] [--store URL] [--inside CIDR[,...]] [--webhook URL ...]",
+		Short: "consume observations, verify with nmap, record and alert",
+		Long: `Consume observations from Kafka (a consumer group), verify them with nmap,
+record them in the store and alert; what can never be handled goes to the
+dead-letter topic. Runs until SIGINT/SIGTERM.`,
+		Example:     `  synwatch verifier --config /etc/synwatch/verifier.yml`,
+		Annotations: lateSignals,
+		Args:        exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			cfg, err := o.config(c.Flags())
+			if err != nil {
+				return err
+			}
+			return runVerifier(c.Context(), env, &o, cfg)
+		},
+	}
+	o.register(c.Flags())
+	return c
+}
+
+func (f *verifierOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
 	fs.StringVar(&f.kafka, "kafka", "", "Kafka brokers `HOST:PORT[,HOST:PORT...]` (overrides kafka.brokers)")
 	fs.StringVar(&f.store, "store", "", "inventory `URL`: redis://[user:pass@]HOST:PORT[/DB], rediss://..., or file:PATH (overrides store.url)")
 	fs.StringVar(&f.group, "group", "", "Kafka consumer `GROUP` (overrides verifier.group; default synwatch-verifier)")
 	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q (flags only; see synwatch verifier -h)", fs.Arg(0))
-	}
-	cfg, err := f.config(fs)
-	if err != nil {
-		return err
-	}
-	log := f.common.logger(cfg, env)
+}
+
+// runVerifier consumes until a signal (o gives the webhooks).
+func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.Config) error {
+	log := obs.NewLogger(cfg.Obs, env.Stderr)
 	reg := obs.NewRegistry()
 	health := obs.NewHealth()
 
@@ -102,24 +119,23 @@ func cmdVerifier(ctx context.Context, env *Env, args []string) error {
 	return closeErr
 }
 
-func (f *verifierFlags) config(fs *flag.FlagSet) (config.Config, error) {
+func (f *verifierOptions) config(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := f.common.load()
 	if err != nil {
 		return cfg, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if set["kafka"] {
+	set := fs.Changed
+	if set("kafka") {
 		brokers, err := parseBrokers(f.kafka)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.Kafka.Brokers = brokers
 	}
-	if set["store"] {
+	if set("store") {
 		cfg.Store.URL = f.store
 	}
-	if set["group"] {
+	if set("group") {
 		cfg.Verifier.Group = f.group
 	}
 	if len(cfg.Kafka.Brokers) == 0 {

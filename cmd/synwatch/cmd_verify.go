@@ -10,41 +10,58 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/scan"
 )
 
-// cmdVerify: `synwatch verify IP:PORT[/tcp|/udp] --inside CIDR[,CIDR...]`
-// scans one service now (nmap -sV, vulners) and prints the verification as
-// one JSON object. Exit 0 when nmap reached a verdict (exposed, restricted,
-// closed); 1 when the scan failed (verdict error, still printed) or the
-// target was refused (no nmap process is started).
-func cmdVerify(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "verify", "IP:PORT[/tcp|/udp] --inside CIDR[,CIDR...] [flags]")
-	var common commonFlags
-	common.register(fs)
-	nmapBin := fs.String("nmap", "", "nmap binary (default: config verifier.nmap, else nmap in PATH)")
-	timeout := fs.Duration("timeout", 0, "give up after this long (default: host_timeout + 30s)")
-	noVulners := fs.Bool("no-vulners", false, "do not run the vulners script")
-	source := fs.String("vuln-source", "", "vulners, offline or both (default: config verifier.vuln_source)")
-	db := fs.String("vulndb", "", "offline vulnerability index (synwatch vulndb import)")
-	// flags may come before or after the target
-	var pos []string
-	rest := args
-	for {
-		if err := parseFlags(fs, rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+type verifyOptions struct {
+	common    commonOptions
+	target    string
+	nmap      string
+	timeout   time.Duration
+	noVulners bool
+	source    string
+	db        string
+}
+
+func newVerifyCmd(env *Env) *cobra.Command {
+	var o verifyOptions
+	c := &cobra.Command{
+		Use:   "verify IP:PORT[/tcp|/udp] --inside CIDR[,CIDR...] [flags]",
+		Short: "verify one service now: IP:PORT[/tcp|/udp]",
+		Long: `Scan one service now (nmap -sV, vulners) and print the verification as one
+JSON object. Exit 0 when nmap reached a verdict (exposed, restricted, closed);
+1 when the scan failed (verdict error, still printed) or the target was
+refused (no nmap process is started).`,
+		Example: `  synwatch verify 198.18.1.2:22 --inside 198.18.0.0/15
+  synwatch verify [2001:db8::1]:443/tcp --inside 2001:db8::/32 --no-vulners`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("want exactly one target IP:PORT[/tcp|/udp], got %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			o.target = args[0]
+			return runVerify(c.Context(), env, &o)
+		},
 	}
-	if len(pos) != 1 {
-		return usagef("want exactly one target IP:PORT[/tcp|/udp], got %d", len(pos))
-	}
-	svc, err := parseTarget(pos[0])
+	fs := c.Flags()
+	o.common.register(fs)
+	fs.StringVar(&o.nmap, "nmap", "", "nmap binary (default: config verifier.nmap, else nmap in PATH)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: host_timeout + 30s)")
+	fs.BoolVar(&o.noVulners, "no-vulners", false, "do not run the vulners script")
+	fs.StringVar(&o.source, "vuln-source", "", "vulners, offline or both (default: config verifier.vuln_source)")
+	fs.StringVar(&o.db, "vulndb", "", "offline vulnerability index (synwatch vulndb import)")
+	return c
+}
+
+func runVerify(ctx context.Context, env *Env, o *verifyOptions) error {
+	common := &o.common
+	nmapBin, timeout, noVulners, source, db := &o.nmap, &o.timeout, &o.noVulners, &o.source, &o.db
+	svc, err := parseTarget(o.target)
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -7,44 +7,97 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
-// cmdVulndb: `synwatch vulndb import [--db PATH] FILE...` loads NVD CVE API
-// 2.0 JSON (plain or .gz) into the offline index; `synwatch vulndb lookup
-// [--db PATH] CPE...` prints the CVEs that match nmap CPEs (2.2 URIs).
-func cmdVulndb(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 {
-		return usagef("usage: synwatch vulndb import|lookup [--db PATH] ARG...")
+func newVulndbCmd(env *Env) *cobra.Command {
+	c := groupCmd(env, &cobra.Command{
+		Use:   "vulndb",
+		Short: "offline vulnerability database: import NVD JSON, look up CPEs",
+	})
+	c.AddCommand(newVulndbImportCmd(env), newVulndbLookupCmd(env))
+	return c
+}
+
+type vulndbOptions struct {
+	common commonOptions
+	db     string
+	args   []string
+}
+
+func (o *vulndbOptions) register(fs *pflag.FlagSet) {
+	o.common.register(fs)
+	fs.StringVar(&o.db, "db", "", "index `FILE` (default: config verifier.vulndb)")
+}
+
+// path is --db, else the config's verifier.vulndb.
+func (o *vulndbOptions) path() (string, error) {
+	if o.db != "" {
+		return o.db, nil
 	}
-	sub := args[0]
-	fs := newFlags(env, "vulndb "+sub, "[--db PATH] ARG...")
-	var common commonFlags
-	common.register(fs)
-	db := fs.String("db", "", "index file (default: config verifier.vulndb)")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	cfg, err := o.common.load()
+	if err != nil {
+		return "", err
+	}
+	if cfg.Verifier.VulnDB == "" {
+		return "", usagef("give --db PATH (or set verifier.vulndb in the config)")
+	}
+	return cfg.Verifier.VulnDB, nil
+}
+
+// `synwatch vulndb import [--db PATH] FILE...` loads NVD CVE API 2.0 JSON
+// (plain or .gz) into the offline index.
+func newVulndbImportCmd(env *Env) *cobra.Command {
+	var o vulndbOptions
+	c := &cobra.Command{
+		Use:     "import [--db PATH] FILE...",
+		Short:   "load NVD CVE API 2.0 JSON files (plain or .gz) into the offline index",
+		Example: `  synwatch vulndb import --db vulndb.json nvdcve-2.0-2024.json.gz`,
+		Args:    minArgs(1, "NVD JSON files: FILE..."),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.args = args
+			return runVulndbImport(c.Context(), env, &o)
+		},
+	}
+	o.register(c.Flags())
+	return c
+}
+
+// `synwatch vulndb lookup [--db PATH] CPE...` prints the CVEs that match
+// nmap CPEs (2.2 URIs).
+func newVulndbLookupCmd(env *Env) *cobra.Command {
+	var o vulndbOptions
+	c := &cobra.Command{
+		Use:     "lookup [--db PATH] CPE...",
+		Short:   "print the CVEs that match nmap CPEs (2.2 URIs), one JSON object each",
+		Example: `  synwatch vulndb lookup --db vulndb.json cpe:/a:openbsd:openssh:7.4`,
+		Args:    minArgs(1, "CPE URIs: CPE..."),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.args = args
+			return runVulndbLookup(c.Context(), env, &o)
+		},
+	}
+	o.register(c.Flags())
+	return c
+}
+
+func runVulndbImport(ctx context.Context, env *Env, o *vulndbOptions) error {
+	path, err := o.path()
+	if err != nil {
 		return err
 	}
-	if *db == "" {
-		cfg, err := common.load()
-		if err != nil {
-			return err
-		}
-		*db = cfg.Verifier.VulnDB
+	return vulndbImport(env, path, o.args)
+}
+
+func runVulndbLookup(ctx context.Context, env *Env, o *vulndbOptions) error {
+	path, err := o.path()
+	if err != nil {
+		return err
 	}
-	if *db == "" {
-		return usagef("give --db PATH (or set verifier.vulndb in the config)")
-	}
-	if fs.NArg() == 0 {
-		return usagef("usage: synwatch vulndb %s [--db PATH] ARG...", sub)
-	}
-	switch sub {
-	case "import":
-		return vulndbImport(env, *db, fs.Args())
-	case "lookup":
-		return vulndbLookup(env, *db, fs.Args())
-	}
-	return usagef("unknown vulndb command %q (import, lookup)", sub)
+	return vulndbLookup(env, path, o.args)
 }
 
 func vulndbImport(env *Env, path string, files []string) error {

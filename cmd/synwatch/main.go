@@ -1,26 +1,42 @@
 // Command synwatch is the one binary of every role: sensor, verifier, the
-// all-in-one run, and the tools around them. main only parses, wires and runs;
-// each subcommand lives in its own file.
+// all-in-one run, and the tools around them. main only parses, wires and runs.
+//
+// How a command is written (gh/kubectl style, on spf13/cobra):
+//
+//   - one file per command (or command group): cmd_<name>.go;
+//   - an options struct holding the flag values, a constructor
+//     `func new<Name>Cmd(env *Env) *cobra.Command` that binds the flags to it,
+//     and a `run<Name>(ctx, env, opts)` doing the work, which tests call
+//     directly; RunE only turns flags into options and calls it;
+//   - one line in newRootCmd registers it;
+//   - output goes to env.Stdout / env.Stderr (help too: on stdout); errors
+//     are returned, never printed: run prints "synwatch CMD: error" once.
+//     A usageError (usagef) exits 2, any other error 1; flag and argument
+//     errors found by cobra are usage errors too;
+//   - positional arguments are checked by an Args function returning usagef
+//     (see exactArgs, minArgs); a command group without a verb of its own uses
+//     groupCmd, so `synwatch GROUP` and `synwatch GROUP typo` are usage errors;
+//   - flag names are the config keys' last words (--interface for
+//     sensor.interface): see flags.go and docs/reference.md;
+//   - --format json where a machine reads the output;
+//   - commands that drop capabilities (sensor, run, verifier) carry the
+//     lateSignals annotation and call env.signals themselves after the drop;
+//     every other command gets SIGINT/SIGTERM handling in its context from the
+//     root's PersistentPreRunE. Commands must not set their own
+//     PersistentPreRun(E): cobra would run theirs instead of the root's.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
 	"syscall"
-)
 
-// command is one subcommand. It returns an error to print as one line; a
-// usageError exits 2, anything else 1.
-type command struct {
-	summary string
-	run     func(ctx context.Context, env *Env, args []string) error
-}
+	"github.com/spf13/cobra"
+)
 
 // Env is what a command may touch of the process: its streams.
 type Env struct {
@@ -33,8 +49,8 @@ type Env struct {
 	stopOnSignal func(context.Context) (context.Context, context.CancelFunc)
 }
 
-// signals returns ctx cancelled by SIGINT or SIGTERM for the commands in
-// signalsLate, called right after their capability drop; ctx itself where
+// signals returns ctx cancelled by SIGINT or SIGTERM for the commands marked
+// lateSignals, called right after their capability drop; ctx itself where
 // nobody asked (in-process tests, where main's handler is not installed).
 func (e *Env) signals(ctx context.Context) (context.Context, context.CancelFunc) {
 	if e.stopOnSignal == nil {
@@ -43,33 +59,46 @@ func (e *Env) signals(ctx context.Context) (context.Context, context.CancelFunc)
 	return e.stopOnSignal(ctx)
 }
 
-// signalsLate lists the commands that install signal handling themselves,
-// after dropping capabilities.
-var signalsLate = map[string]bool{"sensor": true, "run": true, "verifier": true}
+// lateSignals is the annotation of the commands that install signal
+// handling themselves, after dropping capabilities.
+var lateSignals = map[string]string{"signals": "late"}
 
 func notifyContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
 
-func commands() map[string]command {
-	return map[string]command{
-		"sensor":    {"capture traffic and publish exposed-service observations", cmdSensor},
-		"verifier":  {"consume observations, verify with nmap, record and alert", cmdVerifier},
-		"run":       {"all-in-one: sensor, verifier and alerts in one process", cmdRun},
-		"verify":    {"verify one service now: IP:PORT[/tcp|/udp]", cmdVerify},
-		"nmap":      {"nmap tools: parse FILE.xml", cmdNmap},
-		"vulndb":    {"offline vulnerability database: import NVD JSON", cmdVulndb},
-		"kafka":     {"Kafka tools: init (create topics)", cmdKafka},
-		"exposures": {"list the inventory of exposed services", cmdExposures},
-		"report":    {"write a report of the inventory (md, html, json, tex)", cmdReport},
-		"baseline":  {"import known services from nmap or masscan output", cmdBaseline},
-		"config":    {"config tools: check FILE", cmdConfig},
-		"version":   {"print the version", cmdVersion},
-	}
+// newRootCmd builds the command tree. One line per command.
+func newRootCmd(env *Env) *cobra.Command {
+	root := groupCmd(env, &cobra.Command{
+		Use:   "synwatch",
+		Short: "find exposed services from the traffic and prove them",
+		Long: `synwatch finds the services an organisation exposes the moment they start
+answering (a sensor on a mirror port sees the SYN-ACKs), verifies each one
+with nmap from the attacker's point of view, records it and alerts.`,
+		Version: buildVersion(),
+	})
+	root.SetVersionTemplate("synwatch {{.Version}}\n")
+	root.AddCommand(
+		newSensorCmd(env),
+		newVerifierCmd(env),
+		newRunCmd(env),
+		newVerifyCmd(env),
+		newNmapCmd(env),
+		newVulndbCmd(env),
+		newKafkaCmd(env),
+		newExposuresCmd(env),
+		newReportCmd(env),
+		newBaselineCmd(env),
+		newConfigCmd(env),
+		newVersionCmd(env),
+		newManCmd(env),
+	)
+	return root
 }
 
-// version is set by the Makefile through -ldflags.
-var version = "dev"
+// version is set by the Makefile through -ldflags; else buildVersion reads
+// the module's build information.
+var version = ""
 
 func main() {
 	// Only the real process drops capabilities: tests call run in-process.
@@ -80,50 +109,46 @@ func main() {
 // dropCapabilities is set by main only; see main.
 var dropCapabilities bool
 
+// run executes one command line and returns the exit code: 0, 1 for a
+// failure, 2 for a usage error.
 func run(args []string, stdout, stderr io.Writer) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(stderr, cmds)
-		if len(args) == 0 {
-			return 2
+	env := &Env{Stdout: stdout, Stderr: stderr, stopOnSignal: notifyContext}
+	root := newRootCmd(env)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Sprintf("%v (see %s --help)", err, c.CommandPath())}
+	})
+	// Flags and arguments are parsed and checked before PersistentPreRunE:
+	// an error before it is one of how the command was called.
+	parsed := false
+	stop := context.CancelFunc(func() {})
+	defer func() { stop() }()
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		parsed = true
+		if c.Annotations["signals"] != "late" {
+			var ctx context.Context
+			ctx, stop = notifyContext(c.Context())
+			c.SetContext(ctx)
 		}
+		return nil
+	}
+	c, err := root.ExecuteC()
+	if err == nil {
 		return 0
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "synwatch: unknown command %q (see synwatch --help)\n", args[0])
-		return 2
+	var shown usageShown
+	if !errors.As(err, &shown) {
+		fmt.Fprintf(stderr, "%s: %v\n", c.CommandPath(), err)
 	}
-	ctx, stop := context.Background(), context.CancelFunc(func() {})
-	if !signalsLate[args[0]] {
-		ctx, stop = notifyContext(ctx)
-	}
-	defer stop()
-	err := c.run(ctx, &Env{Stdout: stdout, Stderr: stderr, stopOnSignal: notifyContext}, args[1:])
-	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	}
-	fmt.Fprintf(stderr, "synwatch %s: %v\n", args[0], err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	if !parsed || errors.As(err, &ue) || errors.As(err, &shown) {
 		return 2
 	}
 	return 1
-}
-
-func usage(w io.Writer, cmds map[string]command) {
-	fmt.Fprintln(w, "usage: synwatch COMMAND [flags]\n\ncommands:")
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
-	}
 }
 
 // usageError marks errors in how the command was called (exit 2).
@@ -133,33 +158,58 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// newFlags returns a FlagSet that reports errors instead of exiting; its
-// usage output goes to env.Stderr.
-func newFlags(env *Env, name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("synwatch "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "usage: synwatch %s %s\n", name, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
+// usageShown: the usage was printed to stderr already (a group called
+// without its verb); exit 2 without another line.
+type usageShown struct{}
 
-// parseFlags parses and turns flag errors into usage errors (the flag package
-// already printed the details).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+func (usageShown) Error() string { return "usage shown" }
+
+// groupCmd makes c a command group: its verbs are subcommands; called
+// without one it prints its usage on stderr (exit 2), with an unknown one it
+// says so with suggestions (exit 2).
+func groupCmd(env *Env, c *cobra.Command) *cobra.Command {
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
 		}
-		return usageError{err.Error()}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", s[0])
+		}
+		return usagef("%s; see %s --help", msg, c.CommandPath())
 	}
-	return nil
+	c.RunE = func(c *cobra.Command, args []string) error {
+		c.SetOut(env.Stderr)
+		_ = c.Usage()
+		return usageShown{}
+	}
+	return c
 }
 
-func cmdVersion(ctx context.Context, env *Env, args []string) error {
-	fmt.Fprintln(env.Stdout, "synwatch", version)
-	return nil
+// exactArgs and friends check positional arguments with usage errors; want
+// describes them ("FILE.xml", "IP:PORT[/tcp|/udp]").
+func exactArgs(n int, want string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			if n == 0 {
+				return usagef("unexpected argument %q (flags only; see %s -h)", args[0], c.CommandPath())
+			}
+			return usagef("want %s, got %d argument(s) (see %s -h)", want, len(args), c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func minArgs(n int, want string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < n {
+			return usagef("want %s (see %s -h)", want, c.CommandPath())
+		}
+		return nil
+	}
 }
 
 func envOr(name, def string) string {

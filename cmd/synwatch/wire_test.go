@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 )
 
 // The usage errors of run and verifier: one clear line, exit 2, before
@@ -43,13 +45,12 @@ func TestRunAndVerifierUsageErrors(t *testing.T) {
 
 func TestRunFlagsSetConfig(t *testing.T) {
 	t.Setenv("SYNWATCH_CONFIG", "")
-	var f runFlags
-	var stderr bytes.Buffer
-	fs := newFlags(&Env{Stdout: &stderr, Stderr: &stderr}, "run", "")
+	var f runOptions
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
 	args := []string{"--pcap", "t.pcap", "--inside", "198.18.7.0/24,2001:2::/48", "--store", "redis://127.0.0.1:6390/2",
 		"--webhook", "http://127.0.0.1:1/a", "--webhook", "https://example.invalid/b", "--sensor-name", "tap-9"}
-	if err := parseFlags(fs, args); err != nil {
+	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := f.config(fs)
@@ -64,10 +65,10 @@ func TestRunFlagsSetConfig(t *testing.T) {
 		t.Errorf("webhooks %q", got)
 	}
 	// without --store, the embedded default
-	f = runFlags{}
-	fs = newFlags(&Env{Stdout: &stderr, Stderr: &stderr}, "run", "")
+	f = runOptions{}
+	fs = pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
-	if err := parseFlags(fs, []string{"--iface", "eth9", "--inside", "198.18.7.0/24"}); err != nil {
+	if err := fs.Parse([]string{"--iface", "eth9", "--inside", "198.18.7.0/24"}); err != nil {
 		t.Fatal(err)
 	}
 	if cfg, err = f.config(fs); err != nil || cfg.Store.URL != "file:synwatch.db" || cfg.Sensor.Interface != "eth9" {

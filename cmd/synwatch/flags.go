@@ -1,30 +1,31 @@
 package main
 
 import (
-	"flag"
 	"log/slog"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
 )
 
-// commonFlags are the flags every role shares: the config file and the
+// commonOptions are the flags every role shares: the config file and the
 // perimeter. Flags override the file and the environment.
-type commonFlags struct {
+type commonOptions struct {
 	config  string
 	inside  string
 	exclude string
 }
 
-func (c *commonFlags) register(fs *flag.FlagSet) {
+func (c *commonOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "YAML config file (default: none; env SYNWATCH_CONFIG)")
 	fs.StringVar(&c.inside, "inside", "", "inside networks, comma-separated CIDRs (overrides config inside:)")
 	fs.StringVar(&c.exclude, "exclude", "", "excluded networks, comma-separated CIDRs (overrides config exclude:)")
 }
 
 // load reads the config (file, env), then applies the flags, then validates again.
-func (c *commonFlags) load() (config.Config, error) {
+func (c *commonOptions) load() (config.Config, error) {
 	cfg, err := config.Load(configPath(c.config))
 	if err != nil {
 		return cfg, err
@@ -42,7 +43,7 @@ func (c *commonFlags) load() (config.Config, error) {
 	return cfg, nil
 }
 
-func (c *commonFlags) logger(cfg config.Config, env *Env) *slog.Logger {
+func (c *commonOptions) logger(cfg config.Config, env *Env) *slog.Logger {
 	return obs.NewLogger(cfg.Obs, env.Stderr)
 }
 
