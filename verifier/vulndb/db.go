@@ -34,12 +34,15 @@ type Entry struct {
 // first value is a header (format name and version), then the map.
 type DB struct {
 	Entries map[string][]Entry
-	byCVE   map[string][]string // CVE → keys holding it; built for imports
+	// Descriptions holds NVD's English description of each CVE, for
+	// reports (index format 2; empty in a format-1 file).
+	Descriptions map[string]string
+	byCVE        map[string][]string // CVE → keys holding it; built for imports
 }
 
 const (
 	fileFormat  = "synwatch-vulndb"
-	fileVersion = 1
+	fileVersion = 2 // 2 added Descriptions after Entries; 1 is still read
 )
 
 type header struct {
@@ -49,7 +52,10 @@ type header struct {
 }
 
 // New returns an empty database.
-func New() *DB { return &DB{Entries: map[string][]Entry{}} }
+func New() *DB { return &DB{Entries: map[string][]Entry{}, Descriptions: map[string]string{}} }
+
+// Description returns NVD's description of a CVE, "" when the index has none.
+func (db *DB) Description(id string) string { return db.Descriptions[id] }
 
 // Open loads an index written by Save.
 func Open(path string) (*DB, error) {
@@ -63,12 +69,20 @@ func Open(path string) (*DB, error) {
 	if err := dec.Decode(&h); err != nil || h.Format != fileFormat {
 		return nil, fmt.Errorf("vulndb: %s is not a synwatch vulnerability index", path)
 	}
-	if h.Version != fileVersion {
+	if h.Version != fileVersion && h.Version != 1 {
 		return nil, fmt.Errorf("vulndb: %s has index format %d, this synwatch reads %d (re-import)", path, h.Version, fileVersion)
 	}
 	db := New()
 	if err := dec.Decode(&db.Entries); err != nil {
 		return nil, fmt.Errorf("vulndb: read %s: %w", path, err)
+	}
+	if h.Version >= 2 {
+		if err := dec.Decode(&db.Descriptions); err != nil {
+			return nil, fmt.Errorf("vulndb: read %s: %w", path, err)
+		}
+	}
+	if db.Descriptions == nil {
+		db.Descriptions = map[string]string{}
 	}
 	return db, nil
 }
@@ -86,6 +100,9 @@ func (db *DB) Save(path string) error {
 		return err
 	}
 	if err := enc.Encode(db.Entries); err != nil {
+		return fmt.Errorf("vulndb: write: %w", err)
+	}
+	if err := enc.Encode(db.Descriptions); err != nil {
 		return fmt.Errorf("vulndb: write: %w", err)
 	}
 	if err := w.Flush(); err != nil {
@@ -110,7 +127,11 @@ func (db *DB) CVEs() int {
 
 // nvdCVE is the part of an NVD CVE API 2.0 record that matching needs.
 type nvdCVE struct {
-	ID      string `json:"id"`
+	ID           string `json:"id"`
+	Descriptions []struct {
+		Lang  string `json:"lang"`
+		Value string `json:"value"`
+	} `json:"descriptions"`
 	Metrics struct {
 		V31 []nvdMetric `json:"cvssMetricV31"`
 		V30 []nvdMetric `json:"cvssMetricV30"`
@@ -224,6 +245,15 @@ func (db *DB) add(c nvdCVE, st *ImportStats) error {
 	score, ver, has := bestScore(c)
 	db.remove(c.ID)
 	st.CVEs++
+	for _, d := range c.Descriptions {
+		if d.Lang == "en" && d.Value != "" {
+			if db.Descriptions == nil {
+				db.Descriptions = map[string]string{}
+			}
+			db.Descriptions[c.ID] = d.Value
+			break
+		}
+	}
 	for _, conf := range c.Configurations {
 		for _, n := range conf.Nodes {
 			for _, m := range n.CPEMatch {
@@ -275,6 +305,7 @@ func (db *DB) remove(id string) {
 		}
 	}
 	delete(db.byCVE, id)
+	delete(db.Descriptions, id)
 }
 
 // bestScore: CVSS v3.1 base score where present, else v3.0, else v2; the
@@ -327,25 +358,44 @@ func (db *DB) Match(cpes []string) ([]event.Vuln, bool) {
 }
 
 // MatchEntries returns the criteria that one CPE 2.2 URI matches, one per
-// CVE; known as for Match.
+// CVE, under nmap's vendor:product and NVD's names for it (Keys); known as
+// for Match.
 func (db *DB) MatchEntries(cpe string) (matched []Entry, known bool) {
 	c, err := ParseURI(cpe)
 	if err != nil || c.Version == "" {
 		return nil, false
 	}
-	es, ok := db.Entries[c.Key()]
-	if !ok {
-		return nil, false
-	}
 	v := c.FullVersion()
 	seen := map[string]bool{}
-	for _, e := range es {
-		if !seen[e.CVE] && e.Matches(v) {
-			seen[e.CVE] = true
-			matched = append(matched, e)
+	for _, k := range c.Keys() {
+		es, ok := db.Entries[k]
+		if !ok {
+			continue
+		}
+		known = true
+		for _, e := range es {
+			if !seen[e.CVE] && e.Matches(v) {
+				seen[e.CVE] = true
+				matched = append(matched, e)
+			}
 		}
 	}
-	return matched, true
+	return matched, known
+}
+
+// MatchService is Match for a service nmap named: its CPEs, or when none
+// carries a version, the CPE nmap's probes write for its product name
+// (ProductCPE).
+func (db *DB) MatchService(product, version string, cpes []string) ([]event.Vuln, bool) {
+	for _, s := range cpes {
+		if c, err := ParseURI(s); err == nil && c.Version != "" {
+			return db.Match(cpes)
+		}
+	}
+	if p := ProductCPE(product, version); p != "" {
+		cpes = append(slices.Clone(cpes), p)
+	}
+	return db.Match(cpes)
 }
 
 // Matches says whether version v falls under the criterion.
