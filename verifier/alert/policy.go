@@ -255,6 +255,10 @@ func (p *Policy) riskOf(s event.Service, rec *event.Record, vulns []event.Vuln, 
 		vs := CVSSSeverity(score)
 		reasons = append(reasons, fmt.Sprintf("highest CVSS %.1f (%s): %s", score, top.ID, vs))
 		sev = maxSev(sev, vs)
+	} else if len(vulns) > 0 {
+		// vulners gives exploit rows a score of 0 and some rows none:
+		// that is "not scored", not "harmless"
+		reasons = append(reasons, fmt.Sprintf("%d known vulnerabilities, none with a CVSS score: CVSS unknown", len(vulns)))
 	}
 	if x := firstExploit(vulns); x != nil {
 		raised := sevOf(maxSev(sev, event.SevMedium).Rank() + 1)

@@ -276,8 +276,8 @@ func SlackMessage(a *event.Alert) SlackPayload {
 		var b strings.Builder
 		fmt.Fprintf(&b, "*Top vulnerabilities* (%d known)\n", len(r.Vulns))
 		for _, v := range top {
-			score := "n/a"
-			if v.CVSS != nil {
+			score := "unknown"
+			if v.CVSS != nil && *v.CVSS > 0 {
 				score = fmt.Sprintf("%.1f", *v.CVSS)
 			}
 			mark := ""

@@ -1,0 +1,103 @@
+package alert
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+)
+
+// What attackers look for first, as nmap reports it: each is rated at
+// least high when found exposed, and the alert says why in words.
+func TestCatalogueCoversAttackerFavourites(t *testing.T) {
+	p, err := NewPolicy(config.Default().Alert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := event.StatusExposed
+	cases := []struct {
+		what    string
+		r       *event.Record
+		entry   string
+		min     event.Severity
+		because string // words of the entry's why that must reach the alert
+	}{
+		{"telnet", rec("198.18.0.1", 23, event.TCP, exp, "telnet", "Linux telnetd", ""), "telnet", event.SevCritical, "clear-text"},
+		{"rlogin", rec("198.18.0.1", 513, event.TCP, exp, "login", "", ""), "rsh", event.SevCritical, ".rhosts"},
+		{"rexec", rec("198.18.0.1", 512, event.TCP, exp, "exec", "netkit-rsh rexecd", ""), "rsh", event.SevCritical, "clear-text"},
+		{"metasploitable bind shell", rec("198.18.0.1", 1524, event.TCP, exp, "bindshell", "Metasploitable root shell", ""), "bind-shell", event.SevCritical, "command prompt"},
+		{"shell on 4444, unidentified", rec("198.18.0.1", 4444, event.TCP, exp, "", "", ""), "bind-shell", event.SevCritical, "backdoor"},
+		{"AJP", rec("198.18.0.1", 8009, event.TCP, exp, "ajp13", "Apache Jserv", ""), "ajp", event.SevCritical, "Ghostcat"},
+		{"zabbix agent", rec("198.18.0.1", 10050, event.TCP, exp, "zabbix-agent", "Zabbix agent", ""), "zabbix-agent", event.SevHigh, "system.run"},
+		{"nrpe", rec("198.18.0.1", 5666, event.TCP, exp, "nrpe", "", ""), "nrpe", event.SevHigh, "dont_blame_nrpe"},
+		{"docker API", rec("198.18.0.1", 2375, event.TCP, exp, "docker", "Docker", "20.10.7"), "docker", event.SevCritical, "root on the host"},
+		{"etcd", rec("198.18.0.1", 2379, event.TCP, exp, "etcd-client", "", ""), "etcd", event.SevCritical, "secret"},
+		{"kubelet", rec("198.18.0.1", 10250, event.TCP, exp, "ssl/http", "Golang net/http server", ""), "kubelet", event.SevCritical, "pod"},
+		{"k8s API", rec("198.18.0.1", 6443, event.TCP, exp, "ssl/https", "", ""), "kubernetes-api", event.SevHigh, "control plane"},
+		{"redis", rec("198.18.0.1", 6379, event.TCP, exp, "redis", "Redis key-value store", "5.0.7"), "redis", event.SevCritical, "without authentication"},
+		{"mongodb", rec("198.18.0.1", 27017, event.TCP, exp, "mongodb", "MongoDB", "3.6.3"), "mongodb", event.SevCritical, "without authentication"},
+		{"elasticsearch", rec("198.18.0.1", 9200, event.TCP, exp, "http", "Elasticsearch REST API", "6.8.0"), "elasticsearch", event.SevCritical, "authentication"},
+		{"memcached", rec("198.18.0.1", 11211, event.TCP, exp, "memcache", "Memcached", "1.4.25"), "memcached", event.SevCritical, "without authentication"},
+		{"cisco smart install", rec("198.18.0.1", 4786, event.TCP, exp, "smart-install", "", ""), "cisco-smart-install", event.SevCritical, "configuration"},
+		{"fortigate web UI on 443", rec("198.18.0.1", 443, event.TCP, exp, "ssl/http", "FortiGate web management", ""), "device-management-ui", event.SevHigh, "network device"},
+		{"mikrotik winbox", rec("198.18.0.1", 8291, event.TCP, exp, "", "", ""), "mikrotik-winbox", event.SevCritical, "password"},
+	}
+	for _, c := range cases {
+		t.Run(c.what, func(t *testing.T) {
+			d := p.Evaluate(change(event.ChangeNew, nil, c.r))
+			if d.Alert == nil {
+				t.Fatal("suppressed")
+			}
+			a := d.Alert
+			if a.Catalogue != c.entry {
+				t.Errorf("catalogue %q, want %q (reasons %q)", a.Catalogue, c.entry, a.Reasons)
+			}
+			if a.Severity.Rank() < c.min.Rank() {
+				t.Errorf("severity %s, want at least %s", a.Severity, c.min)
+			}
+			if !strings.Contains(strings.Join(a.Reasons, "; "), c.because) {
+				t.Errorf("reasons %q do not say %q", a.Reasons, c.because)
+			}
+		})
+	}
+}
+
+// Every built-in entry states why it is dangerous, in more than a few words.
+func TestCatalogueEntriesSayWhy(t *testing.T) {
+	c, err := NewCatalogue(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range c.Entries() {
+		if len(strings.Fields(e.Why)) < 4 {
+			t.Errorf("%s: why %q says too little", e.Name, e.Why)
+		}
+	}
+}
+
+// Vulnerabilities without a score leave the CVSS unknown, and the alert
+// says so instead of staying silent or showing 0.0.
+func TestUnscoredVulnsSayUnknown(t *testing.T) {
+	p, err := NewPolicy(config.Default().Alert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("198.18.0.1", 8443, event.TCP, event.StatusExposed, "https", "Example server", "1.2",
+		event.Vuln{ID: "EDB-ID:45233", Type: "exploitdb", CVSS: cvss(0), Source: event.SourceVulners},
+		event.Vuln{ID: "PACKETSTORM:1", Type: "packetstorm", Source: event.SourceVulners})
+	a := p.Evaluate(change(event.ChangeNew, nil, r)).Alert
+	why := strings.Join(a.Reasons, "; ")
+	if !strings.Contains(why, "2 known vulnerabilities, none with a CVSS score: CVSS unknown") || strings.Contains(why, "0.0") {
+		t.Errorf("reasons %q", a.Reasons)
+	}
+	b, err := json.Marshal(SlackMessage(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(b)
+	if !strings.Contains(msg, "CVSS unknown") || strings.Contains(msg, "CVSS 0.0") {
+		t.Errorf("slack message shows no unknown CVSS: %s", msg)
+	}
+}
