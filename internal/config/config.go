@@ -21,6 +21,7 @@ type Config struct {
 	Sensor   Sensor   `yaml:"sensor"`
 	Kafka    Kafka    `yaml:"kafka"`
 	Verifier Verifier `yaml:"verifier"`
+	Checks   Checks   `yaml:"checks"`
 	Store    Store    `yaml:"store"`
 	Alert    Alert    `yaml:"alert"`
 	Obs      Obs      `yaml:"observability"`
@@ -32,6 +33,7 @@ func Default() Config {
 		Sensor:   defaultSensor(),
 		Kafka:    defaultKafka(),
 		Verifier: defaultVerifier(),
+		Checks:   defaultChecks(),
 		Store:    defaultStore(),
 		Alert:    defaultAlert(),
 		Obs:      defaultObs(),
@@ -130,6 +132,7 @@ func Validate(cfg *Config, root *yaml.Node) error {
 	errs = append(errs, cfg.Sensor.validate()...)
 	errs = append(errs, cfg.Kafka.validate()...)
 	errs = append(errs, cfg.Verifier.validate()...)
+	errs = append(errs, cfg.Checks.validate()...)
 	errs = append(errs, cfg.Store.validate()...)
 	errs = append(errs, cfg.Alert.validate()...)
 	errs = append(errs, cfg.Obs.validate()...)

@@ -76,6 +76,9 @@ type Change struct {
 	Before        *Record      `json:"before,omitempty"`
 	After         *Record      `json:"after"`
 	Observation   *Observation `json:"observation,omitempty"` // what triggered it, if any
+	// Finding is the deep check's finding of a new_finding or
+	// finding_fixed change.
+	Finding *Finding `json:"finding,omitempty"`
 }
 
 // Severity of an alert, lowest to highest: info, low, medium, high, critical.

@@ -58,6 +58,44 @@ type Pipeline struct {
 
 	startMu sync.Mutex
 	started time.Time // store's first start; zero until read
+
+	onVerified func(ctx context.Context, rec event.Record) // deep checks; nil: none
+}
+
+// OnVerified sets fn to be called with the record after each recorded
+// verification of an exposed service (verifier/checks queues its checks
+// on it). fn runs in the caller's goroutine and must not block long.
+func (p *Pipeline) OnVerified(fn func(ctx context.Context, rec event.Record)) { p.onVerified = fn }
+
+// RecordChanges records changes that no verification made (a deep check's
+// findings) and delivers them like the pipeline's own: once by ID, through
+// the outbox, held in learning mode.
+func (p *Pipeline) RecordChanges(ctx context.Context, svc event.Service, changes []event.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	return p.commitAndDeliver(ctx, Commit{Service: svc, Changes: changes})
+}
+
+// VerifyNow records o and verifies its service now, however fresh its
+// record is (synwatch verify --store: a person verifies one service by
+// hand and it shows everywhere). Outside the scope it is refused.
+func (p *Pipeline) VerifyNow(ctx context.Context, o *event.Observation) error {
+	if reason := p.outOfScope(o.IP); reason != "" {
+		return event.Reject(reason)
+	}
+	if _, err := p.inLearning(ctx); err != nil {
+		return err
+	}
+	rec, _, err := p.store.Observe(ctx, o)
+	if err != nil {
+		p.m.storeErrs.Inc()
+		return fmt.Errorf("record observation of %s: %w", o.Service(), err)
+	}
+	if err := p.flushHost(ctx, o.Service()); err != nil {
+		return err
+	}
+	return p.verify(ctx, rec, o)
 }
 
 // New builds the pipeline. cfg gives inside/exclude and the verifier
@@ -337,6 +375,9 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 	p.score(&after, changes)
 	if err := p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes}); err != nil {
 		return err
+	}
+	if p.onVerified != nil && after.Status == event.StatusExposed {
+		p.onVerified(ctx, after)
 	}
 	if o != nil && len(changes) > 0 {
 		p.lat.Since(obs.StageTotal, o.ObservedAt)

@@ -48,6 +48,10 @@ type Port struct {
 	// VulnsKnown is true only when a vulners script element was present
 	// for the port; its absence means "unknown", not "none".
 	VulnsKnown bool `json:"vulns_known"`
+	// Scripts are the results of the other scripts on the port (vulners's
+	// rows are Vulns); kept out of the JSON, which golden files and
+	// `synwatch nmap parse` show.
+	Scripts []Script `json:"-"`
 }
 
 // Result is one parsed nmap run.
@@ -198,6 +202,7 @@ func convertPort(addr netip.Addr, p nmap.Port) (Port, error) {
 	}
 	for _, s := range p.Scripts {
 		if s.ID != "vulners" {
+			out.Scripts = append(out.Scripts, convertScript(s))
 			continue
 		}
 		out.VulnsKnown = true
