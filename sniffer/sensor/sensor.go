@@ -45,6 +45,7 @@ type Sensor struct {
 	workers []*worker
 	errs    map[string]uint64 // decode errors by reason of finished workers
 	frames  uint64            // frames read by finished workers
+	ended   bool              // Run has returned: the capture is closed for good
 }
 
 // New checks the configuration (perimeter, BPF expression) and builds the
@@ -119,6 +120,9 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 		if err := det.Register(reg); err != nil {
 			return nil, fmt.Errorf("sensor metrics: %w", err)
 		}
+	}
+	for _, r := range decode.Reasons() { // at 0 from the start
+		s.decodeErrs.WithLabelValues(r)
 	}
 	if lat, err := obs.NewLatency(reg); err == nil {
 		s.lat = lat
@@ -196,6 +200,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		s.sources = nil
+		s.ended = true
 		s.mu.Unlock()
 		s.logStats("capture ended", time.Since(start))
 	}()
