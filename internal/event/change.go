@@ -64,6 +64,13 @@ const (
 	ChangeHostSprays     ChangeKind = "host_sprays"
 )
 
+// ChangeKinds lists every ChangeKind (metrics create a series for each at
+// start). A new kind is added here too.
+func ChangeKinds() []ChangeKind {
+	return []ChangeKind{ChangeNew, ChangeReopened, ChangeVerdictChanged, ChangeVersionChanged,
+		ChangeNewVulns, ChangeClosed, ChangeGone, ChangeHostSprays}
+}
+
 // Change is one thing that changed about a service, with before and after.
 // The alerting stage scores it; ID is stable across redeliveries so that sinks
 // and the store can deduplicate.

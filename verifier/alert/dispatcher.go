@@ -164,6 +164,7 @@ func (d *Dispatcher) AddSink(s Sink, r Route) {
 		return
 	}
 	d.workers = append(d.workers, w)
+	d.m.addSink(s.Name())
 	n := sinkConcurrency
 	if c, ok := s.(interface{ Concurrency() int }); ok {
 		n = c.Concurrency() // e.g. Slack, whose digest needs alerts waiting together

@@ -1,6 +1,10 @@
 package alert
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/event"
+)
 
 // metrics of the alerting stage; names documented in docs/operating.md.
 type metrics struct {
@@ -61,5 +65,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.alerts, m.suppressed, m.deliveries, m.latency, m.retries, m.queueFull, m.queueDepth, m.deadLetter)
 	}
+	// every series exists at 0 from the start: rate() and absent() rules
+	// need a first sample, not a series born with the first incident
+	for _, s := range []event.Severity{event.SevInfo, event.SevLow, event.SevMedium, event.SevHigh, event.SevCritical} {
+		m.alerts.WithLabelValues(string(s))
+	}
+	m.deadLetter.WithLabelValues("written")
+	m.deadLetter.WithLabelValues("failed")
 	return m
+}
+
+// addSink creates the series of one sink at 0.
+func (m *metrics) addSink(name string) {
+	for _, o := range []string{outcomeDelivered, outcomeGivenUp, outcomeDuplicate, outcomeCancelled} {
+		m.deliveries.WithLabelValues(name, o)
+	}
+	m.latency.WithLabelValues(name)
+	m.retries.WithLabelValues(name)
+	m.queueFull.WithLabelValues(name)
+	m.queueDepth.WithLabelValues(name)
 }

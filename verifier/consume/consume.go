@@ -62,6 +62,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.handled, m.lag, m.oldest, m.uncommitted, m.stalled)
 	}
+	for _, o := range []string{"ok", "dead_letter", "retry"} { // at 0 from the start
+		m.handled.WithLabelValues(o)
+	}
 	return m
 }
 

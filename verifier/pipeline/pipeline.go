@@ -595,5 +595,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.obs, m.changes, m.storeErrs, m.verifyErrs, m.deliverErrs, m.redelivered, m.sources, m.vulnersStreak)
 	}
+	// every series at 0 from the start (rules need a first sample)
+	for _, path := range []string{"fast", "verify", "host_sprays", "rejected"} {
+		m.obs.WithLabelValues(path)
+	}
+	for _, k := range event.ChangeKinds() {
+		m.changes.WithLabelValues(string(k))
+	}
 	return m
 }

@@ -1,6 +1,10 @@
 package scan
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/synwatch/synwatch/internal/event"
+)
 
 type metrics struct {
 	verdicts  *prometheus.CounterVec
@@ -44,5 +48,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			}
 		}
 	}
+	// every series at 0 from the start (rules need a first sample)
+	for _, v := range []event.Verdict{event.Exposed, event.Restricted, event.Closed, event.Error} {
+		m.verdicts.WithLabelValues(string(v))
+	}
+	m.runs.WithLabelValues("ok")
+	m.runs.WithLabelValues("error")
 	return m, nil
 }
