@@ -99,3 +99,23 @@ func TestEmptyFileIsDefaults(t *testing.T) {
 		t.Errorf("refresh = %v", cfg.Sensor.Refresh)
 	}
 }
+
+// One file for a sensor and a verifier on one host: each role takes its own
+// address when set, the shared one otherwise.
+func TestListenFor(t *testing.T) {
+	o := Default().Obs
+	o.Listen = "127.0.0.1:9108"
+	o.VerifierListen = "127.0.0.1:9109"
+	for role, want := range map[string]string{"sensor": "127.0.0.1:9108", "verifier": "127.0.0.1:9109", "run": "127.0.0.1:9108"} {
+		if got := o.ListenFor(role); got != want {
+			t.Errorf("ListenFor(%s) = %s, want %s", role, got, want)
+		}
+	}
+	o.SensorListen = "bad"
+	o.Readiness.MaxDropRatio = 2
+	err := Validate(&Config{Sensor: Default().Sensor, Kafka: Default().Kafka, Verifier: Default().Verifier, Store: Default().Store, Alert: Default().Alert, Obs: o}, nil)
+	want := "observability.sensor_listen: want HOST:PORT such as 127.0.0.1:9108 or :9108, not \"bad\"\nobservability.readiness.max_drop_ratio: must be above 0 and at most 1 (0.01 = 1 %), not 2"
+	if err == nil || err.Error() != want {
+		t.Errorf("Validate = %v\nwant %s", err, want)
+	}
+}
