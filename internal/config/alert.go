@@ -327,6 +327,13 @@ func (a *Alert) validate() []error {
 		if _, ok := SyslogFacility(s.Syslog.Facility); !ok {
 			errs = append(errs, fieldErr("alert.sinks.syslog.facility", "unknown facility %q (kern … local7)", s.Syslog.Facility))
 		}
+		// TLS is chosen by network: tls; tls.enabled on tcp sent plaintext
+		// while the file said TLS, so the key is refused rather than ignored
+		if s.Syslog.TLS.Enabled && s.Syslog.Network != "tls" {
+			errs = append(errs, fieldErr("alert.sinks.syslog.tls.enabled", "true, but network is %q, which sends plaintext: syslog TLS is network: tls", s.Syslog.Network))
+		} else if t := s.Syslog.TLS; s.Syslog.Network != "tls" && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "") {
+			errs = append(errs, fieldErr("alert.sinks.syslog.tls", "set, but network is %q: the tls settings apply only with network: tls", s.Syslog.Network))
+		}
 		if (s.Syslog.TLS.CertFile == "") != (s.Syslog.TLS.KeyFile == "") {
 			errs = append(errs, fieldErr("alert.sinks.syslog.tls.cert_file", "cert_file and key_file go together"))
 		}

@@ -66,14 +66,16 @@ func Load(path string) (Config, error) {
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
+			// "config file x.yml: no such file or directory", not
+			// "config: open x.yml: …" (a command named config doubled it)
+			return cfg, fmt.Errorf("config file %w", unwrapPath(err))
 		}
 		if err := Parse(data, &cfg, &root); err != nil {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
 	if err := ApplyEnv(&cfg, os.Environ()); err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+		return cfg, err // "environment SYNWATCH_X: …" says where already
 	}
 	if err := Validate(&cfg, &root); err != nil {
 		return cfg, fmt.Errorf("config %s: %w", orDefault(path), err)
@@ -118,7 +120,11 @@ func cleanYAMLError(err error) error {
 	for _, m := range te.Errors {
 		if i := strings.Index(m, "field "); i >= 0 && strings.Contains(m, " not found in type ") {
 			name := strings.SplitN(m[i+len("field "):], " ", 2)[0]
+			typ := m[strings.Index(m, " not found in type ")+len(" not found in type "):]
 			m = m[:i] + "unknown key " + name
+			if s := suggest(typ, name); s != "" {
+				m += " (did you mean " + s + "?)"
+			}
 		}
 		errs = append(errs, errors.New(m))
 	}

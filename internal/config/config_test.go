@@ -13,7 +13,7 @@ import (
 func TestLoadInvalid(t *testing.T) {
 	t.Setenv("SYNWATCH_TEST_DUMMY", "") // make sure unrelated SYNWATCH_TEST_ vars are ignored
 	cases := map[string]string{
-		"invalid-unknown-key.yml": "config testdata/invalid-unknown-key.yml: line 4: unknown key snaplength",
+		"invalid-unknown-key.yml": "config testdata/invalid-unknown-key.yml: line 4: unknown key snaplength (did you mean snaplen?)",
 		"invalid-cidr.yml":        `config testdata/invalid-cidr.yml: line 3: bad network "198.18.0.300/24": want CIDR such as 198.18.0.0/15 or 2001:db8::/32`,
 		"invalid-type.yml":        "config testdata/invalid-type.yml: line 2: cannot unmarshal !!str `lots` into int",
 		"invalid-log-level.yml":   `config testdata/invalid-log-level.yml: line 2: observability.log_level: must be debug, info, warn or error, not "verbose"`,
@@ -117,5 +117,46 @@ func TestListenFor(t *testing.T) {
 	want := "observability.sensor_listen: want HOST:PORT such as 127.0.0.1:9108 or :9108, not \"bad\"\nobservability.readiness.max_drop_ratio: must be above 0 and at most 1 (0.01 = 1 %), not 2"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate = %v\nwant %s", err, want)
+	}
+}
+
+// config check finds what Load accepts but a running role would trip on:
+// each file maps to its exact message.
+func TestCheckInvalid(t *testing.T) {
+	noEnv := func(string) (string, bool) { return "", false }
+	cases := map[string]string{
+		"check-env-unset.yml": "config testdata/check-env-unset.yml: line 5: alert.sinks.slack.url_env: environment variable SYNWATCH_TEST_UNSET_SLACK_URL is not set\n" +
+			"line 9: alert.sinks.webhooks.0.hmac_key_env: environment variable SYNWATCH_TEST_UNSET_HMAC is not set",
+		"check-missing-files.yml": "config testdata/check-missing-files.yml: line 5: kafka.tls.ca_file: testdata/no-such-ca.pem: no such file or directory\n" +
+			"line 7: alert.dead_letter_file: directory testdata/no-such-dir: no such file or directory",
+		"check-gone-after.yml": "config testdata/check-gone-after.yml: line 5: verifier.gone_after: 1h0m0s is not longer than sensor.refresh (2h0m0s): a sensor reports a service that stays open only once per refresh, so every such service would turn gone between two reports; make gone_after several refresh intervals",
+		"invalid-syslog-tls.yml": "config testdata/invalid-syslog-tls.yml: line 8: alert.sinks.syslog.tls.enabled: true, but network is \"tcp\", which sends plaintext: syslog TLS is network: tls",
+		"invalid-typo-section.yml": "config testdata/invalid-typo-section.yml: line 3: unknown key gone_afer (did you mean gone_after?)",
+		"missing.yml":              "config file testdata/missing.yml: no such file or directory",
+	}
+	for file, want := range cases {
+		t.Run(file, func(t *testing.T) {
+			_, _, err := Check(filepath.Join("testdata", file), noEnv)
+			if err == nil {
+				t.Fatal("Check succeeded, want error")
+			}
+			if got := err.Error(); got != want {
+				t.Errorf("error:\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+func TestCheckWarnsAndPasses(t *testing.T) {
+	env := func(k string) (string, bool) { return "https://hooks.example/x", k == "SYNWATCH_TEST_UNSET_SLACK_URL" || k == "SYNWATCH_TEST_UNSET_HMAC" }
+	if _, _, err := Check("testdata/check-env-unset.yml", env); err != nil {
+		t.Errorf("with the variables set: %v", err)
+	}
+	_, warn, err := Check("testdata/check-shared-listen.yml", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warn) != 1 || !strings.Contains(warn[0], "observability.listen (127.0.0.1:9108) is shared by every role") {
+		t.Errorf("warnings = %q", warn)
 	}
 }
