@@ -129,8 +129,8 @@ func TestCheckInvalid(t *testing.T) {
 			"line 9: alert.sinks.webhooks.0.hmac_key_env: environment variable SYNWATCH_TEST_UNSET_HMAC is not set",
 		"check-missing-files.yml": "config testdata/check-missing-files.yml: line 5: kafka.tls.ca_file: testdata/no-such-ca.pem: no such file or directory\n" +
 			"line 7: alert.dead_letter_file: directory testdata/no-such-dir: no such file or directory",
-		"check-gone-after.yml": "config testdata/check-gone-after.yml: line 5: verifier.gone_after: 1h0m0s is not longer than sensor.refresh (2h0m0s): a sensor reports a service that stays open only once per refresh, so every such service would turn gone between two reports; make gone_after several refresh intervals",
-		"invalid-syslog-tls.yml": "config testdata/invalid-syslog-tls.yml: line 8: alert.sinks.syslog.tls.enabled: true, but network is \"tcp\", which sends plaintext: syslog TLS is network: tls",
+		"check-gone-after.yml":     "config testdata/check-gone-after.yml: line 5: verifier.gone_after: 1h0m0s is not longer than sensor.refresh (2h0m0s): a sensor reports a service that stays open only once per refresh, so every such service would turn gone between two reports; make gone_after several refresh intervals",
+		"invalid-syslog-tls.yml":   "config testdata/invalid-syslog-tls.yml: line 8: alert.sinks.syslog.tls.enabled: true, but network is \"tcp\", which sends plaintext: syslog TLS is network: tls",
 		"invalid-typo-section.yml": "config testdata/invalid-typo-section.yml: line 3: unknown key gone_afer (did you mean gone_after?)",
 		"missing.yml":              "config file testdata/missing.yml: no such file or directory",
 	}
@@ -148,7 +148,9 @@ func TestCheckInvalid(t *testing.T) {
 }
 
 func TestCheckWarnsAndPasses(t *testing.T) {
-	env := func(k string) (string, bool) { return "https://hooks.example/x", k == "SYNWATCH_TEST_UNSET_SLACK_URL" || k == "SYNWATCH_TEST_UNSET_HMAC" }
+	env := func(k string) (string, bool) {
+		return "https://hooks.example/x", k == "SYNWATCH_TEST_UNSET_SLACK_URL" || k == "SYNWATCH_TEST_UNSET_HMAC"
+	}
 	if _, _, err := Check("testdata/check-env-unset.yml", env); err != nil {
 		t.Errorf("with the variables set: %v", err)
 	}
