@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synwatch/synwatch/internal/event"
 )
 
 // Each invalid file maps to the exact message a user sees (blackbox_exporter's habit).
@@ -160,5 +162,17 @@ func TestCheckWarnsAndPasses(t *testing.T) {
 	}
 	if len(warn) != 1 || !strings.Contains(warn[0], "observability.listen (127.0.0.1:9108) is shared by every role") {
 		t.Errorf("warnings = %q", warn)
+	}
+}
+
+// The change kinds a sink may filter on are the kinds the pipeline makes
+// (and creates a metric series for).
+func TestChangeKindsAgree(t *testing.T) {
+	var kinds []string
+	for _, k := range event.ChangeKinds() {
+		kinds = append(kinds, string(k))
+	}
+	if got, want := strings.Join(changeKinds, ","), strings.Join(kinds, ","); got != want {
+		t.Errorf("config changeKinds = %s\nevent.ChangeKinds = %s", got, want)
 	}
 }
