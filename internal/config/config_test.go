@@ -115,7 +115,9 @@ func TestListenFor(t *testing.T) {
 	}
 	o.SensorListen = "bad"
 	o.Readiness.MaxDropRatio = 2
-	err := Validate(&Config{Sensor: Default().Sensor, Kafka: Default().Kafka, Verifier: Default().Verifier, Store: Default().Store, Alert: Default().Alert, Obs: o}, nil)
+	cfg := Default()
+	cfg.Obs = o
+	err := Validate(&cfg, nil)
 	want := "observability.sensor_listen: want HOST:PORT such as 127.0.0.1:9108 or :9108, not \"bad\"\nobservability.readiness.max_drop_ratio: must be above 0 and at most 1 (0.01 = 1 %), not 2"
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate = %v\nwant %s", err, want)
