@@ -137,8 +137,8 @@ func compression(name string) compress.Compression {
 // milliseconds, and Murmur2 partitioning so a key lands on the partition a
 // Java producer would choose.
 func NewWriter(cfg config.Kafka, topic string) (*kafka.Writer, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka: no brokers configured (kafka.brokers or --kafka)")
+	if err := CheckBrokers(cfg); err != nil {
+		return nil, err
 	}
 	tr, err := Transport(cfg)
 	if err != nil {
@@ -163,6 +163,19 @@ func NewWriter(cfg config.Kafka, topic string) (*kafka.Writer, error) {
 		WriteTimeout:    10 * time.Second,
 		Transport:       tr,
 	}, nil
+}
+
+// CheckBrokers refuses an empty broker list or an address that cannot work
+// (no port, a scheme, port 0 or over 65535): kafka-go would retry it
+// forever without a word.
+func CheckBrokers(cfg config.Kafka) error {
+	if len(cfg.Brokers) == 0 {
+		return errors.New("kafka: no brokers configured (kafka.brokers or --kafka)")
+	}
+	if err := config.CheckBrokers(cfg.Brokers); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
 }
 
 // Headers returns the headers every synwatch message carries.
@@ -194,8 +207,8 @@ func Topics(cfg config.Kafka) []Topic {
 // EnsureTopics creates the topics that do not exist yet; existing ones are
 // left as they are (idempotent). It returns the names it created.
 func EnsureTopics(ctx context.Context, cfg config.Kafka, topics ...Topic) ([]string, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka: no brokers configured (kafka.brokers or --kafka)")
+	if err := CheckBrokers(cfg); err != nil {
+		return nil, err
 	}
 	tr, err := Transport(cfg)
 	if err != nil {

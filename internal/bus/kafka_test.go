@@ -171,3 +171,28 @@ func TestWriterCompressionsRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// A broker address that cannot work fails at once, with what is wrong,
+// instead of a client that retries forever without a word.
+func TestBadBrokerRefusedAtOnce(t *testing.T) {
+	for in, want := range map[string]string{
+		"localhost":       `broker "localhost": want HOST:PORT`,
+		"kafka://b:9092":  "without a scheme",
+		"127.0.0.1:0":     "port must be 1-65535",
+		"127.0.0.1:70000": "port must be 1-65535",
+		"":                "empty broker address",
+	} {
+		cfg := config.Default().Kafka
+		cfg.Brokers = []string{in}
+		start := time.Now()
+		if _, err := NewWriter(cfg, "t"); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewWriter(%q): %v, want %q", in, err, want)
+		}
+		if _, err := EnsureTopics(context.Background(), cfg, Topics(cfg)...); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("EnsureTopics(%q): %v, want %q", in, err, want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%q took %v to refuse", in, d)
+		}
+	}
+}

@@ -16,15 +16,19 @@ import (
 
 // Config is the whole configuration of every role.
 type Config struct {
-	Inside   Networks `yaml:"inside"`  // the organisation's networks: the sensor's perimeter and the verifier's scan scope
-	Exclude  Networks `yaml:"exclude"` // never reported, never scanned (e.g. the organisation's own scanners)
-	Sensor   Sensor   `yaml:"sensor"`
-	Kafka    Kafka    `yaml:"kafka"`
-	Verifier Verifier `yaml:"verifier"`
-	Checks   Checks   `yaml:"checks"`
-	Store    Store    `yaml:"store"`
-	Alert    Alert    `yaml:"alert"`
-	Obs      Obs      `yaml:"observability"`
+	Inside  Networks `yaml:"inside"`  // the organisation's networks: the sensor's perimeter and the verifier's scan scope
+	Exclude Networks `yaml:"exclude"` // never reported, never scanned (e.g. the organisation's own scanners)
+	// AllowBroadInside accepts inside networks broader than /8 (IPv4) or /16
+	// (IPv6): they are refused otherwise, as a typo that would let the
+	// verifier scan the Internet.
+	AllowBroadInside bool     `yaml:"allow_broad_inside"`
+	Sensor           Sensor   `yaml:"sensor"`
+	Kafka            Kafka    `yaml:"kafka"`
+	Verifier         Verifier `yaml:"verifier"`
+	Checks           Checks   `yaml:"checks"`
+	Store            Store    `yaml:"store"`
+	Alert            Alert    `yaml:"alert"`
+	Obs              Obs      `yaml:"observability"`
 }
 
 // Default returns the configuration used where the file says nothing.
@@ -135,6 +139,7 @@ func cleanYAMLError(err error) error {
 // line of the file where the key was set.
 func Validate(cfg *Config, root *yaml.Node) error {
 	var errs []error
+	errs = append(errs, CheckInside("inside", cfg.Inside, cfg.AllowBroadInside)...)
 	errs = append(errs, cfg.Sensor.validate()...)
 	errs = append(errs, cfg.Kafka.validate()...)
 	errs = append(errs, cfg.Verifier.validate()...)

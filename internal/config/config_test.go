@@ -15,12 +15,16 @@ import (
 func TestLoadInvalid(t *testing.T) {
 	t.Setenv("SYNWATCH_TEST_DUMMY", "") // make sure unrelated SYNWATCH_TEST_ vars are ignored
 	cases := map[string]string{
-		"invalid-unknown-key.yml": "config testdata/invalid-unknown-key.yml: line 4: unknown key snaplength (did you mean snaplen?)",
-		"invalid-cidr.yml":        `config testdata/invalid-cidr.yml: line 3: bad network "198.18.0.300/24": want CIDR such as 198.18.0.0/15 or 2001:db8::/32`,
-		"invalid-type.yml":        "config testdata/invalid-type.yml: line 2: cannot unmarshal !!str `lots` into int",
-		"invalid-log-level.yml":   `config testdata/invalid-log-level.yml: line 2: observability.log_level: must be debug, info, warn or error, not "verbose"`,
-		"invalid-snaplen.yml":     "config testdata/invalid-snaplen.yml: line 3: sensor.snaplen: must be 96-262144 (headers of tunnelled frames need ~200), not 40",
-		"invalid-syntax.yml":      "config testdata/invalid-syntax.yml: line 1: did not find expected ',' or ']'",
+		"invalid-unknown-key.yml":     "config testdata/invalid-unknown-key.yml: line 4: unknown key snaplength (did you mean snaplen?)",
+		"invalid-cidr.yml":            `config testdata/invalid-cidr.yml: line 3: bad network "198.18.0.300/24": want CIDR such as 198.18.0.0/15 or 2001:db8::/32`,
+		"invalid-type.yml":            "config testdata/invalid-type.yml: line 2: cannot unmarshal !!str `lots` into int",
+		"invalid-log-level.yml":       `config testdata/invalid-log-level.yml: line 2: observability.log_level: must be debug, info, warn or error, not "verbose"`,
+		"invalid-snaplen.yml":         "config testdata/invalid-snaplen.yml: line 3: sensor.snaplen: must be 96-262144 (headers of tunnelled frames need ~200), not 40",
+		"invalid-syntax.yml":          "config testdata/invalid-syntax.yml: line 1: did not find expected ',' or ']'",
+		"invalid-inside-hostbits.yml": `config testdata/invalid-inside-hostbits.yml: line 3: bad network "8.8.8.8/0": host bits set; did you mean 0.0.0.0/0 (the network) or 8.8.8.8/32 (the host)?`,
+		"invalid-inside-broad.yml": "config testdata/invalid-inside-broad.yml: line 3: inside.1: 0.0.0.0/0 is broader than /8 for IPv4: the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)\n" +
+			"line 4: inside.2: 2000::/3 is broader than /16 for IPv6 (fc00::/7 aside): the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)",
+		"invalid-broker.yml": `config testdata/invalid-broker.yml: line 5: kafka.brokers.1: broker "localhost": want HOST:PORT, e.g. localhost:9092`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {
@@ -176,5 +180,77 @@ func TestChangeKindsAgree(t *testing.T) {
 	}
 	if got, want := strings.Join(changeKinds, ","), strings.Join(kinds, ","); got != want {
 		t.Errorf("config changeKinds = %s\nevent.ChangeKinds = %s", got, want)
+	}
+}
+
+// --inside 198.18.0.0/24,8.8.8.8/0 once scanned the Internet: a prefix with
+// host bits set is refused with both readings, a broad one needs
+// allow_broad_inside.
+func TestInsideNetworks(t *testing.T) {
+	if _, err := ParseNetworks("198.18.0.0/24,8.8.8.8/0"); err == nil || !strings.Contains(err.Error(), `"8.8.8.8/0": host bits set; did you mean 0.0.0.0/0 (the network) or 8.8.8.8/32 (the host)?`) {
+		t.Errorf("8.8.8.8/0: %v", err)
+	}
+	if _, err := ParseNetworks("198.18.0.5/24"); err == nil || !strings.Contains(err.Error(), "did you mean 198.18.0.0/24 (the network) or 198.18.0.5/32 (the host)?") {
+		t.Errorf("198.18.0.5/24: %v", err)
+	}
+	for _, ok := range []string{"10.0.0.0/8", "198.18.0.0/15", "2001:db8::/32", "fc00::/7", "fd12:3456::/48", "198.18.0.7", "2001:db8::1"} {
+		n, err := ParseNetworks(ok)
+		if err != nil {
+			t.Errorf("%s: %v", ok, err)
+			continue
+		}
+		if errs := CheckInside("inside", n, false); len(errs) != 0 {
+			t.Errorf("%s refused as inside: %v", ok, errs)
+		}
+	}
+	for _, broad := range []string{"0.0.0.0/0", "0.0.0.0/1", "8.0.0.0/7", "::/0", "2000::/3", "2000::/15"} {
+		n, err := ParseNetworks(broad)
+		if err != nil {
+			t.Fatalf("%s: %v", broad, err)
+		}
+		if errs := CheckInside("inside", n, false); len(errs) != 1 || !strings.Contains(errs[0].Error(), "is broader than") {
+			t.Errorf("%s accepted as inside: %v", broad, errs)
+		}
+		if errs := CheckInside("inside", n, true); len(errs) != 0 {
+			t.Errorf("%s refused with allow_broad_inside: %v", broad, errs)
+		}
+	}
+	cfg := Default()
+	cfg.Inside, _ = ParseNetworks("0.0.0.0/0")
+	cfg.AllowBroadInside = true
+	if err := Validate(&cfg, nil); err != nil {
+		t.Errorf("allow_broad_inside: true still refused: %v", err)
+	}
+}
+
+// A broker address that cannot work is refused with what to write instead.
+func TestCheckBroker(t *testing.T) {
+	for _, ok := range []string{"127.0.0.1:19092", "kafka-1:9092", "[::1]:9092", "broker.example:65535"} {
+		if err := CheckBroker(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+	bad := map[string]string{
+		"":                    "empty broker address",
+		"  ":                  "empty broker address",
+		"localhost":           `broker "localhost": want HOST:PORT, e.g. localhost:9092`,
+		"kafka://broker:9092": `broker "kafka://broker:9092": want HOST:PORT without a scheme (not kafka://)`,
+		"PLAINTEXT://b:9092":  "without a scheme",
+		"broker:0":            `broker "broker:0": port must be 1-65535`,
+		"broker:65536":        "port must be 1-65535",
+		"broker:99999":        "port must be 1-65535",
+		"broker:http":         "port must be 1-65535",
+		":9092":               "no host",
+		"::1":                 "want HOST:PORT",
+	}
+	for in, want := range bad {
+		if err := CheckBroker(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+	cfg := Default()
+	cfg.Kafka.Brokers = []string{"127.0.0.1:19092", ""}
+	if err := Validate(&cfg, nil); err == nil || !strings.Contains(err.Error(), "kafka.brokers.1: empty broker address") {
+		t.Errorf("Validate: %v", err)
 	}
 }

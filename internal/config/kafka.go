@@ -1,6 +1,12 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Kafka configures the bus between sensors and verifiers.
 type Kafka struct {
@@ -85,8 +91,46 @@ func defaultKafka() Kafka {
 	}
 }
 
+// CheckBroker says what is wrong with a broker address, or nil: HOST:PORT
+// with a port 1-65535 and no scheme. A bad one would otherwise make every
+// client retry forever without a word.
+func CheckBroker(b string) error {
+	switch {
+	case strings.TrimSpace(b) == "":
+		return fmt.Errorf("empty broker address: want HOST:PORT, e.g. kafka-1:9092")
+	case strings.Contains(b, "://"):
+		return fmt.Errorf("broker %q: want HOST:PORT without a scheme (not %s)", b, b[:strings.Index(b, "://")+3])
+	}
+	host, port, err := net.SplitHostPort(b)
+	if err != nil {
+		return fmt.Errorf("broker %q: want HOST:PORT, e.g. %s:9092", b, strings.Trim(b, "[]"))
+	}
+	if host == "" {
+		return fmt.Errorf("broker %q: no host: want HOST:PORT", b)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("broker %q: port must be 1-65535", b)
+	}
+	return nil
+}
+
+// CheckBrokers checks every address of a broker list.
+func CheckBrokers(brokers []string) error {
+	for _, b := range brokers {
+		if err := CheckBroker(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (k *Kafka) validate() []error {
 	var errs []error
+	for i, b := range k.Brokers {
+		if err := CheckBroker(b); err != nil {
+			errs = append(errs, fieldErr(fmt.Sprintf("kafka.brokers.%d", i), "%v", err))
+		}
+	}
 	switch k.SASL.Mechanism {
 	case "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
 	default:

@@ -42,7 +42,45 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("bad network %q: want CIDR such as 198.18.0.0/15 or 2001:db8::/32", s)
 	}
-	return p.Masked(), nil
+	if m := p.Masked(); m != p {
+		// 8.8.8.8/0 silently became 0.0.0.0/0 once: say both readings
+		return netip.Prefix{}, fmt.Errorf("bad network %q: host bits set; did you mean %s (the network) or %s (the host)?",
+			s, m, netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+	}
+	return p, nil
+}
+
+// Narrowest prefixes an inside network may have without allow_broad_inside:
+// an inside network is what the verifier may scan, so a typo such as /0 must
+// not turn it loose on the Internet. IPv6 unique local space (fc00::/7) is
+// private whatever its length.
+const (
+	MaxInsideBitsV4 = 8
+	MaxInsideBitsV6 = 16
+)
+
+var uniqueLocal = netip.MustParsePrefix("fc00::/7")
+
+// CheckInside refuses inside networks broader than /8 (IPv4) or /16 (IPv6
+// outside fc00::/7) unless allowBroad; key names the setting in errors.
+func CheckInside(key string, n Networks, allowBroad bool) []error {
+	if allowBroad {
+		return nil
+	}
+	var errs []error
+	for i, p := range n {
+		v4 := p.Addr().Is4()
+		if (v4 && p.Bits() >= MaxInsideBitsV4) || (!v4 && (p.Bits() >= MaxInsideBitsV6 || (p.Bits() >= uniqueLocal.Bits() && uniqueLocal.Contains(p.Addr())))) {
+			continue
+		}
+		limit := "/8 for IPv4"
+		if !v4 {
+			limit = "/16 for IPv6 (fc00::/7 aside)"
+		}
+		errs = append(errs, fieldErr(fmt.Sprintf("%s.%d", key, i),
+			"%s is broader than %s: the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)", p, limit))
+	}
+	return errs
 }
 
 // UnmarshalYAML accepts a list of CIDR strings.

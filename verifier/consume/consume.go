@@ -103,8 +103,8 @@ type Kafka struct {
 
 // NewKafka joins group on the observations topic.
 func NewKafka(cfg config.Kafka, group string, h Handler, log *slog.Logger, reg prometheus.Registerer) (*Kafka, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("kafka: no brokers configured (kafka.brokers or --kafka)")
+	if err := bus.CheckBrokers(cfg); err != nil {
+		return nil, err
 	}
 	d, err := bus.Dialer(cfg)
 	if err != nil {

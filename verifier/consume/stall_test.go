@@ -251,3 +251,12 @@ func TestStalledMessageVisible(t *testing.T) {
 		t.Errorf("uncommitted = %v, want 3 (offsets 1-3 behind the stuck one)", n)
 	}
 }
+
+// A consumer with a broker address that cannot work is refused at start-up.
+func TestBadBrokerRefused(t *testing.T) {
+	cfg := config.Default().Kafka
+	cfg.Brokers = []string{"localhost"}
+	if _, err := NewKafka(cfg, "g", &recorder{}, quiet(), nil); err == nil || !strings.Contains(err.Error(), `broker "localhost": want HOST:PORT`) {
+		t.Errorf("NewKafka: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package scan
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -48,12 +49,24 @@ var allowedArgs = map[string]argKind{
 	"--script":              argScripts,
 }
 
-// allowedScripts may be named by --script in extra_args: names only, never
-// paths, categories that attack (intrusive, exploit, brute, dos) or "all".
+// allowedScripts may be named by --script in extra_args: names of scripts
+// that talk only to the target, never paths, globs or categories. Categories
+// are refused even when they sound harmless: "safe" and "default" include
+// broadcast-* (sends to the local network), whois-* and geolocation scripts
+// (ask third parties on the Internet), and the rest attack (intrusive,
+// exploit, brute, dos).
 var allowedScripts = map[string]bool{
-	"vulners": true, "default": true, "safe": true, "banner": true,
+	"vulners": true, "banner": true,
 	"ssl-cert": true, "ssl-enum-ciphers": true, "http-title": true,
 	"http-server-header": true, "ssh-hostkey": true, "ssh2-enum-algos": true,
+	"http-headers": true, "http-methods": true, "rdp-ntlm-info": true, "smb-protocols": true,
+}
+
+// scriptCategories are nmap's script categories, named in the refusal.
+var scriptCategories = map[string]bool{
+	"auth": true, "broadcast": true, "brute": true, "default": true, "discovery": true, "dos": true,
+	"exploit": true, "external": true, "fuzzer": true, "intrusive": true, "malware": true,
+	"safe": true, "version": true, "vuln": true, "all": true,
 }
 
 var (
@@ -113,7 +126,13 @@ func checkValue(k argKind, v string) error {
 		}
 	case argScripts:
 		for _, s := range strings.Split(v, ",") {
-			if !allowedScripts[s] {
+			switch {
+			case allowedScripts[s]:
+			case scriptCategories[s]:
+				return fmt.Errorf("script category %q is not allowed: categories hold scripts that reach beyond the target (broadcast-*, whois-*, geolocation) or attack it; name scripts instead (allowed: %s)", s, scriptNames())
+			case strings.ContainsAny(s, "/\\."):
+				return fmt.Errorf("script %q is not allowed: scripts by path read local files; name one of %s", s, scriptNames())
+			default:
 				return fmt.Errorf("script %q is not allowed (allowed: %s)", s, scriptNames())
 			}
 		}
@@ -122,5 +141,10 @@ func checkValue(k argKind, v string) error {
 }
 
 func scriptNames() string {
-	return "vulners, default, safe, banner, ssl-cert, ssl-enum-ciphers, http-title, http-server-header, ssh-hostkey, ssh2-enum-algos"
+	names := make([]string, 0, len(allowedScripts))
+	for n := range allowedScripts {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }

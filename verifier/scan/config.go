@@ -23,7 +23,7 @@ func FromConfig(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) 
 		return nil, err
 	}
 	o := Options{
-		Inside: cfg.Inside, Exclude: cfg.Exclude,
+		Inside: cfg.Inside, Exclude: cfg.Exclude, AllowBroadInside: cfg.AllowBroadInside,
 		BatchWindow: v.BatchWindow, MaxScans: v.MaxScans, HostCooldown: v.HostCooldown, NetRate: v.NetRate,
 		Source: VulnSource(v.VulnSource), Logger: log, Registerer: reg,
 	}

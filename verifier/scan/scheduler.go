@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/synwatch/synwatch/internal/config"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -40,15 +41,18 @@ const (
 // Options configure a Scheduler.
 type Options struct {
 	Inside, Exclude []netip.Prefix
-	BatchWindow     time.Duration // calls for one host within it share one nmap run (default 2s)
-	MaxScans        int           // concurrent nmap processes (default 4)
-	HostCooldown    time.Duration // minimum time between two runs on one host
-	NetRate         float64       // nmap runs per minute per /24 (IPv4) or /64 (IPv6); 0 = unlimited
-	Source          VulnSource    // default vulners
-	Offline         VulnMatcher   // required for offline and both
-	Logger          *slog.Logger
-	Registerer      prometheus.Registerer // nil: metrics are not registered
-	Now             func() time.Time      // tests; default time.Now
+	// AllowBroadInside accepts inside networks broader than /8 (IPv4) or
+	// /16 (IPv6); config allow_broad_inside.
+	AllowBroadInside bool
+	BatchWindow      time.Duration // calls for one host within it share one nmap run (default 2s)
+	MaxScans         int           // concurrent nmap processes (default 4)
+	HostCooldown     time.Duration // minimum time between two runs on one host
+	NetRate          float64       // nmap runs per minute per /24 (IPv4) or /64 (IPv6); 0 = unlimited
+	Source           VulnSource    // default vulners
+	Offline          VulnMatcher   // required for offline and both
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer // nil: metrics are not registered
+	Now              func() time.Time      // tests; default time.Now
 }
 
 // Scheduler implements pipeline.Verifier: Verify blocks until the batched
@@ -103,6 +107,10 @@ func NewScheduler(s Scanner, o Options) (*Scheduler, error) {
 	}
 	if len(o.Inside) == 0 {
 		return nil, errors.New("no inside networks: the verifier scans only inside networks (set inside: or --inside)")
+	}
+	// the scan scope is checked here too, whatever path built the options
+	if errs := config.CheckInside("inside", o.Inside, o.AllowBroadInside); len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

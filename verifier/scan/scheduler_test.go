@@ -139,6 +139,29 @@ func TestTargetGuardStartsNoNmap(t *testing.T) {
 	}
 }
 
+// An inside network as broad as the Internet is refused before any scan can
+// start, unless allow_broad_inside says it is meant: once, --inside
+// 198.18.0.0/24,8.8.8.8/0 became 0.0.0.0/0 and nmap scanned 8.8.8.8.
+func TestBroadInsideRefused(t *testing.T) {
+	bin, log := recorder(t)
+	r, err := NewRunner(RunnerOptions{Nmap: bin, Intensity: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	broad := []netip.Prefix{netip.MustParsePrefix("198.18.0.0/24"), netip.MustParsePrefix("0.0.0.0/0")}
+	if _, err := NewScheduler(r, Options{Inside: broad}); err == nil || !strings.Contains(err.Error(), "0.0.0.0/0 is broader than /8") {
+		t.Errorf("NewScheduler with 0.0.0.0/0: %v", err)
+	}
+	s, err := NewScheduler(r, Options{Inside: broad, AllowBroadInside: true, BatchWindow: time.Millisecond})
+	if err != nil {
+		t.Fatalf("allow_broad_inside: %v", err)
+	}
+	s.Close()
+	if _, err := os.Stat(log); !os.IsNotExist(err) {
+		t.Fatal("nmap was started")
+	}
+}
+
 func TestBatchingPerHost(t *testing.T) {
 	f := &fakeScanner{delay: 10 * time.Millisecond}
 	s, _ := newSched(t, f, Options{BatchWindow: 300 * time.Millisecond})
@@ -357,12 +380,31 @@ func TestCheckExtraArgs(t *testing.T) {
 		`"--resume" is not allowed`:         {"--resume", "x"},
 		`"--datadir" is not allowed`:        {"--datadir", "/tmp"},
 		`script "/tmp/evil.nse" is not`:     {"--script", "/tmp/evil.nse"},
-		`script "exploit" is not allowed`:   {"--script=vulners,exploit"},
+		`script category "exploit" is not`:  {"--script=vulners,exploit"},
 		`"--max-retries" needs a value`:     {"--max-retries"},
 		`want a whole number`:               {"--max-retries", "2; rm -rf /"},
 		`"10.0.0.1" is not allowed`:         {"10.0.0.1"},
 		`"--script-args-file" is not allow`: {"--script-args-file", "x"},
 		`"-T4" takes no value`:              {"-T4=1"},
+		// categories reach beyond the target: broadcast-*, whois-*, geolocation
+		`script category "safe" is not allowed`:                             {"--script", "safe"},
+		`script category "default" is not allowed`:                          {"--script=vulners,default"},
+		`script category "discovery" is not allowed`:                        {"--script", "discovery"},
+		`script category "all" is not allowed`:                              {"--script", "all"},
+		`script "broadcast-dhcp-discover" is not`:                           {"--script", "broadcast-dhcp-discover"},
+		`script "whois-ip" is not allowed`:                                  {"--script", "whois-ip"},
+		`script "ip-geolocation-geoplugin" is not`:                          {"--script", "ip-geolocation-geoplugin"},
+		`script "http-*" is not allowed`:                                    {"--script", "http-*"},
+		`script "./x.nse" is not allowed: scripts by path read local files`: {"--script", "./x.nse"},
+		// arguments that read or write local files
+		`"--script-args" is not allowed`:   {"--script-args", "vulners.mincvss=5"},
+		`"--stylesheet" is not allowed`:    {"--stylesheet", "/etc/passwd"},
+		`"--servicedb" is not allowed`:     {"--servicedb", "/tmp/x"},
+		`"--versiondb" is not allowed`:     {"--versiondb", "/tmp/x"},
+		`"-oA" is not allowed`:             {"-oA", "/tmp/x"},
+		`"--append-output" is not allowed`: {"--append-output"},
+		`"--script-updatedb" is not allow`: {"--script-updatedb"},
+		`"--log-errors" is not allowed`:    {"--log-errors"},
 	}
 	for want, a := range bad {
 		if err := CheckExtraArgs(a); err == nil || !strings.Contains(err.Error(), want) {
