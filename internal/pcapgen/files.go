@@ -126,10 +126,10 @@ func Files() []File {
 	arp := cat(be16(1), be16(0x0800), []byte{6, 4}, be16(2), macA, []byte{198, 18, 10, 30}, macB, []byte{198, 19, 0, 5})
 	add(File{Name: "unseen", Link: layers.LinkTypeEthernet, Frames: [][]byte{
 		EthType(0x0806, arp, nil),
-		Eth(IP("198.18.10.30", "198.19.0.5", 1, []byte{0, 0, 0xff, 0xff, 0, 1, 0, 1})),          // ICMP echo reply
+		Eth(IP("198.18.10.30", "198.19.0.5", 1, []byte{0, 0, 0xff, 0xff, 0, 1, 0, 1})),         // ICMP echo reply
 		Eth(IP("198.18.10.30", "198.19.0.5", 50, cat(be32(0x100), be32(1), make([]byte, 16)))), // ESP
 		EthType(0x88e5, cat([]byte{0x2c, 0}, be32(1), macA, be16(1), make([]byte, 40)), nil),   // MACsec, encrypted
-		Eth(IP(tapA, tapB, 47, cat(be16(0x3001), be16(0x880b), be16(0), be16(7), be32(1)))),   // PPTP's enhanced GRE
+		Eth(IP(tapA, tapB, 47, cat(be16(0x3001), be16(0x880b), be16(0), be16(7), be32(1)))),    // PPTP's enhanced GRE
 		Eth(TCP("198.18.10.31", "198.19.0.5", 443, 40031, SYN|ACK, 1, 2)),
 	}, Want: tcp("198.18.10.31", 443), Note: "ARP, ICMP, ESP, encrypted MACsec and PPTP, counted as unseen by kind; then one SYN-ACK"})
 
