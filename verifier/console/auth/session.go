@@ -20,9 +20,9 @@ type Docs interface {
 	DeleteDoc(ctx context.Context, coll, id string) error
 }
 
-// sessionColl holds sessions keyed by the SHA-256 of their id: a store
+// SessionColl holds sessions keyed by the SHA-256 of their id: a store
 // dump does not hand out live cookies.
-const sessionColl = "console-sessions"
+const SessionColl = "console-sessions"
 
 // SessionTTL is how long a session lasts: one long NOC shift.
 const SessionTTL = 12 * time.Hour
@@ -68,7 +68,7 @@ func (s *Sessions) Create(ctx context.Context, user string) (string, Session, er
 	now := s.now().UTC()
 	ss := Session{User: user, CSRF: RandomToken(), Created: now, Expires: now.Add(SessionTTL)}
 	b, _ := json.Marshal(ss)
-	if err := s.docs.PutDoc(ctx, sessionColl, sessionKey(id), b); err != nil {
+	if err := s.docs.PutDoc(ctx, SessionColl, sessionKey(id), b); err != nil {
 		return "", ss, fmt.Errorf("create session: %w", err)
 	}
 	return id, ss, nil
@@ -80,7 +80,7 @@ func (s *Sessions) Get(ctx context.Context, id string) (Session, bool, error) {
 	if id == "" || len(id) > 100 {
 		return ss, false, nil
 	}
-	b, ok, err := s.docs.GetDoc(ctx, sessionColl, sessionKey(id))
+	b, ok, err := s.docs.GetDoc(ctx, SessionColl, sessionKey(id))
 	if err != nil || !ok {
 		return ss, false, err
 	}
@@ -88,7 +88,7 @@ func (s *Sessions) Get(ctx context.Context, id string) (Session, bool, error) {
 		return ss, false, nil // damaged: as if absent
 	}
 	if !s.now().Before(ss.Expires) {
-		_ = s.docs.DeleteDoc(ctx, sessionColl, sessionKey(id))
+		_ = s.docs.DeleteDoc(ctx, SessionColl, sessionKey(id))
 		return ss, false, nil
 	}
 	return ss, true, nil
@@ -99,7 +99,7 @@ func (s *Sessions) End(ctx context.Context, id string) error {
 	if id == "" {
 		return nil
 	}
-	return s.docs.DeleteDoc(ctx, sessionColl, sessionKey(id))
+	return s.docs.DeleteDoc(ctx, SessionColl, sessionKey(id))
 }
 
 // SameToken compares two CSRF tokens in constant time; empty never matches.
