@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
@@ -149,9 +151,31 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() { v.reverifyQueued(ctx) })
 		v.pipe.Maintain(ctx, maintainInterval(v.cfg.Verifier))
+		wg.Wait()
 	}()
 	return done
+}
+
+// reverifyQueued verifies what consoles without a verifier of their own
+// queued in the store ("re-verify now"), every few seconds until ctx ends.
+func (v *verifierSide) reverifyQueued(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := console.ReverifyQueued(ctx, v.store, v.pipe); err != nil && ctx.Err() == nil {
+			v.log.Warn("re-verification queued by a console failed", "err", err)
+		} else if n > 0 {
+			v.log.Info("re-verified what a console queued", "services", n)
+		}
+	}
 }
 
 // maintainInterval is a quarter of the shortest of reverify and gone_after,
