@@ -47,7 +47,7 @@ func newChart(days []feed.Day) chart {
 		x := i * (barW + barGap)
 		c.Bars = append(c.Bars, bar{X: x, Y: chartH - h, W: barW, H: h, Date: d.Date, N: d.Total,
 			Label: d.Date + ": " + strconv.Itoa(d.Total) + " changes"})
-		if i%7 == 0 || i == len(days)-1 {
+		if i%7 == 0 {
 			c.Ticks = append(c.Ticks, tick{X: x, Text: d.Date[5:]})
 		}
 	}

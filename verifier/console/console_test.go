@@ -19,6 +19,7 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
+	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/state"
 )
@@ -75,7 +76,11 @@ func newBed(t *testing.T, st state.Store) *bed {
 	if b.operator, err = f.AddToken("ci", auth.Operator); err != nil {
 		t.Fatal(err)
 	}
-	b.c, err = New(Options{Store: st, Auth: auth.Static(f), Poll: 50 * time.Millisecond, Actions: Actions{
+	policy, err := alert.NewPolicy(config.Default().Alert, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c, err = New(Options{Store: st, Auth: auth.Static(f), Policy: policy, Poll: 50 * time.Millisecond, Actions: Actions{
 		Allow: func(ctx context.Context, a AllowRequest) error {
 			b.mu.Lock()
 			defer b.mu.Unlock()
