@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/baseline"
+	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/triage"
 )
 
 func newBaselineCmd(env *Env) *cobra.Command {
@@ -26,13 +30,14 @@ type baselineImportOptions struct {
 }
 
 // `synwatch baseline import --store URL FILE...` records the open ports of
-// nmap XML and masscan JSON/XML scans as known services, so their first
-// observation is not "new".
+// nmap XML and masscan scans as known services, so their first observation
+// is not "new", with the vulners rows of nmap files scored by the
+// verifier's policy; it sends no alerts.
 func newBaselineImportCmd(env *Env) *cobra.Command {
 	var o baselineImportOptions
 	c := &cobra.Command{
 		Use:     "import --store URL FILE...",
-		Short:   "record the open ports of nmap -oX, masscan -oX or -oJ files as known services",
+		Short:   "record the open ports (and vulners rows) of nmap -oX or masscan -oJ/-oD/-oL/-oX files as known services",
 		Example: `  synwatch baseline import --store file:synwatch.db scan.xml masscan.json`,
 		Args:    minArgs(1, "scan files: FILE... (nmap -oX, masscan -oX or -oJ)"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -45,30 +50,54 @@ func newBaselineImportCmd(env *Env) *cobra.Command {
 }
 
 func runBaselineImport(ctx context.Context, env *Env, o *baselineImportOptions) error {
-	files := o.files
-	st, _, err := o.store.open(ctx)
-	if err != nil {
-		return err
+	// Every file is read and parsed before the store is touched: a bad
+	// file leaves the store as it was.
+	now := time.Now()
+	type parsed struct {
+		file string
+		scan *baseline.Scan
 	}
-	defer st.Close()
-	total := 0
-	for _, f := range files {
+	var scans []parsed
+	for _, f := range o.files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return err
 		}
-		recs, err := baseline.Parse(data, time.Now())
+		s, err := baseline.Parse(data, now)
 		if err != nil {
-			return fmt.Errorf("%s: %w", f, err)
+			return fmt.Errorf("%s: %w (nothing imported)", f, err)
 		}
-		for _, r := range recs {
-			if err := st.Import(ctx, r); err != nil {
-				return fmt.Errorf("%s: import %s: %w", f, r.Service, err)
-			}
-		}
-		fmt.Fprintf(env.Stderr, "%s: %d open services imported\n", f, len(recs))
-		total += len(recs)
+		scans = append(scans, parsed{f, s})
 	}
-	fmt.Fprintf(env.Stdout, "%d services imported as known\n", total)
+	st, cfg, err := o.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// the verifier's severity policy, with the store's allowlist and triage
+	policy, err := alert.NewPolicy(cfg.Alert, nil)
+	if err != nil {
+		return err
+	}
+	book := triage.NewBook(st, nil)
+	if err := book.Refresh(ctx); err != nil {
+		return err
+	}
+	policy.SetAllowSource(book)
+	total, vulns := 0, 0
+	for _, p := range scans {
+		n, err := pipeline.ImportScan(ctx, st, policy, book, p.scan.Services, "baseline "+filepath.Base(p.file))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.file, err)
+		}
+		nv := 0
+		for _, v := range p.scan.Services {
+			nv += len(v.Vulns)
+		}
+		fmt.Fprintf(env.Stderr, "%s: %d open services, %d vulnerabilities (%s)\n", p.file, n, nv, p.scan.Scanner)
+		total += n
+		vulns += nv
+	}
+	fmt.Fprintf(env.Stdout, "%d services imported as known, %d vulnerabilities recorded (no alerts sent)\n", total, vulns)
 	return nil
 }

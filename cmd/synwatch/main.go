@@ -40,7 +40,6 @@ import (
 
 // Env is what a command may touch of the process: its streams.
 type Env struct {
-	Stdin  io.Reader // nil: os.Stdin
 	Stdout io.Writer
 	Stderr io.Writer
 	// stopOnSignal, for commands that start it late: it returns a context
@@ -90,11 +89,11 @@ with nmap from the attacker's point of view, records it and alerts.`,
 		newExposuresCmd(env),
 		newReportCmd(env),
 		newBaselineCmd(env),
+		newTriageCmd(env),
+		newAllowCmd(env),
 		newConfigCmd(env),
 		newVersionCmd(env),
 		newManCmd(env),
-		newConsoleCmd(env),
-		newAuthCmd(env),
 	)
 	return root
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,11 +16,11 @@ import (
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
-	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/triage"
 )
 
 // memoryQueue bounds the in-process bus of `synwatch run`: when full, the
@@ -98,6 +97,13 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 		return fail(err)
 	}
 	v.pipe = pipeline.New(st, v.scan, d, cfg, log, reg)
+	// triage decisions and the store's allowlist, read at each verification
+	book := triage.NewBook(st, nil)
+	if err := book.Refresh(ctx); err != nil {
+		return fail(err)
+	}
+	v.pipe.SetTriage(book)
+	d.Policy().SetAllowSource(book)
 	v.handler = v.pipe
 	log.Info("verifier side ready", "role", o.role, "store", st.Kind(), "sinks", d.Sinks(),
 		"reverify", cfg.Verifier.Reverify, "gone_after", cfg.Verifier.GoneAfter)
@@ -151,31 +157,9 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		var wg sync.WaitGroup
-		wg.Go(func() { v.reverifyQueued(ctx) })
 		v.pipe.Maintain(ctx, maintainInterval(v.cfg.Verifier))
-		wg.Wait()
 	}()
 	return done
-}
-
-// reverifyQueued verifies what consoles without a verifier of their own
-// queued in the store ("re-verify now"), every few seconds until ctx ends.
-func (v *verifierSide) reverifyQueued(ctx context.Context) {
-	t := time.NewTicker(3 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if n, err := console.ReverifyQueued(ctx, v.store, v.pipe); err != nil && ctx.Err() == nil {
-			v.log.Warn("re-verification queued by a console failed", "err", err)
-		} else if n > 0 {
-			v.log.Info("re-verified what a console queued", "services", n)
-		}
-	}
 }
 
 // maintainInterval is a quarter of the shortest of reverify and gone_after,

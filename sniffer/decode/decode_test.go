@@ -81,7 +81,6 @@ func pcaps(t testing.TB) []string {
 type decoded struct {
 	Frame  int      `json:"frame"`
 	Error  string   `json:"error,omitempty"`
-	Unseen string   `json:"unseen,omitempty"`
 	Proto  uint8    `json:"proto,omitempty"`
 	Src    string   `json:"src,omitempty"`
 	Dst    string   `json:"dst,omitempty"`
@@ -108,7 +107,7 @@ func decodeAll(t testing.TB, path string) []decoded {
 			if !errors.As(err, &de) {
 				t.Fatalf("frame %d: error of type %T", i+1, err)
 			}
-			r.Error, r.Unseen = de.Reason(), p.Unseen
+			r.Error = de.Reason()
 		} else {
 			r.Proto, r.Src, r.Dst = p.Proto, p.Src.String(), p.Dst.String()
 			r.Ports = fmt.Sprintf("%d>%d", p.SrcPort, p.DstPort)

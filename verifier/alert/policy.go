@@ -3,6 +3,7 @@ package alert
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,8 +17,40 @@ import (
 type Policy struct {
 	cat      *Catalogue
 	allow    []allowEntry
+	extra    AllowSource
 	now      func() time.Time
 	fixedSev event.Severity // alert.vulns_fixed_severity
+}
+
+// AllowSource supplies allowlist entries kept outside the configuration:
+// the store's (verifier/triage.Book), added and removed at run time.
+type AllowSource interface {
+	AllowEntries() []config.AllowEntry
+}
+
+// SetAllowSource makes Evaluate consult src's entries after the
+// configuration's, each time.
+func (p *Policy) SetAllowSource(src AllowSource) { p.extra = src }
+
+// allowEntries returns the configured entries and the source's.
+func (p *Policy) allowEntries() []allowEntry {
+	if p.extra == nil {
+		return p.allow
+	}
+	es := p.extra.AllowEntries()
+	if len(es) == 0 {
+		return p.allow
+	}
+	out := slices.Clone(p.allow)
+	for i, e := range es {
+		nets, err := config.ParseNetworks(e.Network)
+		if err != nil || len(nets) != 1 {
+			continue // checked when added
+		}
+		label := "store " + allowLabel(i, e, nets[0])
+		out = append(out, allowEntry{AllowEntry: e, prefix: nets[0], label: label})
+	}
+	return out
 }
 
 type allowEntry struct {
@@ -141,7 +174,7 @@ func (p *Policy) Evaluate(c event.Change) Decision {
 
 	// allowlist
 	var expired []string
-	for _, e := range p.allow {
+	for _, e := range p.allowEntries() {
 		if !e.matches(c.Service, svcName) {
 			continue
 		}

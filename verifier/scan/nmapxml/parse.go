@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	nmap "github.com/Ullaakut/nmap/v3"
 )
@@ -52,13 +53,21 @@ type Port struct {
 	// rows are Vulns); kept out of the JSON, which golden files and
 	// `synwatch nmap parse` show.
 	Scripts []Script `json:"-"`
+	// Time is when the host was scanned: its end time, else its start
+	// time, else the run's start; zero when the file has none.
+	Time time.Time `json:"time,omitzero"`
 }
 
 // Result is one parsed nmap run.
 type Result struct {
 	Args    string
 	Version string
-	Ports   []Port
+	// Scanner is the program that wrote the file: nmap, or masscan (whose
+	// -oX is nmap's format).
+	Scanner string
+	// Start is when the run began; zero when the file has none.
+	Start time.Time
+	Ports []Port
 	// HostsDown counts hosts nmap reported as down (with -Pn: none).
 	HostsDown int
 	// TimedOut lists hosts nmap gave up on (--host-timeout): their ports
@@ -98,8 +107,9 @@ func Parse(b []byte) (*Result, error) {
 		}
 		return nil, fmt.Errorf("nmap failed: %s", msg)
 	}
-	res := &Result{Args: run.Args, Version: run.Version}
+	res := &Result{Args: run.Args, Version: run.Version, Scanner: run.Scanner, Start: unixTime(run.Start)}
 	for _, h := range run.Hosts {
+		at := firstTime(unixTime(h.EndTime), unixTime(h.StartTime), res.Start)
 		addr, err := hostAddr(h)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -115,10 +125,29 @@ func Parse(b []byte) (*Result, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: host %s: %v", ErrMalformed, addr, err)
 			}
+			port.Time = at
 			res.Ports = append(res.Ports, port)
 		}
 	}
 	return res, nil
+}
+
+// unixTime reads nmap's seconds-since-1970 attributes; 0 or absent is zero.
+func unixTime(t nmap.Timestamp) time.Time {
+	x := time.Time(t)
+	if x.IsZero() || x.Unix() <= 0 {
+		return time.Time{}
+	}
+	return x.UTC()
+}
+
+func firstTime(ts ...time.Time) time.Time {
+	for _, t := range ts {
+		if !t.IsZero() {
+			return t
+		}
+	}
+	return time.Time{}
 }
 
 func wellFormed(b []byte) error {
