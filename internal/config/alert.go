@@ -142,7 +142,7 @@ func defaultAlert() Alert {
 var severities = []string{"info", "low", "medium", "high", "critical"}
 
 // changeKinds lists the change kinds a sink may filter on.
-var changeKinds = []string{"new", "reopened", "verdict_changed", "version_changed", "new_vulns", "vulns_fixed", "closed", "gone", "host_sprays"}
+var changeKinds = []string{"new", "reopened", "verdict_changed", "version_changed", "new_vulns", "vulns_fixed", "new_finding", "finding_fixed", "closed", "gone", "host_sprays"}
 
 // SyslogFacilities maps facility names to their RFC 5424 codes.
 var syslogFacilities = map[string]int{

@@ -68,7 +68,7 @@ const (
 // start). A new kind is added here too.
 func ChangeKinds() []ChangeKind {
 	return []ChangeKind{ChangeNew, ChangeReopened, ChangeVerdictChanged, ChangeVersionChanged,
-		ChangeNewVulns, ChangeVulnsFixed, ChangeClosed, ChangeGone, ChangeHostSprays}
+		ChangeNewVulns, ChangeVulnsFixed, ChangeNewFinding, ChangeFindingFixed, ChangeClosed, ChangeGone, ChangeHostSprays}
 }
 
 // Change is one thing that changed about a service, with before and after.

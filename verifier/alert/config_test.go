@@ -56,7 +56,7 @@ alert:
     file:
       path: /tmp/a.jsonl
       changes: [new, changed]
-`, `line 6: alert.sinks.file.changes.1: unknown change kind "changed" (want one of new, reopened, verdict_changed, version_changed, new_vulns, vulns_fixed, closed, gone, host_sprays)`},
+`, `line 6: alert.sinks.file.changes.1: unknown change kind "changed" (want one of new, reopened, verdict_changed, version_changed, new_vulns, vulns_fixed, new_finding, finding_fixed, closed, gone, host_sprays)`},
 		{"slack without url", `
 alert:
   sinks:

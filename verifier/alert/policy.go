@@ -468,6 +468,28 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 		sev, r := verdictAdjust(sev, rec.Status)
 		add(r)
 		return sev, reasons, m
+	case event.ChangeNewFinding, event.ChangeFindingFixed:
+		// a deep check's finding: its profile set the severity
+		_, _, m := p.risk(c.Service, rec, nil)
+		if c.Finding == nil {
+			add("deep check finding (missing)")
+			return event.SevLow, reasons, m
+		}
+		f := c.Finding
+		if c.Kind == event.ChangeFindingFixed {
+			add(fmt.Sprintf("fixed: check %s no longer reports %q", f.Profile, f.Title))
+			return event.SevInfo, reasons, m
+		}
+		add(fmt.Sprintf("check %s proved: %s", f.Profile, f.Title))
+		if len(f.CVEs) > 0 {
+			add("CVE: " + strings.Join(f.CVEs, ", "))
+		}
+		sev := f.Severity
+		if sev.Rank() < 0 {
+			sev = event.SevMedium
+		}
+		add(fmt.Sprintf("severity %s from the check profile", sev))
+		return sev, reasons, m
 	}
 	add(fmt.Sprintf("unknown change kind %q", c.Kind))
 	sev, rs, m := p.risk(c.Service, rec, rec.Vulns)
@@ -559,6 +581,15 @@ func title(c event.Change, r *event.Record) string {
 		return fmt.Sprintf("New vulnerabilities: %s on %s", describe(r), where)
 	case event.ChangeVulnsFixed:
 		return fmt.Sprintf("Vulnerabilities fixed: %s on %s", describe(r), where)
+	case event.ChangeNewFinding, event.ChangeFindingFixed:
+		what := "finding"
+		if c.Finding != nil {
+			what = c.Finding.Title
+		}
+		if c.Kind == event.ChangeFindingFixed {
+			return fmt.Sprintf("Fixed: %s on %s", what, where)
+		}
+		return fmt.Sprintf("Check finding: %s on %s", what, where)
 	case event.ChangeClosed:
 		return fmt.Sprintf("Closed: %s on %s", describe(r), where)
 	case event.ChangeGone:

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"time"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 )
 
@@ -53,12 +54,17 @@ type Check struct {
 	Profile string        `json:"profile"`
 	Risk    Risk          `json:"risk"`
 	Service event.Service `json:"service"`
-	Name    string        `json:"service_name,omitempty"`
-	Product string        `json:"product,omitempty"`
-	Version string        `json:"version,omitempty"`
-	State   State         `json:"state"`
-	Created time.Time     `json:"created"`
-	Updated time.Time     `json:"updated"`
+	// Inside and Exclude are the scope of the verifier that queued the
+	// check; a run must find the service in it again (and in the
+	// runner's own scope, when it has one).
+	Inside  config.Networks `json:"inside,omitempty"`
+	Exclude config.Networks `json:"exclude,omitempty"`
+	Name    string          `json:"service_name,omitempty"`
+	Product string          `json:"product,omitempty"`
+	Version string          `json:"version,omitempty"`
+	State   State           `json:"state"`
+	Created time.Time       `json:"created"`
+	Updated time.Time       `json:"updated"`
 	// Approval is required before an intrusive check runs; safe checks
 	// have none.
 	Approval  *Decision  `json:"approval,omitempty"`

@@ -27,8 +27,11 @@ type Inventory interface {
 // Options configure a Checker.
 type Options struct {
 	Profiles []Profile
-	// Inside and Exclude are the verifier's scope: a check never runs
-	// against anything else, whatever a record says.
+	// Inside and Exclude are this process's scope: a check runs only on a
+	// service inside it and inside the scope recorded on the check by the
+	// verifier that queued it. With no Inside (synwatch checks run without
+	// a config), the recorded scope alone decides; a check without one
+	// never runs.
 	Inside, Exclude config.Networks
 	Rerun           time.Duration // a done check is due again after it
 	PerNetPerMinute float64       // check runs per /24 or /64 per minute; 0 unlimited
@@ -52,9 +55,6 @@ type Checker struct {
 
 // NewChecker returns a Checker over q.
 func NewChecker(q *Queue, o Options) (*Checker, error) {
-	if len(o.Inside) == 0 {
-		return nil, errors.New("no inside networks: checks run only against inside networks")
-	}
 	if o.Runner == nil {
 		return nil, errors.New("checks: no runner")
 	}
@@ -84,10 +84,10 @@ func (c *Checker) Queue() *Queue { return c.q }
 // pipeline calls it after each verification it recorded. Failures are
 // logged: the next verification offers again.
 func (c *Checker) OnVerified(ctx context.Context, rec event.Record) {
-	if c.outOfScope(rec.IP) != "" {
+	if len(c.o.Inside) == 0 || outOfScope(rec.IP, c.o.Inside, c.o.Exclude) != "" {
 		return
 	}
-	created, err := c.q.Offer(ctx, &rec, c.o.Profiles)
+	created, err := c.q.Offer(ctx, &rec, c.o.Profiles, c.o.Inside, c.o.Exclude)
 	if err != nil {
 		c.log.Warn("queueing checks failed", "service", rec.Service.String(), "err", err)
 	}
@@ -96,12 +96,29 @@ func (c *Checker) OnVerified(ctx context.Context, rec event.Record) {
 	}
 }
 
-func (c *Checker) outOfScope(a netip.Addr) string {
+// scope says why k may not run here, "" when it may: its service must be
+// inside the scope recorded on it and inside this process's, if any.
+func (c *Checker) scope(k *Check) string {
+	if len(k.Inside) == 0 && len(c.o.Inside) == 0 {
+		return "no inside networks recorded on the check and none configured (give --inside)"
+	}
+	if len(k.Inside) > 0 {
+		if r := outOfScope(k.Service.IP, k.Inside, k.Exclude); r != "" {
+			return r + " recorded on the check"
+		}
+	}
+	if len(c.o.Inside) > 0 {
+		return outOfScope(k.Service.IP, c.o.Inside, c.o.Exclude)
+	}
+	return ""
+}
+
+func outOfScope(a netip.Addr, inside, exclude config.Networks) string {
 	a = a.Unmap()
-	if !c.o.Inside.Contains(a) {
+	if !inside.Contains(a) {
 		return fmt.Sprintf("%s is outside the inside networks", a)
 	}
-	if c.o.Exclude.Contains(a) {
+	if exclude.Contains(a) {
 		return fmt.Sprintf("%s is in an excluded network", a)
 	}
 	return ""
@@ -142,7 +159,7 @@ func (c *Checker) RunDue(ctx context.Context) ([]Result, error) {
 			c.log.Warn("check due, but its profile is no longer configured; skipped", "check", k.ID, "profile", k.Profile)
 			continue
 		}
-		if reason := c.outOfScope(k.Service.IP); reason != "" {
+		if reason := c.scope(&k); reason != "" {
 			c.log.Warn("check refused: target out of scope", "check", k.ID, "reason", reason)
 			continue
 		}

@@ -115,7 +115,7 @@ func TestQueueLifecycle(t *testing.T) {
 	now, advance := fixedClock(time.Date(2026, 12, 6, 2, 0, 0, 0, time.UTC))
 	q.SetClock(now)
 	ps := shipped(t)
-	created, err := q.Offer(ctx, &zbx, ps)
+	created, err := q.Offer(ctx, &zbx, ps, inside, nil)
 	if err != nil || len(created) != 2 {
 		t.Fatalf("offer: %v %v", created, err)
 	}
@@ -128,7 +128,7 @@ func TestQueueLifecycle(t *testing.T) {
 	if da.State != Pending || da.MayRun(now()) || da.Due(now()) {
 		t.Fatalf("intrusive check %+v: want pending, not runnable", da)
 	}
-	if again, _ := q.Offer(ctx, &zbx, ps); len(again) != 0 {
+	if again, _ := q.Offer(ctx, &zbx, ps, inside, nil); len(again) != 0 {
 		t.Errorf("second offer created %d checks", len(again))
 	}
 	if _, err := q.Approve(ctx, da.ID, "", "x"); err == nil {
@@ -162,14 +162,14 @@ func TestQueueLifecycle(t *testing.T) {
 	if _, err := q.Approve(ctx, da.ID, "noc-oncall", "again"); err == nil || !strings.Contains(err.Error(), "rejection stands") {
 		t.Errorf("approve after reject: %v", err)
 	}
-	q.Offer(ctx, &zbx, ps)
+	q.Offer(ctx, &zbx, ps, inside, nil)
 	if c, _ := q.Get(ctx, da.ID); c.State != Rejected {
 		t.Errorf("re-offered rejected check is %s", c.State)
 	}
 	// a new version is a new decision
 	v2 := zbx
 	v2.Version = "2"
-	if created, _ := q.Offer(ctx, &v2, ps); len(created) != 2 {
+	if created, _ := q.Offer(ctx, &v2, ps, inside, nil); len(created) != 2 {
 		t.Errorf("new version: %d checks queued, want 2", len(created))
 	}
 	if _, err := q.Approve(ctx, "nosuch", "a", "b"); !errors.Is(err, ErrNotFound) {
@@ -272,19 +272,34 @@ func TestCheckerRunsSafeAtOnceAndIntrusiveOnlyAfterApproval(t *testing.T) {
 
 func TestCheckerNeverLeavesTheInsideNetworks(t *testing.T) {
 	ctx := context.Background()
-	q := NewQueue(newMemDocs(), time.Hour, nil)
-	run := &fakeRunner{}
-	c, _ := NewChecker(q, Options{Profiles: shipped(t), Inside: inside, Runner: run})
 	out := zbx
 	out.IP = netip.MustParseAddr("192.0.2.10")
+	run := &fakeRunner{}
+	// a configured scope refuses what is outside it, whatever the check
+	// records
+	q := NewQueue(newMemDocs(), time.Hour, nil)
+	c, _ := NewChecker(q, Options{Profiles: shipped(t), Inside: inside, Runner: run})
 	c.OnVerified(ctx, out) // a record from elsewhere: nothing queued
-	q.Offer(ctx, &out, shipped(t))
-	res, _ := c.RunDue(ctx)
-	if len(res) != 0 || len(run.runs) != 0 {
+	if l, _ := q.List(ctx); len(l) != 0 {
+		t.Errorf("queued %+v", l)
+	}
+	q.Offer(ctx, &out, shipped(t), config.Networks{netip.MustParsePrefix("192.0.2.0/24")}, nil)
+	c.RunDue(ctx)
+	// without a configured scope, a check without a recorded one never runs
+	q2 := NewQueue(newMemDocs(), time.Hour, nil)
+	q2.Offer(ctx, &zbx, shipped(t), nil, nil)
+	bare, _ := NewChecker(q2, Options{Profiles: shipped(t), Runner: run})
+	bare.RunDue(ctx)
+	if len(run.runs) != 0 {
 		t.Errorf("ran against %v", run.runs)
 	}
-	if _, err := NewChecker(q, Options{Runner: run}); err == nil {
-		t.Error("checker without inside networks")
+	// and with one, only inside it, less its exclusions
+	q3 := NewQueue(newMemDocs(), time.Hour, nil)
+	q3.Offer(ctx, &zbx, shipped(t), inside, config.Networks{netip.MustParsePrefix("198.18.74.1/32")})
+	bare3, _ := NewChecker(q3, Options{Profiles: shipped(t), Runner: run})
+	bare3.RunDue(ctx)
+	if len(run.runs) != 0 {
+		t.Errorf("ran against an excluded host: %v", run.runs)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 )
 
@@ -108,7 +109,8 @@ func (q *Queue) List(ctx context.Context, states ...State) ([]Check, error) {
 // that exists already (same profile, service and version) is left as it
 // is: a rejection stands, a pending one waits, a done one keeps its
 // schedule. It returns the checks it created.
-func (q *Queue) Offer(ctx context.Context, rec *event.Record, profiles []Profile) ([]Check, error) {
+// inside and exclude are the offering verifier's scope, kept on the check.
+func (q *Queue) Offer(ctx context.Context, rec *event.Record, profiles []Profile, inside, exclude config.Networks) ([]Check, error) {
 	if rec.Status != event.StatusExposed {
 		return nil, nil
 	}
@@ -121,7 +123,7 @@ func (q *Queue) Offer(ctx context.Context, rec *event.Record, profiles []Profile
 		}
 		c := Check{
 			ID: CheckID(p.Name, rec.Service, rec.Product, rec.Version), Profile: p.Name, Risk: p.Risk,
-			Service: rec.Service, Name: rec.Name, Product: rec.Product, Version: rec.Version,
+			Service: rec.Service, Inside: inside, Exclude: exclude, Name: rec.Name, Product: rec.Product, Version: rec.Version,
 			Created: now, Updated: now,
 		}
 		if p.Risk == Safe {
