@@ -15,6 +15,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/state"
 )
@@ -170,11 +171,20 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 	}
 	defer st.Close()
 	rows := report.Exposures(recs)
+	// deep checks' findings, beside the records
+	findings, ferr := checks.AllFindings(ctx, st)
+	if ferr != nil {
+		fmt.Fprintf(env.Stderr, "synwatch exposures: findings: %v\n", ferr)
+	}
 	switch *format {
 	case "json":
+		out := make([]exposureRow, len(rows))
+		for i, r := range rows {
+			out[i] = exposureRow{Exposure: r, Findings: findingsOf(findings, recs[i].Service)}
+		}
 		e := json.NewEncoder(env.Stdout)
 		e.SetIndent("", "  ")
-		return e.Encode(rows)
+		return e.Encode(out)
 	case "csv":
 		w := csv.NewWriter(env.Stdout)
 		_ = w.Write([]string{"ip", "port", "proto", "verdict", "service", "product", "version", "severity", "max_cvss", "vulns", "exploit", "first_seen", "last_seen", "verified_at", "observations", "sensors", "baseline"})
@@ -187,8 +197,16 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 		return w.Error()
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tVERDICT\tSEVERITY\tNAME\tPRODUCT VERSION\tCVSS\tVULNS\tFIRST SEEN\tLAST SEEN")
-	for _, r := range rows {
+	fmt.Fprintln(tw, "SERVICE\tVERDICT\tSEVERITY\tNAME\tPRODUCT VERSION\tCVSS\tVULNS\tFINDINGS\tFIRST SEEN\tLAST SEEN")
+	var open []event.Finding
+	for i, r := range rows {
+		nf := 0
+		for _, f := range findingsOf(findings, recs[i].Service) {
+			if f.Status == event.FindingOpen {
+				nf++
+				open = append(open, f)
+			}
+		}
 		pv := strings.TrimSpace(r.Product + " " + r.Version)
 		cvss := "-"
 		if r.Vulns > 0 {
@@ -197,14 +215,39 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 				cvss += "!"
 			}
 		}
-		fmt.Fprintf(tw, "%s:%d/%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", r.IP, r.Port, r.Proto, r.Verdict, orDash(r.Severity, "-"), orDash(r.Service, "-"), orDash(pv, "-"),
-			cvss, r.Vulns, r.FirstSeen.Format("2006-01-02 15:04"), r.LastSeen.Format("2006-01-02 15:04"))
+		fmt.Fprintf(tw, "%s:%d/%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.IP, r.Port, r.Proto, r.Verdict, orDash(r.Severity, "-"), orDash(r.Service, "-"), orDash(pv, "-"),
+			cvss, r.Vulns, nf, r.FirstSeen.Format("2006-01-02 15:04"), r.LastSeen.Format("2006-01-02 15:04"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(open) > 0 {
+		fmt.Fprintln(env.Stdout, "\nFINDINGS")
+		tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		for _, f := range open {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Service, f.Severity, f.Title, f.Profile)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(env.Stderr, "%d services\n", len(rows))
 	return nil
+}
+
+// exposureRow is one service of exposures --format json: the inventory row
+// and the deep checks' findings on it (open and fixed).
+type exposureRow struct {
+	report.Exposure
+	Findings []event.Finding `json:"findings"`
+}
+
+func findingsOf(all map[event.Service][]event.Finding, s event.Service) []event.Finding {
+	s.IP = s.IP.Unmap()
+	if fs := all[s]; fs != nil {
+		return fs
+	}
+	return []event.Finding{}
 }
 
 func rfc3339(t time.Time) string {

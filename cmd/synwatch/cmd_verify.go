@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -12,8 +13,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/checks"
+	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
+	"github.com/synwatch/synwatch/verifier/state"
 )
 
 type verifyOptions struct {
@@ -24,6 +29,7 @@ type verifyOptions struct {
 	noVulners bool
 	source    string
 	db        string
+	store     string
 }
 
 func newVerifyCmd(env *Env) *cobra.Command {
@@ -55,6 +61,7 @@ refused (no nmap process is started).`,
 	fs.BoolVar(&o.noVulners, "no-vulners", false, "do not run the vulners script")
 	fs.StringVar(&o.source, "vuln-source", "", "vulners, offline or both (default: config verifier.vuln_source)")
 	fs.StringVar(&o.db, "vulndb", "", "offline vulnerability index (synwatch vulndb import)")
+	fs.StringVar(&o.store, "store", "", "also record the verification in this inventory `URL` as the verifier does (changes, alerts, checks queued): file:PATH or redis://...")
 	return c
 }
 
@@ -101,6 +108,10 @@ func runVerify(ctx context.Context, env *Env, o *verifyOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if o.store != "" {
+		cfg.Store.URL = o.store
+		return verifyAndRecord(ctx, env, cfg, s, svc, common.logger(cfg, env))
+	}
 	v, err := s.Verify(ctx, svc)
 	var rej *event.Rejection
 	if errors.As(err, &rej) {
@@ -115,6 +126,79 @@ func runVerify(ctx context.Context, env *Env, o *verifyOptions) error {
 	}
 	if v.Verdict == event.Error {
 		return fmt.Errorf("scan failed: %s", v.Reason)
+	}
+	return nil
+}
+
+// capturingVerifier keeps the verification the pipeline asked for, to print it.
+type capturingVerifier struct {
+	inner pipeline.Verifier
+	got   *event.Verification
+}
+
+func (c *capturingVerifier) Verify(ctx context.Context, svc event.Service) (event.Verification, error) {
+	v, err := c.inner.Verify(ctx, svc)
+	if err == nil {
+		c.got = &v
+	}
+	return v, err
+}
+
+// verifyAndRecord verifies svc through the pipeline, as the verifier does:
+// the record, its changes (alerted through the configured sinks) and the
+// checks queued for it. It prints the verification, and the checks of the
+// service on stderr.
+func verifyAndRecord(ctx context.Context, env *Env, cfg config.Config, s *scan.Scheduler, svc event.Service, log *slog.Logger) error {
+	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	d, err := newDispatcher(cfg, sideOptions{role: "verify"}, log, nil)
+	if err != nil {
+		return err
+	}
+	defer d.Close(context.WithoutCancel(ctx))
+	cv := &capturingVerifier{inner: s}
+	pipe := pipeline.New(st, cv, d, cfg, log, nil)
+	checker, err := newSideChecker(cfg, st, pipe, log)
+	if err != nil {
+		return err
+	}
+	o := &event.Observation{SchemaVersion: event.SchemaVersion, ID: "verify-" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		Kind: event.KindService, Proto: svc.Proto, IP: svc.IP, Port: svc.Port, ObservedAt: time.Now().UTC()}
+	err = pipe.VerifyNow(ctx, o)
+	var rej *event.Rejection
+	if errors.As(err, &rej) {
+		return fmt.Errorf("refused, no scan started: %s (inside: %s)", rej.Reason, cfg.Inside)
+	}
+	if cv.got != nil {
+		if werr := json.NewEncoder(env.Stdout).Encode(cv.got); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if cv.got != nil && cv.got.Verdict == event.Error {
+		return fmt.Errorf("scan failed: %s", cv.got.Reason)
+	}
+	if checker != nil {
+		list, _ := checker.Queue().List(ctx)
+		for _, k := range list {
+			if k.Service != svc {
+				continue
+			}
+			line := fmt.Sprintf("check %s %s (%s): %s", k.ID, k.Profile, k.Risk, k.State)
+			if k.State == checks.Pending {
+				url := cfg.Store.URL
+				if strings.Contains(url, "@") {
+					url = "URL" // never echo a password
+				}
+				line += fmt.Sprintf("; approve with: synwatch checks approve %s --by NAME --reason TEXT --store %s", k.ID, url)
+			}
+			fmt.Fprintln(env.Stderr, line)
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
@@ -46,6 +48,7 @@ type verifierSide struct {
 	scan    *scan.Scheduler
 	pipe    *pipeline.Pipeline
 	handler consume.Handler // the pipeline
+	checker *checks.Checker // deep checks; nil when disabled
 
 	handled atomic.Int64 // observations handled (run's summary)
 
@@ -105,6 +108,9 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	v.pipe.SetTriage(book)
 	d.Policy().SetAllowSource(book)
 	v.handler = v.pipe
+	if v.checker, err = newSideChecker(cfg, st, v.pipe, log); err != nil {
+		return fail(err)
+	}
 	log.Info("verifier side ready", "role", o.role, "store", st.Kind(), "sinks", d.Sinks(),
 		"reverify", cfg.Verifier.Reverify, "gone_after", cfg.Verifier.GoneAfter)
 	return v, nil
@@ -155,12 +161,30 @@ func (v *verifierSide) kafkaConsumer() (*consume.Kafka, error) {
 // found: it sends no SYN-ACK to be observed).
 func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
-		defer close(done)
+		defer wg.Done()
 		v.pipe.Maintain(ctx, maintainInterval(v.cfg.Verifier))
+	}()
+	if v.checker != nil {
+		// safe checks run as soon as a verification queued them; approved
+		// ones at the next round after the approval
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.checker.Loop(ctx, checksInterval)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(done)
 	}()
 	return done
 }
+
+// checksInterval is how often a verifier looks for due checks.
+const checksInterval = 10 * time.Second
 
 // maintainInterval is a quarter of the shortest of reverify and gone_after,
 // between 1 s and 1 min.

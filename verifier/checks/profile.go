@@ -48,8 +48,9 @@ func ShippedProfiles() []config.CheckProfile {
 			Match: config.CheckMatch{Proto: "tcp", Services: []string{"http", "https", "ssl/http", "ssh", "ftp", "smtp", "imap", "pop3",
 				"mysql", "ms-sql-s", "microsoft-ds", "netbios-ssn", "ms-wbt-server", "ldap", "java-rmi", "rmiregistry", "vnc", "afp", "ssl"}},
 			// "not external": the verifier already asks vulners; checks
-			// never send anything beyond the target
-			Nmap:     &config.CheckNmap{Scripts: []string{"vuln and safe and not external"}},
+			// never send anything beyond the target. Not slowloris-check:
+			// it holds the server's connections open for minutes.
+			Nmap:     &config.CheckNmap{Scripts: []string{"vuln and safe and not external and not http-slowloris-check"}},
 			Risk:     "safe",
 			Severity: "high",
 			Timeout:  3 * time.Minute, Concurrency: 2,
