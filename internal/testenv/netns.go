@@ -35,14 +35,32 @@ func NewLab(t testing.TB, net3 string) *Lab {
 	if !strings.HasPrefix(net3, "198.18.") && !strings.HasPrefix(net3, "198.19.") {
 		t.Fatalf("testenv: lab network %s is outside 198.18.0.0/15", net3)
 	}
-	RequireRoot(t)
 	n := labSeq.Add(1)
+	return newLab(t, n, fmt.Sprintf("%s.%d", net3, 4*n%250+1), fmt.Sprintf("%s.%d", net3, 4*n%250+2))
+}
+
+// NewLabAt builds a lab with the given inside and outside addresses (both
+// in 198.18.0.0/15, one /24), for tests whose command lines name a fixed
+// address.
+func NewLabAt(t testing.TB, insideIP, outsideIP string) *Lab {
+	t.Helper()
+	for _, a := range []string{insideIP, outsideIP} {
+		if !strings.HasPrefix(a, "198.18.") && !strings.HasPrefix(a, "198.19.") {
+			t.Fatalf("testenv: lab address %s is outside 198.18.0.0/15", a)
+		}
+	}
+	return newLab(t, labSeq.Add(1), insideIP, outsideIP)
+}
+
+func newLab(t testing.TB, n int64, insideIP, outsideIP string) *Lab {
+	t.Helper()
+	RequireRoot(t)
 	id := fmt.Sprintf("%d%d", os.Getpid()%100000, n)
 	l := &Lab{
 		Inside:     "swin" + id,
 		Outside:    "swout" + id,
-		InsideIP:   fmt.Sprintf("%s.%d", net3, 4*n%250+1),
-		OutsideIP:  fmt.Sprintf("%s.%d", net3, 4*n%250+2),
+		InsideIP:   insideIP,
+		OutsideIP:  outsideIP,
 		InsideDev:  "vin" + id,
 		OutsideDev: "vout" + id,
 	}
