@@ -101,3 +101,28 @@ func TestUnscoredVulnsSayUnknown(t *testing.T) {
 		t.Errorf("slack message shows no unknown CVSS: %s", msg)
 	}
 }
+
+// A new service with no vulnerability rows says whether that means none
+// (a source answered) or unknown (none did), and Explain gives the same
+// words without "new service".
+func TestNoVulnsSaysUnknownOrNone(t *testing.T) {
+	p, err := NewPolicy(config.Default().Alert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rec("198.18.0.1", 8443, event.TCP, event.StatusExposed, "https", "Example server", "1.2")
+	r.VulnSources = []event.SourceRun{{Source: event.SourceVulners, Status: event.SourceUnreachable, Reason: "vulners.com did not answer"}}
+	a := p.Evaluate(change(event.ChangeNew, nil, r)).Alert
+	if why := strings.Join(a.Reasons, "; "); !strings.Contains(why, "vulnerabilities unknown: vulners unreachable (vulners.com did not answer)") {
+		t.Errorf("reasons %q", a.Reasons)
+	}
+	ex := p.Explain(r)
+	if ex.Severity != a.Severity || strings.Contains(strings.Join(ex.Reasons, "; "), "new service") || !strings.Contains(strings.Join(ex.Reasons, "; "), "vulnerabilities unknown") {
+		t.Errorf("explain %+v, alert %s %q", ex, a.Severity, a.Reasons)
+	}
+	r.VulnSources[0].Status = event.SourceAnswered
+	a = p.Evaluate(change(event.ChangeNew, nil, r)).Alert
+	if why := strings.Join(a.Reasons, "; "); strings.Contains(why, "unknown") {
+		t.Errorf("vulners answered, yet %q", a.Reasons)
+	}
+}

@@ -107,6 +107,8 @@ func allowLabel(i int, e config.AllowEntry, n netip.Prefix) string {
 	return b.String()
 }
 
+const reasonNew = "new service answering outside hosts"
+
 // Decision is the policy's answer for one change.
 type Decision struct {
 	// Alert is the scored alert; nil when suppressed.
@@ -380,7 +382,7 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 		return event.SevInfo, append(reasons, rs...), m
 	case event.ChangeNew, event.ChangeReopened:
 		if c.Kind == event.ChangeNew {
-			add("new service answering outside hosts")
+			add(reasonNew)
 		} else {
 			was := "gone or closed"
 			if c.Before != nil && c.Before.Status != "" {
@@ -390,6 +392,9 @@ func (p *Policy) score(c event.Change, rec *event.Record) (event.Severity, []str
 		}
 		sev, rs, m := p.risk(c.Service, rec, rec.Vulns)
 		reasons = append(reasons, rs...)
+		if len(rec.Vulns) == 0 {
+			add(VulnsUnknown(rec))
+		}
 		sev = maxSev(sev, event.SevLow)
 		sev, r := verdictAdjust(sev, rec.Status)
 		add(r)
@@ -609,4 +614,50 @@ func orWord(s event.Status) string {
 		return "unverified"
 	}
 	return string(s)
+}
+
+// VulnsUnknown says, in words, why a record with no open vulnerabilities
+// is not known to have none: no vulnerability source answered for it.
+// It returns "" when one did (then none means none).
+func VulnsUnknown(r *event.Record) string {
+	if len(r.Vulns) > 0 || len(r.FixedVulns) > 0 {
+		return ""
+	}
+	var why []string
+	for _, s := range r.VulnSources {
+		if s.Status == event.SourceAnswered {
+			return ""
+		}
+		w := fmt.Sprintf("%s %s", s.Source, strings.ReplaceAll(string(s.Status), "_", " "))
+		if s.Reason != "" {
+			w += " (" + s.Reason + ")"
+		}
+		why = append(why, w)
+	}
+	if len(why) == 0 {
+		return "vulnerabilities unknown: no vulnerability source has looked at this service"
+	}
+	return "vulnerabilities unknown: " + strings.Join(why, ", ")
+}
+
+// Explanation is why a service in the inventory has its severity, for
+// reports: the same rules that score a new service, without the words
+// about it being new.
+type Explanation struct {
+	Severity  event.Severity
+	Reasons   []string
+	Catalogue string
+	Category  string
+}
+
+// Explain scores a record as the pipeline does (pipeline.Score).
+func (p *Policy) Explain(r *event.Record) Explanation {
+	cp := *r
+	d := p.Evaluate(event.Change{Kind: event.ChangeNew, Service: r.Service, After: &cp})
+	if d.Suppressed {
+		return Explanation{Severity: event.SevInfo, Reasons: []string{fmt.Sprintf("expected: allowlist entry %s (%s): info", d.AllowEntry, d.AllowReason)}}
+	}
+	a := d.Alert
+	rs := slices.DeleteFunc(slices.Clone(a.Reasons), func(s string) bool { return s == reasonNew })
+	return Explanation{Severity: a.Severity, Reasons: rs, Catalogue: a.Catalogue, Category: a.Category}
 }
