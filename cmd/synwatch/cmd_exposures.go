@@ -190,7 +190,7 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 		_ = w.Write([]string{"ip", "port", "proto", "verdict", "service", "product", "version", "severity", "max_cvss", "vulns", "exploit", "first_seen", "last_seen", "verified_at", "observations", "sensors", "baseline"})
 		for _, r := range rows {
 			_ = w.Write([]string{r.IP, strconv.Itoa(int(r.Port)), r.Proto, r.Verdict, r.Service, r.Product, r.Version, r.Severity,
-				strconv.FormatFloat(r.MaxCVSS, 'f', 1, 64), strconv.Itoa(r.Vulns), strconv.FormatBool(r.Exploit),
+				report.CVSSText(r.MaxCVSS), strconv.Itoa(r.Vulns), strconv.FormatBool(r.Exploit),
 				rfc3339(r.FirstSeen), rfc3339(r.LastSeen), rfc3339(r.VerifiedAt), strconv.FormatInt(r.Observations, 10), strings.Join(r.Sensors, " "), strconv.FormatBool(r.Baseline)})
 		}
 		w.Flush()
@@ -210,7 +210,7 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 		pv := strings.TrimSpace(r.Product + " " + r.Version)
 		cvss := "-"
 		if r.Vulns > 0 {
-			cvss = strconv.FormatFloat(r.MaxCVSS, 'f', 1, 64)
+			cvss = report.CVSSText(r.MaxCVSS)
 			if r.Exploit {
 				cvss += "!"
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -12,8 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
+	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
 // uploadTimeout bounds one report upload, retries included.
@@ -27,14 +31,17 @@ type reportOptions struct {
 	upload, endpoint, region string
 	insecure                 bool
 	credFile                 string
+	tz, vulndb               string
 }
 
 func newReportCmd(env *Env) *cobra.Command {
 	var o reportOptions
 	c := &cobra.Command{
-		Use:   "report --store URL [--format md|html|json|tex] (--out FILE | --upload s3://BUCKET/KEY) [--period DUR] [filters]",
-		Short: "write a report of the inventory (md, html, json, tex)",
+		Use:   "report --store URL [--format md|html|json|tex|pdf] (--out FILE | --upload s3://BUCKET/KEY) [--period DUR] [filters]",
+		Short: "write an auditor's report of the inventory (md, html, json, tex, pdf)",
 		Example: `  synwatch report --store file:synwatch.db --out weekly.html
+  synwatch report --store file:synwatch.db --out audit.pdf --tz Europe/Paris
+  synwatch report --store file:synwatch.db --format tex --out audit.tex && pdflatex audit.tex && pdflatex audit.tex
   synwatch report --store redis://127.0.0.1:6379 --format md --out - --severity high`,
 		Args: exactArgs(0, ""),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -44,7 +51,9 @@ func newReportCmd(env *Env) *cobra.Command {
 	fs := c.Flags()
 	o.store.register(fs)
 	o.filter.register(fs)
-	fs.StringVar(&o.format, "format", "", "md, html, json or tex (default: from --out's extension, else --upload's key)")
+	fs.StringVar(&o.format, "format", "", "md, html, json, tex or pdf (default: from --out's extension, else --upload's key); pdf runs pdflatex")
+	fs.StringVar(&o.tz, "tz", "UTC", "time `ZONE` of the report's times (IANA name such as Europe/Paris, or Local)")
+	fs.StringVar(&o.vulndb, "vulndb", "", "offline NVD index `PATH` for vulnerability descriptions (default: config verifier.vulndb; none when unset)")
 	fs.StringVar(&o.out, "out", "", "output `FILE` (- for stdout)")
 	fs.DurationVar(&o.period, "period", 7*24*time.Hour, "the changes section covers this long before now")
 	fs.StringVar(&o.title, "title", "synwatch: exposed services", "report title")
@@ -93,14 +102,17 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 		ok = ok || x == f
 	}
 	if f == "" {
-		return usagef("--format md|html|json|tex is required: no file extension to take it from")
+		return usagef("--format md|html|json|tex|pdf is required: no file extension to take it from")
 	}
 	if !ok {
-		return usagef("--format %q: want md, html, json or tex", f)
+		return usagef("--format %q: want md, html, json, tex or pdf", f)
+	}
+	zone, err := time.LoadLocation(o.tz)
+	if err != nil {
+		return usagef("--tz %q: %v", o.tz, err)
 	}
 	if *uploadURL != "" {
 		// after the usage checks: a missing credential is not a usage error
-		var err error
 		if *credFile != "" {
 			uopts.Credentials, err = upload.ReadCredentialsFile(*credFile)
 		} else {
@@ -111,19 +123,51 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 		}
 	}
 	now := time.Now()
-	st, recs, err := sf.records(ctx, ff, now)
+	filter, err := ff.filter(now)
+	if err != nil {
+		return err
+	}
+	st, cfg, err := sf.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	recs, err := report.Load(ctx, st, filter)
+	if err != nil {
+		return err
+	}
 	since := now.Add(-*period)
 	changes, err := st.Changes(ctx, since)
 	if err != nil {
 		return fmt.Errorf("read changes: %w", err)
 	}
-	rep := report.Build(*title, now, since, recs, changes)
+	scans, err := report.Scans(ctx, st, time.Time{})
+	if err != nil {
+		return err
+	}
+	policy, err := alert.NewPolicy(cfg.Alert, nil)
+	if err != nil {
+		return err
+	}
+	opts := report.Options{Title: *title, Now: now, Zone: zone, Since: since, Changes: changes, Scans: scans,
+		VerifyCommand: report.VerifyCommand(cfg.Verifier),
+		Explain: func(r *event.Record) ([]string, string, string) {
+			ex := policy.Explain(r)
+			return ex.Reasons, ex.Catalogue, ex.Category
+		}}
+	for _, n := range cfg.Inside {
+		opts.Networks = append(opts.Networks, n.String())
+	}
+	if path := cmp.Or(o.vulndb, cfg.Verifier.VulnDB); path != "" {
+		db, err := vulndb.Open(path)
+		if err != nil {
+			return err
+		}
+		opts.Describe = db.Description
+	}
+	rep := report.Build(recs, opts)
 	var body bytes.Buffer
-	if err := report.Render(&body, rep, f); err != nil {
+	if err := report.Render(ctx, &body, rep, f); err != nil {
 		return err
 	}
 	switch *out {

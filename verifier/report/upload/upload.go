@@ -124,6 +124,8 @@ func ContentType(format string) string {
 		return "application/json"
 	case "tex":
 		return "application/x-tex"
+	case "pdf":
+		return "application/pdf"
 	}
 	return "application/octet-stream"
 }
