@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -38,8 +39,15 @@ func newConfigCheckCmd(env *Env) *cobra.Command {
 	}
 }
 
+// runConfigCheck runs config.Check: beyond what every role checks at
+// start-up, the environment variables and files the config names, and
+// timings that contradict each other. Warnings go to stderr.
 func runConfigCheck(ctx context.Context, env *Env, o *configCheckOptions) error {
-	if _, err := config.Load(o.file); err != nil {
+	_, warnings, err := config.Check(o.file, os.LookupEnv)
+	for _, w := range warnings {
+		fmt.Fprintf(env.Stderr, "warning: %s\n", w)
+	}
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok\n", o.file)

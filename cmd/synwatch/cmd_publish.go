@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
@@ -16,7 +18,7 @@ import (
 
 // openPublisher returns where the sensor's observations go: "-" is stdout, a
 // path is a JSON-lines file, "kafka" the observations topic through the spool.
-func openPublisher(ctx context.Context, env *Env, cfg *config.Config) (detect.Publisher, error) {
+func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg prometheus.Registerer) (detect.Publisher, error) {
 	switch out := cfg.Sensor.Output; out {
 	case "-", "":
 		return publish.NewJSONLines(env.Stdout, nil), nil
@@ -35,7 +37,7 @@ func openPublisher(ctx context.Context, env *Env, cfg *config.Config) (detect.Pu
 		case len(created) > 0:
 			log.Info("kafka: created topic", "topic", t.Observations, "partitions", t.Partitions)
 		}
-		return publish.NewKafka(cfg.Kafka, spoolDir(cfg), log, nil)
+		return publish.NewKafka(cfg.Kafka, spoolDir(cfg), log, reg)
 	default:
 		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 		if err != nil {

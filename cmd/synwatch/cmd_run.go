@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -63,8 +61,7 @@ SIGINT/SIGTERM.`,
 // runRun is the all-in-one mode over cfg (o gives the webhooks).
 func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) error {
 	log := obs.NewLogger(cfg.Obs, env.Stderr)
-	reg := obs.NewRegistry()
-	health := obs.NewHealth()
+	reg, health := roleObs(log)
 
 	side, err := newVerifierSide(ctx, cfg, sideOptions{
 		stdout:   env.Stdout,
@@ -90,9 +87,14 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 		return err
 	}
 
+	health.Add("capture", s.CaptureCheck(cfg.Obs.Readiness.MaxDropRatio))
+
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
-	srvDone, err := serveObs(bg, cfg, reg, health, log)
+	// the metrics stay up through the drain, until runRun returns
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	srvDone, err := serveObs(srvCtx, cfg, "run", reg, health, log)
 	if err != nil {
 		_ = bus.Close(context.WithoutCancel(ctx))
 		_ = side.close(context.WithoutCancel(ctx))
@@ -123,12 +125,13 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 		busErr = side.flush(dctx)
 	}
 	closeErr := side.close(dctx)
-	if err := <-srvDone; err != nil {
-		log.Warn("observability server", "err", err)
-	}
 	sum := side.summary()
 	log.Info("run finished", "elapsed", time.Since(start).Round(time.Millisecond),
 		"observations", sum.observations, "alerts_given_up", sum.givenUp)
+	stopSrv()
+	if err := <-srvDone; err != nil {
+		log.Warn("observability server", "err", err)
+	}
 	switch {
 	case runErr != nil:
 		return runErr
@@ -207,21 +210,4 @@ func (w *webhookURLs) Set(s string) error {
 	}
 	*w = append(*w, s)
 	return nil
-}
-
-// serveObs binds observability.listen (a bad or busy address fails here, at
-// start-up) and serves /metrics, /healthz and /readyz until ctx is done; the
-// channel yields the server's end (nil at once without a server).
-func serveObs(ctx context.Context, cfg config.Config, reg *prometheus.Registry, health *obs.Health, log *slog.Logger) (<-chan error, error) {
-	done := make(chan error, 1)
-	if cfg.Obs.Listen == "" {
-		done <- nil
-		return done, nil
-	}
-	srv, err := obs.Listen(cfg.Obs.Listen, reg, health, log)
-	if err != nil {
-		return nil, err
-	}
-	go func() { done <- srv.Serve(ctx) }()
-	return done, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/privs"
+	"github.com/synwatch/synwatch/sniffer/publish"
 	"github.com/synwatch/synwatch/sniffer/sensor"
 )
 
@@ -61,8 +62,9 @@ an observation: JSON lines on stdout or to a file, or to Kafka.`,
 // runSensor captures and publishes until the end of the file or a signal.
 func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 	log := obs.NewLogger(cfg.Obs, env.Stderr)
+	reg, health := roleObs(log)
 
-	pub, err := openPublisher(ctx, env, &cfg)
+	pub, err := openPublisher(ctx, env, &cfg, reg)
 	if err != nil {
 		return err
 	}
@@ -74,7 +76,6 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 		}
 		return nil
 	}
-	reg := obs.NewRegistry()
 	s, err := sensor.New(cfg, pub, log, reg)
 	if err != nil {
 		_ = closePub()
@@ -94,19 +95,25 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 	}
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
-	sctx, stopServer := context.WithCancel(ctx)
+	health.Add("capture", s.CaptureCheck(cfg.Obs.Readiness.MaxDropRatio))
+	if k, ok := pub.(*publish.Kafka); ok {
+		health.Add("kafka", kafkaCheck(cfg.Kafka))
+		health.Add("spool", k.SpoolCheck(cfg.Obs.Readiness.MaxSpoolRatio))
+	}
+	// the metrics stay up until the publisher is closed (spool flushed)
+	sctx, stopServer := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopServer()
-	srvDone, err := serveObs(sctx, cfg, reg, obs.NewHealth(), log)
+	srvDone, err := serveObs(sctx, cfg, "sensor", reg, health, log)
 	if err != nil {
 		_ = closePub()
 		return err
 	}
 	runErr := s.Run(ctx)
+	closeErr := closePub()
 	stopServer()
 	if err := <-srvDone; err != nil {
 		log.Warn("observability server", "err", err)
 	}
-	closeErr := closePub()
 	if runErr != nil {
 		return runErr
 	}

@@ -62,8 +62,7 @@ func (f *verifierOptions) register(fs *pflag.FlagSet) {
 // runVerifier consumes until a signal (o gives the webhooks).
 func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.Config) error {
 	log := obs.NewLogger(cfg.Obs, env.Stderr)
-	reg := obs.NewRegistry()
-	health := obs.NewHealth()
+	reg, health := roleObs(log)
 
 	side, err := newVerifierSide(ctx, cfg, sideOptions{webhooks: f.webhooks, role: "verifier"}, log, reg, health)
 	if err != nil {
@@ -89,9 +88,13 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	side.dropPrivileges()
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
+	health.Add("kafka", kafkaCheck(cfg.Kafka))
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
-	srvDone, err := serveObs(bg, cfg, reg, health, log)
+	// the metrics stay up through the drain, until runVerifier returns
+	srvCtx, stopSrv := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSrv()
+	srvDone, err := serveObs(srvCtx, cfg, "verifier", reg, health, log)
 	if err != nil {
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
@@ -109,10 +112,11 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	stopBG()
 	<-maintDone
 	closeErr := side.close(dctx)
+	log.Info("verifier stopped")
+	stopSrv()
 	if err := <-srvDone; err != nil {
 		log.Warn("observability server", "err", err)
 	}
-	log.Info("verifier stopped")
 	if runErr != nil {
 		return runErr
 	}

@@ -85,6 +85,7 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	v.store = st
+	health.Add("store", storeCheck(st))
 	d, err := newDispatcher(cfg, o, log, reg)
 	if err != nil {
 		return fail(err)
@@ -99,6 +100,7 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	if v.scan, err = scan.FromConfig(cfg, log, reg); err != nil {
 		return fail(err)
 	}
+	health.Add("scanner", v.scan.Ready)
 	v.pipe = pipeline.New(st, v.scan, d, cfg, log, reg)
 	// triage decisions and the store's allowlist, read at each verification
 	book := triage.NewBook(st, nil)
