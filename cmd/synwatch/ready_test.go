@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,17 +14,6 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/testenv"
 )
-
-// freeAddr is a loopback address nothing listens on (a port just closed).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // lockedBuffer collects a role's log while it runs.
 type lockedBuffer struct {
