@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +15,18 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/testenv"
 )
+
+// closedLoopbackAddr is a loopback address nothing listens on (a port just
+// closed).
+func closedLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
 
 // lockedBuffer collects a role's log while it runs.
 type lockedBuffer struct {
@@ -76,7 +89,7 @@ func TestVerifierReadyzFollowsTheStore(t *testing.T) {
 	cfg.Kafka.Topics.Alerts = "synwatch.ready.alerts." + suffix
 	cfg.Verifier.Group = "synwatch-ready-" + suffix
 	cfg.Store.URL = rs.URL()
-	addr := freeAddr(t)
+	addr := closedLoopbackAddr(t)
 	cfg.Obs.Listen = "127.0.0.1:1" // the verifier's own key wins
 	cfg.Obs.VerifierListen = addr
 	if err := config.Validate(&cfg, nil); err != nil {
@@ -126,14 +139,14 @@ func TestVerifierReadyzFollowsTheStore(t *testing.T) {
 // metrics stay served while the publisher still tries to flush its spool
 // (the server used to stop with the capture).
 func TestSensorReadyzKafkaDownAndMetricsUntilExit(t *testing.T) {
-	dead := freeAddr(t)
+	dead := closedLoopbackAddr(t)
 	cfg := config.Default()
 	cfg.Inside, _ = config.ParseNetworks("198.18.0.0/15")
 	cfg.Sensor.Pcap = sensorPcap(t)
 	cfg.Sensor.Output = "kafka"
 	cfg.Kafka.Brokers = []string{dead}
 	cfg.Kafka.Spool.Dir = t.TempDir()
-	addr := freeAddr(t)
+	addr := closedLoopbackAddr(t)
 	cfg.Obs.SensorListen = addr
 	if err := config.Validate(&cfg, nil); err != nil {
 		t.Fatal(err)
