@@ -27,6 +27,7 @@ type runOptions struct {
 	store    string
 	webhooks webhookURLs
 	name     string
+	console  consoleServeOptions
 }
 
 // cmdRun is the all-in-one mode: sensor → in-process bus → pipeline (embedded
@@ -100,6 +101,15 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
+	// the console: the only view of the embedded store while run holds it
+	conDone, err := serveConsole(bg, &f.console, side.store, cfg, log, side.pipe)
+	if err != nil {
+		stopBG()
+		<-srvDone
+		_ = bus.Close(context.WithoutCancel(ctx))
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
 	// live: periodic flush, expiry sweep and re-verification; a file is
 	// handled whole and then flushed once.
 	var maintDone <-chan struct{}
@@ -120,6 +130,9 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 	defer cancel()
 	busErr := bus.Close(dctx)
 	stopBG()
+	if err := <-conDone; err != nil {
+		log.Warn("console server", "err", err)
+	}
 	<-maintDone
 	if cfg.Sensor.Pcap != "" && busErr == nil {
 		busErr = side.flush(dctx)
@@ -163,11 +176,15 @@ func (f *runOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.store, "store", "", "inventory `URL`: file:PATH (embedded) or redis://[user:pass@]HOST:PORT[/DB] (default from config: file:synwatch.db)")
 	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable); alerts always go to stdout too")
 	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
+	f.console.register(fs, "console", "console-")
 }
 
 func (f *runOptions) config(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := f.common.load()
 	if err != nil {
+		return cfg, err
+	}
+	if err := f.console.check("console", "console-"); err != nil {
 		return cfg, err
 	}
 	set := fs.Changed

@@ -23,6 +23,7 @@ type verifierOptions struct {
 	store    string
 	group    string
 	webhooks webhookURLs
+	console  consoleServeOptions
 }
 
 // cmdVerifier consumes observations from Kafka (a consumer group), verifies
@@ -57,6 +58,7 @@ func (f *verifierOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.store, "store", "", "inventory `URL`: redis://[user:pass@]HOST:PORT[/DB], rediss://..., or file:PATH (overrides store.url)")
 	fs.StringVar(&f.group, "group", "", "Kafka consumer `GROUP` (overrides verifier.group; default synwatch-verifier)")
 	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable)")
+	f.console.register(fs, "console", "console-")
 }
 
 // runVerifier consumes until a signal (o gives the webhooks).
@@ -99,6 +101,13 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
+	conDone, err := serveConsole(bg, &f.console, side.store, cfg, log, side.pipe)
+	if err != nil {
+		stopBG()
+		<-srvDone
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
 	maintDone := side.maintain(bg)
 	log.Info("verifier started", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"topic", cfg.Kafka.Topics.Observations, "group", cfg.Verifier.Group, "inside", cfg.Inside.String())
@@ -111,6 +120,9 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	defer cancel()
 	stopBG()
 	<-maintDone
+	if err := <-conDone; err != nil {
+		log.Warn("console server", "err", err)
+	}
 	closeErr := side.close(dctx)
 	log.Info("verifier stopped")
 	stopSrv()
@@ -126,6 +138,9 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 func (f *verifierOptions) config(fs *pflag.FlagSet) (config.Config, error) {
 	cfg, err := f.common.load()
 	if err != nil {
+		return cfg, err
+	}
+	if err := f.console.check("console", "console-"); err != nil {
 		return cfg, err
 	}
 	set := fs.Changed

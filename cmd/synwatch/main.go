@@ -40,6 +40,7 @@ import (
 
 // Env is what a command may touch of the process: its streams.
 type Env struct {
+	Stdin  io.Reader // nil: os.Stdin
 	Stdout io.Writer
 	Stderr io.Writer
 	// stopOnSignal, for commands that start it late: it returns a context
@@ -95,6 +96,8 @@ with nmap from the attacker's point of view, records it and alerts.`,
 		newConfigCmd(env),
 		newVersionCmd(env),
 		newManCmd(env),
+		newConsoleCmd(env),
+		newAuthCmd(env),
 	)
 	return root
 }

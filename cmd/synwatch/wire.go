@@ -18,6 +18,7 @@ import (
 	"github.com/synwatch/synwatch/internal/privs"
 	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/checks"
+	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
@@ -169,6 +170,8 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 		defer wg.Done()
 		v.pipe.Maintain(ctx, maintainInterval(v.cfg.Verifier))
 	}()
+	// re-verifications a console without a verifier queued in the store
+	wg.Go(func() { v.reverifyQueued(ctx) })
 	if v.checker != nil {
 		// safe checks run as soon as a verification queued them; approved
 		// ones at the next round after the approval
@@ -187,6 +190,25 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 
 // checksInterval is how often a verifier looks for due checks.
 const checksInterval = 10 * time.Second
+
+// reverifyQueued verifies what consoles without a verifier of their own
+// queued in the store ("re-verify now"), every few seconds until ctx ends.
+func (v *verifierSide) reverifyQueued(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := console.ReverifyQueued(ctx, v.store, v.pipe); err != nil && ctx.Err() == nil {
+			v.log.Warn("re-verification queued by a console failed", "err", err)
+		} else if n > 0 {
+			v.log.Info("re-verified what a console queued", "services", n)
+		}
+	}
+}
 
 // maintainInterval is a quarter of the shortest of reverify and gone_after,
 // between 1 s and 1 min.

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synwatch/synwatch/internal/testenv"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The issue's command lines: auth add-user (password on stdin), add-token
+// (printed once, stored hashed), console over a file store: the API says
+// 401 without a token and lists the inventory with one, / redirects to the
+// login page, a viewer token gets 403 on a state-changing request.
+func TestConsoleCommandLines(t *testing.T) {
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.yml")
+	env := &Env{Stdin: strings.NewReader("s3cret-passw0rd\n"), Stdout: io.Discard, Stderr: io.Discard}
+	if err := runAuthAddUser(context.Background(), env, &authOptions{file: authFile, role: "operator", name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for _, role := range []string{"viewer", "operator"} {
+		var out bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: io.Discard}
+		if err := runAuthAddToken(context.Background(), env, &authOptions{file: authFile, role: role, name: role + "-bot"}); err != nil {
+			t.Fatal(err)
+		}
+		tokens[role] = strings.TrimSpace(out.String())
+	}
+	b, _ := os.ReadFile(authFile)
+	if strings.Contains(string(b), "s3cret-passw0rd") || strings.Contains(string(b), tokens["viewer"]) || !strings.Contains(string(b), "$argon2id$") {
+		t.Fatalf("auth file keeps a secret in clear:\n%s", b)
+	}
+	if st, _ := os.Stat(authFile); st.Mode().Perm() != 0o600 {
+		t.Fatalf("auth file mode %v", st.Mode())
+	}
+
+	for name, url := range map[string]string{"file": "file:" + filepath.Join(dir, "inv.db"), "redis": testenv.Redis(t)} {
+		t.Run(name, func(t *testing.T) {
+			// one service in the inventory
+			var o, e bytes.Buffer
+			scan := filepath.Join("..", "..", "verifier", "baseline", "testdata", "nmap.xml")
+			if code := run([]string{"baseline", "import", "--store", url, scan}, &o, &e); code != 0 {
+				t.Fatalf("baseline import: %s", e.String())
+			}
+			addr := freeAddr(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			var cerr bytes.Buffer
+			opts := &consoleOptions{store: storeOptions{store: url}, serve: consoleServeOptions{listen: addr, auth: authFile, refresh: time.Minute}}
+			go func() { done <- runConsole(ctx, &Env{Stdout: io.Discard, Stderr: &cerr}, opts) }()
+			base := "http://" + addr
+			testenv.WaitFor(t, "console listening", 10*time.Second, func() bool {
+				r, err := http.Get(base + "/healthz")
+				if err == nil {
+					r.Body.Close()
+				}
+				return err == nil
+			})
+			noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+			get := func(path, tok string) (*http.Response, string) {
+				req, _ := http.NewRequest("GET", base+path, nil)
+				if tok != "" {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
+				r, err := noRedirect.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Body.Close()
+				body, _ := io.ReadAll(r.Body)
+				return r, string(body)
+			}
+			if r, _ := get("/api/v1/services", ""); r.StatusCode != 401 {
+				t.Fatalf("GET /api/v1/services without a token: %s", r.Status)
+			}
+			r, body := get("/api/v1/services", tokens["viewer"])
+			var page struct {
+				Total int              `json:"total"`
+				Items []map[string]any `json:"items"`
+			}
+			if r.StatusCode != 200 || json.Unmarshal([]byte(body), &page) != nil || page.Total == 0 || page.Items[0]["ip"] == nil {
+				t.Fatalf("GET /api/v1/services with a token: %s %s", r.Status, body)
+			}
+			if r, _ := get("/", ""); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+				t.Fatalf("GET / without a session: %s %q", r.Status, r.Header.Get("Location"))
+			}
+			if r, body := get("/api/v1/openapi.json", tokens["viewer"]); r.StatusCode != 200 || !strings.Contains(body, `"openapi"`) {
+				t.Fatalf("openapi: %s", r.Status)
+			}
+			svc := page.Items[0]["ip"].(string) + ":" + jsonNum(page.Items[0]["port"]) + "/" + page.Items[0]["proto"].(string)
+			req, _ := http.NewRequest("POST", base+"/api/v1/reverify", strings.NewReader(`{"service":"`+svc+`"}`))
+			req.Header.Set("Authorization", "Bearer "+tokens["viewer"])
+			r, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if r.StatusCode != 403 {
+				t.Fatalf("viewer token POST: %s, want 403", r.Status)
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("console: %v: %s", err, cerr.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("console did not stop")
+			}
+			if strings.Contains(cerr.String(), tokens["viewer"]) {
+				t.Fatal("the token reached the log")
+			}
+		})
+	}
+}
+
+func jsonNum(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
