@@ -25,6 +25,11 @@ func TestLoadInvalid(t *testing.T) {
 		"invalid-inside-broad.yml": "config testdata/invalid-inside-broad.yml: line 3: inside.1: 0.0.0.0/0 is broader than /8 for IPv4: the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)\n" +
 			"line 4: inside.2: 2000::/3 is broader than /16 for IPv6 (fc00::/7 aside): the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)",
 		"invalid-broker.yml": `config testdata/invalid-broker.yml: line 5: kafka.brokers.1: broker "localhost": want HOST:PORT, e.g. localhost:9092`,
+		"invalid-checks.yml": `config testdata/invalid-checks.yml: line 3: checks.profiles.0.name: want lowercase letters, digits, - and _, not "Zabbix Login"` + "\n" +
+			`line 5: checks.profiles.0.nmap.scripts: "/tmp/evil.nse": want a script name or categories joined by "and" (no paths, or, all)` + "\n" +
+			`line 6: checks.profiles.0.risk: must be safe or intrusive, not "dangerous"` + "\n" +
+			`line 9: checks.profiles.1.command.output: must be nmap-xml or jsonl, not "xml"` + "\n" +
+			`line 9: checks.profiles.1.command.args: unknown placeholder {host} (want {ip}, {port}, {proto}, {hostport}, {url})`,
 	}
 	for file, want := range cases {
 		t.Run(file, func(t *testing.T) {

@@ -50,8 +50,11 @@ func TestSafeProfileRefusesAttackingScripts(t *testing.T) {
 	for _, tc := range []struct{ scripts, want string }{
 		{"http-default-accounts", "script http-default-accounts is in nmap's intrusive category: set risk: intrusive"},
 		{"ssl-enum-ciphers", "script ssl-enum-ciphers is in nmap's intrusive category"},
-		{"vuln", `category without "and safe"`},
-		{"vuln and not intrusive", `must include "and safe"`},
+		{"vuln and not broadcast and not external", `must include "and safe"`},
+		{"safe", `must say "and not broadcast and not external"`},
+		{"vuln and not intrusive and not broadcast and not external", `must include "and safe"`},
+		{"broadcast-dhcp-discover", "reaches beyond the target"},
+		{"whois-ip", "external category"},
 		{"no-such-script", "no such nmap script"},
 	} {
 		c := config.Checks{Profiles: []config.CheckProfile{{Name: "x", Risk: "safe", Match: config.CheckMatch{Ports: []int{80}},
@@ -410,5 +413,18 @@ func TestParseJSONL(t *testing.T) {
 		if _, err := ParseJSONL([]byte(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}
+	}
+}
+
+// The example config's profiles resolve: its scripts exist and reach only
+// the target.
+func TestExampleConfigProfiles(t *testing.T) {
+	cfg, err := config.Load("../../configs/synwatch.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := Profiles(cfg.Checks, "")
+	if err != nil || len(ps) != 7 {
+		t.Fatalf("%d profiles, %v", len(ps), err)
 	}
 }

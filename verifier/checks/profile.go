@@ -47,10 +47,11 @@ func ShippedProfiles() []config.CheckProfile {
 			Name: "vuln-safe",
 			Match: config.CheckMatch{Proto: "tcp", Services: []string{"http", "https", "ssl/http", "ssh", "ftp", "smtp", "imap", "pop3",
 				"mysql", "ms-sql-s", "microsoft-ds", "netbios-ssn", "ms-wbt-server", "ldap", "java-rmi", "rmiregistry", "vnc", "afp", "ssl"}},
-			// "not external": the verifier already asks vulners; checks
-			// never send anything beyond the target. Not slowloris-check:
+			// not external or broadcast: checks never send anything
+			// beyond the target (the verifier already asks vulners). Not
+			// slowloris-check:
 			// it holds the server's connections open for minutes.
-			Nmap:     &config.CheckNmap{Scripts: []string{"vuln and safe and not external and not http-slowloris-check"}},
+			Nmap:     &config.CheckNmap{Scripts: []string{"vuln and safe and not external and not broadcast and not http-slowloris-check"}},
 			Risk:     "safe",
 			Severity: "high",
 			Timeout:  3 * time.Minute, Concurrency: 2,
@@ -121,7 +122,7 @@ func Profiles(c config.Checks, scriptDB string) ([]Profile, error) {
 		if r.Concurrency == 0 {
 			r.Concurrency = 1
 		}
-		if p.Nmap != nil && r.Risk == Safe {
+		if p.Nmap != nil {
 			if cats == nil {
 				var err error
 				if cats, err = loadScriptDB(scriptDB); err != nil {
@@ -129,6 +130,12 @@ func Profiles(c config.Checks, scriptDB string) ([]Profile, error) {
 				}
 			}
 			for _, s := range p.Nmap.Scripts {
+				if err := targetOnly(s, cats); err != nil {
+					return nil, fmt.Errorf("checks profile %s: %w", p.Name, err)
+				}
+				if r.Risk != Safe {
+					continue
+				}
 				if err := safeScripts(s, cats); err != nil {
 					return nil, fmt.Errorf("checks profile %s: %w", p.Name, err)
 				}
@@ -145,6 +152,35 @@ func Profiles(c config.Checks, scriptDB string) ([]Profile, error) {
 	}
 	return out, nil
 }
+
+// targetOnly refuses scripts that reach beyond the target: a named script
+// in nmap's broadcast or external category, or an expression of
+// categories that does not exclude both.
+func targetOnly(s string, cats map[string][]string) error {
+	ws := strings.Fields(s)
+	if len(ws) == 1 {
+		if c, ok := cats[s]; ok {
+			for _, bad := range []string{"broadcast", "external"} {
+				if slices.Contains(c, bad) {
+					return fmt.Errorf("script %s is in nmap's %s category: it reaches beyond the target", s, bad)
+				}
+			}
+			return nil
+		}
+		if !slices.Contains(nmapCategories, s) {
+			return fmt.Errorf("scripts %q: no such nmap script (not in script.db)", s)
+		}
+	}
+	for _, bad := range []string{"broadcast", "external"} {
+		if !strings.Contains(" "+strings.Join(ws, " ")+" ", " not "+bad+" ") {
+			return fmt.Errorf("scripts %q: a selection by category must say \"and not broadcast and not external\" (checks reach only the target)", s)
+		}
+	}
+	return nil
+}
+
+// nmapCategories are nmap's script categories.
+var nmapCategories = []string{"auth", "broadcast", "brute", "default", "discovery", "dos", "exploit", "external", "fuzzer", "intrusive", "malware", "safe", "version", "vuln"}
 
 // attacking are nmap's categories a safe profile may not run.
 var attacking = []string{"intrusive", "brute", "dos", "exploit"}
@@ -163,7 +199,7 @@ func safeScripts(s string, cats map[string][]string) error {
 	}
 	c, ok := cats[s]
 	if !ok {
-		if slices.Contains([]string{"safe", "default", "discovery", "version", "vuln", "auth", "broadcast", "external", "malware"}, s) {
+		if slices.Contains(nmapCategories, s) {
 			if s == "safe" {
 				return nil
 			}
