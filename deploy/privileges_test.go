@@ -47,7 +47,7 @@ func TestSensorRunsWithManifestCapabilities(t *testing.T) {
 			cmd := exec.Command("ip", "netns", "exec", ns,
 				"setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
 				"--inh-caps", "+net_raw", "--ambient-caps", "+net_raw",
-				bin, "sensor", "--iface", "lo", "--source", source, "--promisc=true",
+				bin, "sensor", "--interface", "lo", "--source", source, "--promiscuous=true",
 				"--inside", "127.0.0.2/32", "--output", "-")
 			cmd.Env = []string{"PATH=/usr/bin:/bin"}
 			stderr, err := cmd.StderrPipe()

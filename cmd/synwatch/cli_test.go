@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func cli(args ...string) (code int, stdout, stderr string) {
@@ -206,5 +209,133 @@ func TestManPages(t *testing.T) {
 	}
 	if code, _, _ := cli("man"); code != 2 {
 		t.Errorf("man without --dir: exit %d, want 2", code)
+	}
+}
+
+// One vocabulary: each key flag sets its config key on every command that
+// has it; run takes the capture flags the sensor takes.
+func TestFlagsSetConfigKeys(t *testing.T) {
+	t.Setenv("SYNWATCH_CONFIG", "")
+	dir := t.TempDir()
+	inside := filepath.Join(dir, "inside.txt")
+	os.WriteFile(inside, []byte("# our networks\n198.18.0.0/16, 198.19.1.0/24\n2001:db8::/32  # v6\n"), 0o644)
+	var o runOptions
+	pfs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	o.register(pfs)
+	err := pfs.Parse([]string{"--pcap", "x.pcap", "--inside", "@" + inside, "--inside", "198.20.0.0/24", "--bpf", "not port 53",
+		"--snaplen", "512", "--source", "afpacket", "--buffer-mib", "32", "--stats-interval", "30s", "--promiscuous=false",
+		"--listen", "127.0.0.1:9999", "--store", "redis://127.0.0.1:6390/1", "--vulners=false", "--nmap", "/usr/bin/nmap",
+		"--log-level", "debug", "--exclude-file", inside})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.config(&Env{Stderr: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Sensor
+	if s.Pcap != "x.pcap" || s.ExtraBPF != "not port 53" || s.Snaplen != 512 || s.Source != "afpacket" || s.BufferMiB != 32 ||
+		s.StatsEvery.String() != "30s" || s.Promisc || cfg.Obs.Listen != "127.0.0.1:9999" || cfg.Store.URL != "redis://127.0.0.1:6390/1" ||
+		cfg.Verifier.Vulners || cfg.Verifier.Nmap != "/usr/bin/nmap" || cfg.Obs.LogLevel != "debug" {
+		t.Errorf("config from run's flags: %+v obs %+v store %s verifier %+v", s, cfg.Obs, cfg.Store.URL, cfg.Verifier)
+	}
+	if got := cfg.Inside.String(); got != "198.18.0.0/16,198.19.1.0/24,2001:db8::/32,198.20.0.0/24" {
+		t.Errorf("--inside @FILE --inside CIDR: %s", got)
+	}
+	if got := cfg.Exclude.String(); got != "198.18.0.0/16,198.19.1.0/24,2001:db8::/32" {
+		t.Errorf("--exclude-file: %s", got)
+	}
+	// a bad value names the flag; a missing file is a usage error
+	for args, want := range map[string]string{
+		"--snaplen big":           `synwatch run: --snaplen: want an integer, got "big"`,
+		"--inside @/nonexistent":  `synwatch run: invalid argument "@/nonexistent" for "--inside" flag: open /nonexistent: no such file or directory`,
+		"--stats-interval 1":      `synwatch run: --stats-interval: want a duration such as 90s or 1h, got "1"`,
+		"--inside-file /dev/null": "/dev/null lists no network",
+	} {
+		a := append([]string{"run", "--pcap", "x.pcap", "--inside", "198.18.0.0/15"}, strings.Fields(args)...)
+		code, _, errOut := cli(a...)
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("run %s: exit %d, stderr %q, want 2 and %q", args, code, errOut, want)
+		}
+	}
+}
+
+// The old names still work, with a warning that names the new one.
+func TestDeprecatedFlags(t *testing.T) {
+	code, _, errOut := cli("sensor", "--iface", "nosuchif0", "--promisc=false", "--inside", "198.18.0.0/15")
+	if code != 1 || !strings.Contains(errOut, "synwatch: warning: --iface is deprecated, use --interface\n") ||
+		!strings.Contains(errOut, "--promisc is deprecated, use --promiscuous") || !strings.Contains(errOut, "capture on nosuchif0") {
+		t.Errorf("sensor --iface: exit %d, stderr %q", code, errOut)
+	}
+	db := filepath.Join(t.TempDir(), "v.gob")
+	code, _, errOut = cli("vulndb", "lookup", "--db", db, "cpe:/a:x:y:1")
+	if code != 1 || !strings.Contains(errOut, "--db is deprecated, use --vulndb") || !strings.Contains(errOut, db) {
+		t.Errorf("vulndb lookup --db: exit %d, stderr %q", code, errOut)
+	}
+	// hidden from the help
+	if _, out, _ := cli("sensor", "--help"); strings.Contains(out, "--iface") || !strings.Contains(out, "--interface") {
+		t.Errorf("sensor --help shows --iface or lacks --interface:\n%s", out)
+	}
+}
+
+// SYNWATCH_ variables that are no setting (the scripts' SYNWATCH_CACHE, an
+// old SYNWATCH_IFACE) are a warning, once, not a failure.
+func TestUnknownEnvWarns(t *testing.T) {
+	t.Setenv("SYNWATCH_CONFIG", "")
+	t.Setenv("SYNWATCH_CACHE", "/root/.cache/synwatch")
+	t.Setenv("SYNWATCH_IFACE", "eth1")
+	f := filepath.Join(t.TempDir(), "ok.yml")
+	os.WriteFile(f, []byte("inside: [198.18.0.0/15]\n"), 0o644)
+	code, out, errOut := cli("config", "check", f)
+	if code != 0 || !strings.Contains(out, "ok") {
+		t.Fatalf("config check with SYNWATCH_CACHE set: exit %d %q %q", code, out, errOut)
+	}
+	code, out, errOut = cli("sensor", "--pcap", sensorPcap(t), "--inside", "198.18.0.0/15")
+	if code != 0 || !strings.Contains(out, "198.18.2.10") {
+		t.Fatalf("sensor with SYNWATCH_CACHE set: exit %d\n%s", code, errOut)
+	}
+	if n := strings.Count(errOut, "SYNWATCH_CACHE is no setting"); n != 1 || !strings.Contains(errOut, "synwatch: warning: environment SYNWATCH_IFACE is no setting") {
+		t.Errorf("want one warning each for SYNWATCH_CACHE and SYNWATCH_IFACE:\n%s", errOut)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite docs/reference.md from the command definitions")
+
+// docs/reference.md is generated from the commands: a flag added, renamed
+// or bound to another key changes it; the test fails until it is
+// regenerated (go test ./cmd/synwatch -run TestReference -update).
+func TestReference(t *testing.T) {
+	var b bytes.Buffer
+	writeReference(&b, newRootCmd(&Env{}))
+	path := filepath.Join("..", "..", "docs", "reference.md")
+	if *update {
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, b.Bytes()) {
+		t.Errorf("docs/reference.md is out of date: run go test ./cmd/synwatch -run TestReference -update")
+	}
+	// the vocabulary itself: every key flag's name is its key's last part,
+	// but for the few documented exceptions
+	exceptions := map[string]string{"--sensor-name": "sensor.name", "--kafka": "kafka.brokers", "--store": "store.url",
+		"--inside-file": "inside", "--exclude-file": "exclude"}
+	root := newRootCmd(&Env{})
+	for _, p := range commandPaths() {
+		c, _, _ := root.Find(p)
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			k := f.Annotations[keyAnnotation]
+			if len(k) == 0 || f.Hidden {
+				return
+			}
+			last := k[0][strings.LastIndex(k[0], ".")+1:]
+			if want := strings.ReplaceAll(last, "_", "-"); f.Name != want && exceptions["--"+f.Name] != k[0] {
+				t.Errorf("%s --%s sets %s: name it --%s", c.CommandPath(), f.Name, k[0], want)
+			}
+		})
 	}
 }

@@ -70,7 +70,7 @@ func runAllowAdd(ctx context.Context, env *Env, o *allowOptions) error {
 	}
 	e := o.entry
 	e.Port, e.Expires, e.AddedBy = uint16(o.port), exp, o.by
-	st, _, err := o.store.open(ctx)
+	st, _, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func runAllowList(ctx context.Context, env *Env, o *allowOptions) error {
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format must be text or json, not %q", o.format)
 	}
-	st, _, err := o.store.open(ctx)
+	st, _, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func runAllowRemove(ctx context.Context, env *Env, o *allowOptions) error {
 	if o.by == "" || o.reason == "" {
 		return usagef("--by and --reason are required")
 	}
-	st, _, err := o.store.open(ctx)
+	st, _, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}

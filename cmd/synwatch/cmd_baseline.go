@@ -69,7 +69,7 @@ func runBaselineImport(ctx context.Context, env *Env, o *baselineImportOptions) 
 		}
 		scans = append(scans, parsed{f, s})
 	}
-	st, cfg, err := o.store.open(ctx)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func runChecksList(ctx context.Context, env *Env, o *checksListOptions) error {
 		}
 		states = append(states, st)
 	}
-	st, cfg, err := o.store.open(ctx)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func runChecksDecide(ctx context.Context, env *Env, verb string, o *checksDecide
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format %q: want text or json", o.format)
 	}
-	st, cfg, err := o.store.open(ctx)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,6 @@ func runChecksDecide(ctx context.Context, env *Env, verb string, o *checksDecide
 type checksRunOptions struct {
 	store  storeOptions
 	common commonOptions
-	nmap   string
 	format string
 }
 
@@ -240,7 +239,8 @@ fixed. Exit 1 when a check failed.`,
 	fs := c.Flags()
 	fs.StringVar(&o.store.store, "store", "", "inventory URL: file:PATH, redis://[user:pass@]HOST:PORT[/DB] or rediss://... (overrides store.url)")
 	o.common.register(fs)
-	fs.StringVar(&o.nmap, "nmap", "", "nmap binary (default: config verifier.nmap, else nmap in PATH)")
+	o.common.registerPerimeter(fs)
+	o.common.keys.add(fs, "nmap", "verifier.nmap", "nmap binary `PATH` (default: nmap in PATH)")
 	fs.StringVar(&o.format, "format", "text", "text or json (one object per check run)")
 	return c
 }
@@ -249,15 +249,12 @@ func runChecksRun(ctx context.Context, env *Env, o *checksRunOptions) error {
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format %q: want text or json", o.format)
 	}
-	cfg, err := o.common.load()
+	cfg, err := o.common.load(env)
 	if err != nil {
 		return err
 	}
 	if o.store.store != "" {
 		cfg.Store.URL = o.store.store
-	}
-	if o.nmap != "" {
-		cfg.Verifier.Nmap = o.nmap
 	}
 	log := o.common.logger(cfg, env)
 	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)

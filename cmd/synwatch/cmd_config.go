@@ -46,6 +46,7 @@ func newConfigCheckCmd(env *Env) *cobra.Command {
 // start-up, the environment variables and files the config names, and
 // timings that contradict each other. Warnings go to stderr.
 func runConfigCheck(ctx context.Context, env *Env, o *configCheckOptions) error {
+	env.warnUnknownEnv()
 	var warnings []string
 	var err error
 	if o.syntaxOnly {

@@ -88,7 +88,7 @@ serve one Redis store; the embedded file store is served by synwatch run
 }
 
 func runConsole(ctx context.Context, env *Env, o *consoleOptions) error {
-	st, cfg, err := o.store.open(ctx)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -21,19 +21,24 @@ import (
 )
 
 // storeOptions are shared by the commands that read or write the inventory.
+// A plain struct (tests build it): store is --store, which sets store.url.
 type storeOptions struct {
 	config string
 	store  string
 }
 
 func (s *storeOptions) register(fs *pflag.FlagSet) {
-	fs.StringVar(&s.config, "config", "", "YAML config file (default: none; env SYNWATCH_CONFIG); gives store.url, store.password_file, store.tls")
-	fs.StringVar(&s.store, "store", "", "inventory URL: file:PATH, redis://[user:pass@]HOST:PORT[/DB] or rediss://... (overrides store.url)")
+	fs.StringVar(&s.config, "config", "", "YAML config `FILE` (default: none; env SYNWATCH_CONFIG); gives store.url, store.password_file, store.tls")
+	fs.StringVar(&s.store, "store", "", "inventory `URL`: file:PATH, redis://[user:pass@]HOST:PORT[/DB] or rediss://...")
+	fs.Lookup("store").Annotations = map[string][]string{keyAnnotation: {"store.url"}}
+	def := config.Default()
+	fs.Lookup("store").DefValue = def.Store.URL
 }
 
 // open loads the config and opens the store.
-func (s *storeOptions) open(ctx context.Context) (state.Store, config.Config, error) {
+func (s *storeOptions) open(ctx context.Context, env *Env) (state.Store, config.Config, error) {
 	cfg, err := config.Load(configPath(s.config))
+	env.warnUnknownEnv()
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -49,12 +54,12 @@ func (s *storeOptions) open(ctx context.Context) (state.Store, config.Config, er
 
 // records opens the store and reads the records that pass the filters. The
 // caller closes the store.
-func (s *storeOptions) records(ctx context.Context, ff *filterOptions, now time.Time) (state.Store, []event.Record, error) {
+func (s *storeOptions) records(ctx context.Context, env *Env, ff *filterOptions, now time.Time) (state.Store, []event.Record, error) {
 	filter, err := ff.filter(now)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, _, err := s.open(ctx)
+	st, _, err := s.open(ctx, env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -165,7 +170,7 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 	default:
 		return usagef("--format %q: want table, json or csv", *format)
 	}
-	st, recs, err := o.store.records(ctx, &o.filter, time.Now())
+	st, recs, err := o.store.records(ctx, env, &o.filter, time.Now())
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,7 @@ func newKafkaCmd(env *Env) *cobra.Command {
 }
 
 type kafkaInitOptions struct {
-	common  commonOptions
-	brokers string
+	common commonOptions // with the Kafka flags
 }
 
 // `synwatch kafka init` creates the observations, alerts and dead-letter
@@ -38,21 +37,23 @@ func newKafkaInitCmd(env *Env) *cobra.Command {
 			return runKafkaInit(c.Context(), env, &o)
 		},
 	}
-	o.common.register(c.Flags())
-	c.Flags().StringVar(&o.brokers, "kafka", "", "Kafka brokers `HOST:PORT[,...]` (overrides kafka.brokers)")
+	fs := c.Flags()
+	o.common.register(fs)
+	k := &o.common.keys
+	k.add(fs, "kafka", "kafka.brokers", "Kafka brokers `HOST:PORT[,...]`")
+	k.add(fs, "partitions", "kafka.topics.partitions", "partitions of each topic created")
+	k.add(fs, "replication", "kafka.topics.replication", "replication factor of each topic created")
+	k.add(fs, "retention", "kafka.topics.retention", "retention of each topic created")
 	return c
 }
 
 func runKafkaInit(ctx context.Context, env *Env, o *kafkaInitOptions) error {
-	brokers := &o.brokers
-	cfg, err := o.common.load()
+	cfg, err := o.common.load(env)
 	if err != nil {
 		return err
 	}
-	if *brokers != "" {
-		if cfg.Kafka.Brokers, err = parseBrokers(*brokers); err != nil {
-			return err
-		}
+	if err := checkBrokers(cfg.Kafka.Brokers); err != nil {
+		return err
 	}
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -127,7 +127,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	st, cfg, err := sf.open(ctx)
+	st, cfg, err := sf.open(ctx, env)
 	if err != nil {
 		return err
 	}

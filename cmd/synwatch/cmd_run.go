@@ -21,34 +21,30 @@ import (
 const runDrainTimeout = 30 * time.Second
 
 type runOptions struct {
-	common   commonOptions
-	iface    string
-	pcap     string
-	store    string
+	common   commonOptions // with the capture, store and scan flags
 	webhooks webhookURLs
-	name     string
 	console  consoleServeOptions
 }
 
 // cmdRun is the all-in-one mode: sensor → in-process bus → pipeline (embedded
 // store by default) → nmap scheduler → alert dispatcher, in one process, no
 // Kafka, no Redis. With --pcap it handles the whole file and exits 0 once
-// every alert is delivered; with --iface it runs until SIGINT/SIGTERM.
+// every alert is delivered; with --interface it runs until SIGINT/SIGTERM.
 func newRunCmd(env *Env) *cobra.Command {
 	var o runOptions
 	c := &cobra.Command{
-		Use:   "run (--iface NAME | --pcap FILE) --inside CIDR[,CIDR...] [--store URL] [--webhook URL ...] [flags]",
+		Use:   "run (--interface NAME | --pcap FILE) --inside CIDR[,CIDR...] [--store URL] [--webhook URL ...] [flags]",
 		Short: "all-in-one: sensor, verifier and alerts in one process",
 		Long: `The all-in-one mode: sensor, in-process bus, verifier (nmap), embedded store
 and alerts in one process; no Kafka, no Redis. With --pcap it handles the whole
-file and exits 0 once every alert is delivered; with --iface it runs until
+file and exits 0 once every alert is delivered; with --interface it runs until
 SIGINT/SIGTERM.`,
 		Example: `  synwatch run --pcap capture.pcap --inside 198.18.0.0/15
-  synwatch run --iface eth1 --inside 198.18.0.0/15 --webhook https://hooks.example/x`,
+  synwatch run --interface eth1 --inside 198.18.0.0/15 --webhook https://hooks.example/x`,
 		Annotations: lateSignals,
 		Args:        exactArgs(0, ""),
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := o.config(c.Flags())
+			cfg, err := o.config(env)
 			if err != nil {
 				return err
 			}
@@ -171,38 +167,36 @@ func drainContext(ctx context.Context, file bool) (context.Context, context.Canc
 
 func (f *runOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
-	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` until SIGINT/SIGTERM (needs CAP_NET_RAW, CAP_NET_ADMIN)")
-	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE`, verify and alert what it shows, then exit")
-	fs.StringVar(&f.store, "store", "", "inventory `URL`: file:PATH (embedded) or redis://[user:pass@]HOST:PORT[/DB] (default from config: file:synwatch.db)")
+	f.common.registerPerimeter(fs)
+	k := &f.common.keys
+	k.registerCapture(fs)
+	k.add(fs, "store", "store.url", "inventory `URL`: file:PATH (embedded) or redis://[user:pass@]HOST:PORT[/DB]")
+	k.registerScan(fs)
 	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable); alerts always go to stdout too")
-	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
 	f.console.register(fs, "console", "console-")
 }
 
-func (f *runOptions) config(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := f.common.load()
+func (f *runOptions) config(env *Env) (config.Config, error) {
+	cfg, err := f.common.load(env)
 	if err != nil {
 		return cfg, err
 	}
 	if err := f.console.check("console", "console-"); err != nil {
 		return cfg, err
 	}
-	set := fs.Changed
+	k := &f.common.keys
 	switch {
-	case f.pcap != "" && f.iface != "":
-		return cfg, usagef("--pcap and --iface: give one of them")
-	case f.pcap != "":
-		cfg.Sensor.Pcap, cfg.Sensor.Interface = f.pcap, ""
-	case f.iface != "":
-		cfg.Sensor.Interface, cfg.Sensor.Pcap = f.iface, ""
+	case k.set("sensor.pcap") && k.set("sensor.interface"):
+		return cfg, usagef("--pcap and --interface: give one of them")
+	case k.set("sensor.pcap"):
+		cfg.Sensor.Interface = ""
+	case k.set("sensor.interface"):
+		cfg.Sensor.Pcap = ""
 	case cfg.Sensor.Pcap == "" && cfg.Sensor.Interface == "":
-		return cfg, usagef("nothing to capture: give --iface NAME or --pcap FILE")
+		return cfg, usagef("nothing to capture: give --interface NAME or --pcap FILE")
 	}
-	if set("store") {
-		cfg.Store.URL = f.store
-	}
-	if set("sensor-name") {
-		cfg.Sensor.Name = f.name
+	if s := cfg.Sensor.Source; k.set("sensor.source") && s != "pcap" && s != "afpacket" {
+		return cfg, usagef("--source must be pcap or afpacket, not %q", s)
 	}
 	if len(cfg.Inside) == 0 {
 		return cfg, usagef("--inside is required: the inside networks whose services to watch and verify, e.g. --inside 198.18.0.0/15 (or inside: in --config)")

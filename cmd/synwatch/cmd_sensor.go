@@ -21,34 +21,23 @@ import (
 const publisherCloseTimeout = 15 * time.Second
 
 type sensorOptions struct {
-	common   commonOptions
-	pcap     string
-	iface    string
-	source   string
-	fanout   int
-	bpf      string
-	snaplen  int
-	name     string
-	output   string
-	kafka    string
-	promisc  bool
-	statsInt time.Duration
+	common commonOptions // with the capture, output and Kafka flags
 }
 
 func newSensorCmd(env *Env) *cobra.Command {
 	var o sensorOptions
 	c := &cobra.Command{
-		Use:   "sensor (--pcap FILE | --iface NAME) --inside CIDR[,CIDR...] [flags]",
+		Use:   "sensor (--pcap FILE | --interface NAME) --inside CIDR[,CIDR...] [flags]",
 		Short: "capture traffic and publish exposed-service observations",
 		Long: `Capture traffic (live or from a pcap file), find the SYN-ACKs and UDP replies
 that inside hosts send to outside ones, and publish each exposed service as
 an observation: JSON lines on stdout or to a file, or to Kafka.`,
 		Example: `  synwatch sensor --pcap capture.pcap --inside 198.18.0.0/15
-  synwatch sensor --iface eth1 --inside 198.18.0.0/15 --kafka 127.0.0.1:9092`,
+  synwatch sensor --interface eth1 --inside @inside.txt --kafka 127.0.0.1:9092`,
 		Annotations: lateSignals,
 		Args:        exactArgs(0, ""),
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := o.config(c.Flags())
+			cfg, err := o.config(env)
 			if err != nil {
 				return err
 			}
@@ -122,76 +111,47 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 
 func (f *sensorOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
-	fs.StringVar(&f.pcap, "pcap", "", "read a pcap or pcapng `FILE` (packet timestamps kept) and exit at its end")
-	fs.StringVar(&f.iface, "iface", "", "capture live on interface `NAME` (needs CAP_NET_RAW)")
-	fs.StringVar(&f.source, "source", "", "live capture through pcap (libpcap) or afpacket (TPACKET_V3 with fanout) (default pcap)")
-	fs.IntVar(&f.fanout, "fanout", 0, "AF_PACKET workers in one fanout group (default 1)")
-	fs.StringVar(&f.bpf, "bpf", "", "extra BPF `EXPR`ession ANDed with the built-in filter, e.g. 'net 198.18.0.0/15'")
-	fs.IntVar(&f.snaplen, "snaplen", 0, "bytes captured per packet (default 256: headers only)")
-	fs.StringVar(&f.name, "sensor-name", "", "sensor name on every observation (default: hostname)")
-	fs.StringVar(&f.output, "output", "", "where observations go: - (stdout, JSON lines), a file path, or kafka (default -)")
-	fs.StringVar(&f.kafka, "kafka", "", "publish to Kafka brokers `HOST:PORT[,...]` (sets output kafka)")
-	fs.BoolVar(&f.promisc, "promisc", true, "put the interface in promiscuous mode")
-	fs.DurationVar(&f.statsInt, "stats-interval", 0, "log capture statistics this often (default 1m; 0 in config: never)")
+	f.common.registerPerimeter(fs)
+	k := &f.common.keys
+	k.registerCapture(fs)
+	k.add(fs, "output", "sensor.output", "where observations go: - (stdout, JSON lines), a file path, or kafka")
+	k.add(fs, "kafka", "kafka.brokers", "publish to Kafka brokers `HOST:PORT[,...]` (sets --output kafka)")
 }
 
 // config loads the file and the environment, then applies the flags that
 // were given, then validates the result.
-func (f *sensorOptions) config(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := f.common.load()
+func (f *sensorOptions) config(env *Env) (config.Config, error) {
+	cfg, err := f.common.load(env)
 	if err != nil {
 		return cfg, err
 	}
-	set := fs.Changed
-	if f.pcap != "" && f.iface != "" {
-		return cfg, usagef("--pcap and --iface: give one of them")
+	k := &f.common.keys
+	switch {
+	case k.set("sensor.pcap") && k.set("sensor.interface"):
+		return cfg, usagef("--pcap and --interface: give one of them")
+	case k.set("sensor.pcap"):
+		cfg.Sensor.Interface = ""
+	case k.set("sensor.interface"):
+		cfg.Sensor.Pcap = ""
 	}
-	if f.pcap != "" {
-		cfg.Sensor.Pcap, cfg.Sensor.Interface = f.pcap, ""
+	if s := cfg.Sensor.Source; k.set("sensor.source") && s != "pcap" && s != "afpacket" {
+		return cfg, usagef("--source must be pcap or afpacket, not %q", s)
 	}
-	if f.iface != "" {
-		cfg.Sensor.Interface, cfg.Sensor.Pcap = f.iface, ""
-	}
-	if set("source") {
-		if f.source != "pcap" && f.source != "afpacket" {
-			return cfg, usagef("--source must be pcap or afpacket, not %q", f.source)
-		}
-		cfg.Sensor.Source = f.source
-	}
-	if set("fanout") {
-		cfg.Sensor.Fanout = f.fanout
-	}
-	if set("bpf") {
-		cfg.Sensor.ExtraBPF = f.bpf
-	}
-	if set("snaplen") {
-		cfg.Sensor.Snaplen = f.snaplen
-	}
-	if set("sensor-name") {
-		cfg.Sensor.Name = f.name
-	}
-	if set("output") {
-		cfg.Sensor.Output = f.output
-	}
-	if set("promisc") {
-		cfg.Sensor.Promisc = f.promisc
-	}
-	if set("stats-interval") {
-		cfg.Sensor.StatsEvery = f.statsInt
-	}
-	if set("kafka") {
-		brokers, err := parseBrokers(f.kafka)
-		if err != nil {
+	if k.set("kafka.brokers") {
+		if err := checkBrokers(cfg.Kafka.Brokers); err != nil {
 			return cfg, err
 		}
-		cfg.Kafka.Brokers = brokers
 		cfg.Sensor.Output = "kafka"
+	}
+	if f.common.keys.set("observability.listen") {
+		// the flag is for this process: it wins over the role's own key
+		cfg.Obs.SensorListen = ""
 	}
 	if len(cfg.Inside) == 0 {
 		return cfg, usagef("--inside is required: the inside networks whose services to report, e.g. --inside 198.18.0.0/15,2001:db8::/32 (or inside: in --config)")
 	}
 	if cfg.Sensor.Pcap == "" && cfg.Sensor.Interface == "" {
-		return cfg, usagef("nothing to capture: give --pcap FILE or --iface NAME")
+		return cfg, usagef("nothing to capture: give --pcap FILE or --interface NAME")
 	}
 	if err := config.Validate(&cfg, nil); err != nil {
 		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))

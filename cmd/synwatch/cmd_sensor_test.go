@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,15 +148,15 @@ func TestSensorErrors(t *testing.T) {
 			`synwatch sensor: bad BPF expression "port eleventy": unknown port 'eleventy'`},
 		{"bpf syntax", []string{"--pcap", good, "--inside", "198.18.0.0/15", "--bpf", "tcp["}, 1,
 			`synwatch sensor: bad BPF expression "tcp[": can't parse filter expression: syntax error`},
-		{"unknown interface", []string{"--iface", "nosuchif0", "--inside", "198.18.0.0/15"}, 1,
+		{"unknown interface", []string{"--interface", "nosuchif0", "--inside", "198.18.0.0/15"}, 1,
 			"synwatch sensor: capture on nosuchif0: no such network interface (see ip link)"},
-		{"unknown interface afpacket", []string{"--iface", "nosuchif0", "--source", "afpacket", "--inside", "198.18.0.0/15"}, 1,
+		{"unknown interface afpacket", []string{"--interface", "nosuchif0", "--source", "afpacket", "--inside", "198.18.0.0/15"}, 1,
 			"synwatch sensor: capture on nosuchif0: no such network interface (see ip link)"},
-		{"both sources", []string{"--pcap", good, "--iface", "lo", "--inside", "198.18.0.0/15"}, 2,
-			"synwatch sensor: --pcap and --iface: give one of them"},
+		{"both sources", []string{"--pcap", good, "--interface", "lo", "--inside", "198.18.0.0/15"}, 2,
+			"synwatch sensor: --pcap and --interface: give one of them"},
 		{"nothing to capture", []string{"--inside", "198.18.0.0/15"}, 2,
-			"synwatch sensor: nothing to capture: give --pcap FILE or --iface NAME"},
-		{"bad source", []string{"--iface", "lo", "--source", "pfring", "--inside", "198.18.0.0/15"}, 2,
+			"synwatch sensor: nothing to capture: give --pcap FILE or --interface NAME"},
+		{"bad source", []string{"--interface", "lo", "--source", "pfring", "--inside", "198.18.0.0/15"}, 2,
 			`synwatch sensor: --source must be pcap or afpacket, not "pfring"`},
 		{"bad snaplen", []string{"--pcap", good, "--inside", "198.18.0.0/15", "--snaplen", "10"}, 2,
 			"synwatch sensor: sensor.snaplen: must be 96-262144 (headers of tunnelled frames need ~200), not 10"},
@@ -210,7 +211,7 @@ func TestSensorBinaryPermission(t *testing.T) {
 	bin := sensorBinary(t)
 	for _, source := range []string{"pcap", "afpacket"} {
 		cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all",
-			bin, "sensor", "--iface", "lo", "--source", source, "--inside", "198.18.0.0/15")
+			bin, "sensor", "--interface", "lo", "--source", source, "--inside", "198.18.0.0/15")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		err := cmd.Run()
@@ -227,7 +228,7 @@ func TestSensorBinarySIGTERM(t *testing.T) {
 	bin := sensorBinary(t)
 	lab := testenv.NewLab(t, "198.18.2")
 	for _, source := range []string{"pcap", "afpacket"} {
-		cmd := lab.Cmd(lab.Inside, bin, "sensor", "--iface", lab.InsideDev, "--source", source, "--inside", lab.InsideIP+"/32")
+		cmd := lab.Cmd(lab.Inside, bin, "sensor", "--interface", lab.InsideDev, "--source", source, "--inside", lab.InsideIP+"/32")
 		stderr, _ := cmd.StderrPipe()
 		testenv.Start(t, cmd)
 		// wait for the capture to be open
@@ -314,11 +315,11 @@ func TestSensorFlagsToConfig(t *testing.T) {
 	var f sensorOptions
 	fs := pflag.NewFlagSet("sensor", pflag.ContinueOnError)
 	f.register(fs)
-	if err := fs.Parse([]string{"--config", conf, "--iface", "eth1", "--source", "afpacket", "--fanout", "4",
-		"--bpf", "not host 10.9.9.9", "--sensor-name", "tap-7", "--kafka", "k1:9092, k2:9092", "--exclude", "10.9.0.0/16", "--promisc=false"}); err != nil {
+	if err := fs.Parse([]string{"--config", conf, "--interface", "eth1", "--source", "afpacket", "--fanout", "4",
+		"--bpf", "not host 10.9.9.9", "--sensor-name", "tap-7", "--kafka", "k1:9092, k2:9092", "--exclude", "10.9.0.0/16", "--promiscuous=false"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := f.config(fs)
+	cfg, err := f.config(&Env{Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,7 +103,7 @@ func runTriage(ctx context.Context, env *Env, o *triageOptions) error {
 	if err != nil {
 		return usagef("--expires: %v", err)
 	}
-	st, cfg, err := o.store.open(ctx)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -183,7 +183,7 @@ func runTriageList(ctx context.Context, env *Env, o *triageOptions) error {
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format must be text or json, not %q", o.format)
 	}
-	st, _, err := o.store.open(ctx)
+	st, _, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -18,10 +18,7 @@ import (
 const verifierStopTimeout = 30 * time.Second
 
 type verifierOptions struct {
-	common   commonOptions
-	kafka    string
-	store    string
-	group    string
+	common   commonOptions // with the Kafka, store and scan flags
 	webhooks webhookURLs
 	console  consoleServeOptions
 }
@@ -41,7 +38,7 @@ dead-letter topic. Runs until SIGINT/SIGTERM.`,
 		Annotations: lateSignals,
 		Args:        exactArgs(0, ""),
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := o.config(c.Flags())
+			cfg, err := o.config(env)
 			if err != nil {
 				return err
 			}
@@ -54,9 +51,13 @@ dead-letter topic. Runs until SIGINT/SIGTERM.`,
 
 func (f *verifierOptions) register(fs *pflag.FlagSet) {
 	f.common.register(fs)
-	fs.StringVar(&f.kafka, "kafka", "", "Kafka brokers `HOST:PORT[,HOST:PORT...]` (overrides kafka.brokers)")
-	fs.StringVar(&f.store, "store", "", "inventory `URL`: redis://[user:pass@]HOST:PORT[/DB], rediss://..., or file:PATH (overrides store.url)")
-	fs.StringVar(&f.group, "group", "", "Kafka consumer `GROUP` (overrides verifier.group; default synwatch-verifier)")
+	f.common.registerPerimeter(fs)
+	k := &f.common.keys
+	k.add(fs, "kafka", "kafka.brokers", "Kafka brokers `HOST:PORT[,HOST:PORT...]`")
+	k.add(fs, "group", "verifier.group", "Kafka consumer `GROUP`")
+	k.add(fs, "store", "store.url", "inventory `URL`: redis://[user:pass@]HOST:PORT[/DB], rediss://..., or file:PATH")
+	k.registerScan(fs)
+	k.add(fs, "listen", "observability.listen", "serve /metrics, /healthz and /readyz on `HOST:PORT` (empty: no server)")
 	fs.Var(&f.webhooks, "webhook", "also post every alert to this webhook `URL` (repeatable)")
 	f.console.register(fs, "console", "console-")
 }
@@ -135,30 +136,25 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	return closeErr
 }
 
-func (f *verifierOptions) config(fs *pflag.FlagSet) (config.Config, error) {
-	cfg, err := f.common.load()
+func (f *verifierOptions) config(env *Env) (config.Config, error) {
+	cfg, err := f.common.load(env)
 	if err != nil {
 		return cfg, err
 	}
 	if err := f.console.check("console", "console-"); err != nil {
 		return cfg, err
 	}
-	set := fs.Changed
-	if set("kafka") {
-		brokers, err := parseBrokers(f.kafka)
-		if err != nil {
+	if f.common.keys.set("kafka.brokers") {
+		if err := checkBrokers(cfg.Kafka.Brokers); err != nil {
 			return cfg, err
 		}
-		cfg.Kafka.Brokers = brokers
-	}
-	if set("store") {
-		cfg.Store.URL = f.store
-	}
-	if set("group") {
-		cfg.Verifier.Group = f.group
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return cfg, usagef("no Kafka brokers: give --kafka HOST:PORT or kafka.brokers in --config (env SYNWATCH_KAFKA_BROKERS)")
+	}
+	if f.common.keys.set("observability.listen") {
+		// the flag is for this process: it wins over the role's own key
+		cfg.Obs.VerifierListen = ""
 	}
 	if len(cfg.Inside) == 0 {
 		return cfg, usagef("--inside is required: the verifier scans only inside networks, e.g. --inside 198.18.0.0/15 (or inside: in --config)")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
@@ -22,13 +23,10 @@ import (
 )
 
 type verifyOptions struct {
-	common    commonOptions
+	common    commonOptions // with the scan flags
 	target    string
-	nmap      string
 	timeout   time.Duration
 	noVulners bool
-	source    string
-	db        string
 	store     string
 }
 
@@ -42,7 +40,7 @@ JSON object. Exit 0 when nmap reached a verdict (exposed, restricted, closed);
 1 when the scan failed (verdict error, still printed) or the target was
 refused (no nmap process is started).`,
 		Example: `  synwatch verify 198.18.1.2:22 --inside 198.18.0.0/15
-  synwatch verify [2001:db8::1]:443/tcp --inside 2001:db8::/32 --no-vulners`,
+  synwatch verify [2001:db8::1]:443/tcp --inside 2001:db8::/32 --vulners=false`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("want exactly one target IP:PORT[/tcp|/udp], got %d", len(args))
@@ -56,49 +54,40 @@ refused (no nmap process is started).`,
 	}
 	fs := c.Flags()
 	o.common.register(fs)
-	fs.StringVar(&o.nmap, "nmap", "", "nmap binary (default: config verifier.nmap, else nmap in PATH)")
+	o.common.registerPerimeter(fs)
+	o.common.keys.registerScan(fs)
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up after this long (default: host_timeout + 30s)")
-	fs.BoolVar(&o.noVulners, "no-vulners", false, "do not run the vulners script")
-	fs.StringVar(&o.source, "vuln-source", "", "vulners, offline or both (default: config verifier.vuln_source)")
-	fs.StringVar(&o.db, "vulndb", "", "offline vulnerability index (synwatch vulndb import)")
+	fs.BoolVar(&o.noVulners, "no-vulners", false, "do not run the vulners script (the same as --vulners=false)")
 	fs.StringVar(&o.store, "store", "", "also record the verification in this inventory `URL` as the verifier does (changes, alerts, checks queued): file:PATH or redis://...")
+	fs.Lookup("store").Annotations = map[string][]string{keyAnnotation: {"store.url"}}
 	return c
 }
 
 func runVerify(ctx context.Context, env *Env, o *verifyOptions) error {
 	common := &o.common
-	nmapBin, timeout, noVulners, source, db := &o.nmap, &o.timeout, &o.noVulners, &o.source, &o.db
+	timeout := &o.timeout
 	svc, err := parseTarget(o.target)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	cfg, err := common.load()
+	cfg, err := common.load(env)
 	if err != nil {
 		return err
 	}
 	if len(cfg.Inside) == 0 {
 		return usagef("no inside networks: give --inside CIDR[,CIDR...] (the verifier scans only inside networks)")
 	}
-	if *nmapBin != "" {
-		cfg.Verifier.Nmap = *nmapBin
-	}
-	if *noVulners {
+	if o.noVulners {
 		cfg.Verifier.Vulners = false
 	}
-	if *source != "" {
-		cfg.Verifier.VulnSource = *source
-	}
-	if *db != "" {
-		cfg.Verifier.VulnDB = *db
-	}
 	if cfg.Verifier.VulnSource != "vulners" && cfg.Verifier.VulnDB == "" {
-		return usagef("--vuln-source %s needs --vulndb PATH", cfg.Verifier.VulnSource)
+		return usagef("--vuln-source %s needs --vulndb FILE", cfg.Verifier.VulnSource)
 	}
 	// one service, now: no batching window, cooldown or rate limit
 	cfg.Verifier.BatchWindow = time.Millisecond
 	cfg.Verifier.HostCooldown = 0
 	cfg.Verifier.NetRate = 0
-	s, err := scan.FromConfig(cfg, common.logger(cfg, env), nil)
+	s, err := scan.FromConfig(cfg, obs.NewLogger(cfg.Obs, env.Stderr), nil)
 	if err != nil {
 		return err
 	}

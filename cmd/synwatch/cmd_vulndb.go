@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
@@ -23,39 +24,41 @@ func newVulndbCmd(env *Env) *cobra.Command {
 }
 
 type vulndbOptions struct {
-	common commonOptions
-	db     string
+	config string
+	keys   keyFlags
 	args   []string
 }
 
 func (o *vulndbOptions) register(fs *pflag.FlagSet) {
-	o.common.register(fs)
-	fs.StringVar(&o.db, "db", "", "index `FILE` (default: config verifier.vulndb)")
+	fs.StringVar(&o.config, "config", "", "YAML config `FILE` (default: none; env SYNWATCH_CONFIG)")
+	o.keys.add(fs, "vulndb", "verifier.vulndb", "offline vulnerability index `FILE`", "db")
 }
 
-// path is --db, else the config's verifier.vulndb.
-func (o *vulndbOptions) path() (string, error) {
-	if o.db != "" {
-		return o.db, nil
-	}
-	cfg, err := o.common.load()
+// path is --vulndb, else verifier.vulndb of the config and environment.
+func (o *vulndbOptions) path(env *Env) (string, error) {
+	cfg, err := config.Load(configPath(o.config))
+	env.warnUnknownEnv()
+	o.keys.warnDeprecated(env.Stderr)
 	if err != nil {
 		return "", err
 	}
+	if err := o.keys.apply(&cfg); err != nil {
+		return "", err
+	}
 	if cfg.Verifier.VulnDB == "" {
-		return "", usagef("give --db PATH (or set verifier.vulndb in the config)")
+		return "", usagef("give --vulndb FILE (or set verifier.vulndb in the config, env SYNWATCH_VERIFIER_VULNDB)")
 	}
 	return cfg.Verifier.VulnDB, nil
 }
 
-// `synwatch vulndb import [--db PATH] FILE...` loads NVD CVE API 2.0 JSON
+// `synwatch vulndb import [--vulndb FILE] FILE...` loads NVD CVE API 2.0 JSON
 // (plain or .gz) into the offline index.
 func newVulndbImportCmd(env *Env) *cobra.Command {
 	var o vulndbOptions
 	c := &cobra.Command{
-		Use:     "import [--db PATH] FILE...",
+		Use:     "import [--vulndb FILE] NVD.json...",
 		Short:   "load NVD CVE API 2.0 JSON files (plain or .gz) into the offline index",
-		Example: `  synwatch vulndb import --db vulndb.json nvdcve-2.0-2024.json.gz`,
+		Example: `  synwatch vulndb import --vulndb vulndb.gob nvdcve-2.0-2024.json.gz`,
 		Args:    minArgs(1, "NVD JSON files: FILE..."),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.args = args
@@ -66,14 +69,14 @@ func newVulndbImportCmd(env *Env) *cobra.Command {
 	return c
 }
 
-// `synwatch vulndb lookup [--db PATH] CPE...` prints the CVEs that match
+// `synwatch vulndb lookup [--vulndb FILE] CPE...` prints the CVEs that match
 // nmap CPEs (2.2 URIs).
 func newVulndbLookupCmd(env *Env) *cobra.Command {
 	var o vulndbOptions
 	c := &cobra.Command{
-		Use:     "lookup [--db PATH] CPE...",
+		Use:     "lookup [--vulndb FILE] CPE...",
 		Short:   "print the CVEs that match nmap CPEs (2.2 URIs), one JSON object each",
-		Example: `  synwatch vulndb lookup --db vulndb.json cpe:/a:openbsd:openssh:7.4`,
+		Example: `  synwatch vulndb lookup --vulndb vulndb.gob cpe:/a:openbsd:openssh:7.4`,
 		Args:    minArgs(1, "CPE URIs: CPE..."),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.args = args
@@ -85,7 +88,7 @@ func newVulndbLookupCmd(env *Env) *cobra.Command {
 }
 
 func runVulndbImport(ctx context.Context, env *Env, o *vulndbOptions) error {
-	path, err := o.path()
+	path, err := o.path(env)
 	if err != nil {
 		return err
 	}
@@ -93,7 +96,7 @@ func runVulndbImport(ctx context.Context, env *Env, o *vulndbOptions) error {
 }
 
 func runVulndbLookup(ctx context.Context, env *Env, o *vulndbOptions) error {
-	path, err := o.path()
+	path, err := o.path(env)
 	if err != nil {
 		return err
 	}

@@ -33,9 +33,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/synwatch/synwatch/internal/config"
 )
 
 // Env is what a command may touch of the process: its streams.
@@ -48,6 +51,19 @@ type Env struct {
 	// that blocks other signals, which a later capability drop on every
 	// thread cannot reach; the sensor therefore drops first and then calls this.
 	stopOnSignal func(context.Context) (context.Context, context.CancelFunc)
+
+	warned sync.Once // unknown SYNWATCH_ variables: warned about once
+}
+
+// warnUnknownEnv says once on stderr which SYNWATCH_ variables of the
+// process are no setting: a typo is seen, a script's own variable
+// (SYNWATCH_CACHE) does not stop the command.
+func (e *Env) warnUnknownEnv() {
+	e.warned.Do(func() {
+		for _, w := range config.UnknownEnv(os.Environ()) {
+			fmt.Fprintf(e.Stderr, "synwatch: warning: environment %s; ignored\n", w)
+		}
+	})
 }
 
 // signals returns ctx cancelled by SIGINT or SIGTERM for the commands marked

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ func TestRunAndVerifierUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"run", "--pcap", "x.pcap"}, "--inside is required"},
-		{[]string{"run", "--inside", "198.18.0.0/15"}, "nothing to capture: give --iface NAME or --pcap FILE"},
-		{[]string{"run", "--pcap", "x.pcap", "--iface", "eth0", "--inside", "198.18.0.0/15"}, "--pcap and --iface: give one of them"},
+		{[]string{"run", "--inside", "198.18.0.0/15"}, "nothing to capture: give --interface NAME or --pcap FILE"},
+		{[]string{"run", "--pcap", "x.pcap", "--interface", "eth0", "--inside", "198.18.0.0/15"}, "--pcap and --interface: give one of them"},
 		{[]string{"run", "--pcap", "x.pcap", "--inside", "198.18.0.0/15", "--webhook", "ftp://x"}, "want an http:// or https:// URL"},
 		{[]string{"run", "--pcap", "x.pcap", "--inside", "198.18.0.300/24"}, "--inside"},
 		{[]string{"run", "--pcap", "x.pcap", "--inside", "198.18.0.0/15", "extra"}, `unexpected argument "extra"`},
@@ -53,7 +54,7 @@ func TestRunFlagsSetConfig(t *testing.T) {
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := f.config(fs)
+	cfg, err := f.config(&Env{Stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +69,10 @@ func TestRunFlagsSetConfig(t *testing.T) {
 	f = runOptions{}
 	fs = pflag.NewFlagSet("run", pflag.ContinueOnError)
 	f.register(fs)
-	if err := fs.Parse([]string{"--iface", "eth9", "--inside", "198.18.7.0/24"}); err != nil {
+	if err := fs.Parse([]string{"--interface", "eth9", "--inside", "198.18.7.0/24"}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg, err = f.config(fs); err != nil || cfg.Store.URL != "file:synwatch.db" || cfg.Sensor.Interface != "eth9" {
+	if cfg, err = f.config(&Env{Stderr: io.Discard}); err != nil || cfg.Store.URL != "file:synwatch.db" || cfg.Sensor.Interface != "eth9" {
 		t.Errorf("defaults: %v %+v", err, cfg.Store)
 	}
 }

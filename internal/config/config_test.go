@@ -85,9 +85,8 @@ func TestEnvOverrides(t *testing.T) {
 		t.Errorf("overrides not applied: %+v", cfg)
 	}
 	for env, want := range map[string]string{
-		"SYNWATCH_SENSOR_SNAPLENGTH=1": "environment SYNWATCH_SENSOR_SNAPLENGTH: no such setting",
-		"SYNWATCH_SENSOR_SNAPLEN=big":  `environment SYNWATCH_SENSOR_SNAPLEN: want an integer, got "big"`,
-		"SYNWATCH_SENSOR_REFRESH=1":    `environment SYNWATCH_SENSOR_REFRESH: want a duration such as 90s or 1h, got "1"`,
+		"SYNWATCH_SENSOR_SNAPLEN=big": `environment SYNWATCH_SENSOR_SNAPLEN: want an integer, got "big"`,
+		"SYNWATCH_SENSOR_REFRESH=1":   `environment SYNWATCH_SENSOR_REFRESH: want a duration such as 90s or 1h, got "1"`,
 	} {
 		cfg := Default()
 		err := ApplyEnv(&cfg, []string{env})
@@ -257,5 +256,72 @@ func TestCheckBroker(t *testing.T) {
 	cfg.Kafka.Brokers = []string{"127.0.0.1:19092", ""}
 	if err := Validate(&cfg, nil); err == nil || !strings.Contains(err.Error(), "kafka.brokers.1: empty broker address") {
 		t.Errorf("Validate: %v", err)
+	}
+}
+
+// Variables of the prefix that are no setting (the scripts' SYNWATCH_CACHE,
+// the tests' SYNWATCH_TEST_KAFKA, a compose file's old SYNWATCH_IFACE) do
+// not stop the configuration from loading; UnknownEnv names them for a
+// warning, with the setting a typo meant.
+func TestUnknownEnvIsNoError(t *testing.T) {
+	env := []string{"SYNWATCH_CACHE=/root/.cache/synwatch", "SYNWATCH_IFACE=eth1", "SYNWATCH_SENSOR_SNAPLENGTH=512",
+		"SYNWATCH_TEST_KAFKA=127.0.0.1:19092", "SYNWATCH_CONFIG=", "SYNWATCH_SENSOR_SNAPLEN=300"}
+	cfg := Default()
+	if err := ApplyEnv(&cfg, env); err != nil {
+		t.Fatalf("ApplyEnv: %v", err)
+	}
+	if cfg.Sensor.Snaplen != 300 {
+		t.Errorf("snaplen %d: the known variable was not applied", cfg.Sensor.Snaplen)
+	}
+	got := strings.Join(UnknownEnv(env), "\n")
+	want := "SYNWATCH_CACHE is no setting\nSYNWATCH_IFACE is no setting\n" +
+		"SYNWATCH_SENSOR_SNAPLENGTH is no setting (did you mean SYNWATCH_SENSOR_SNAPLEN?)"
+	if got != want {
+		t.Errorf("UnknownEnv:\n%s\nwant:\n%s", got, want)
+	}
+	for _, kv := range env {
+		t.Setenv(strings.SplitN(kv, "=", 2)[0], strings.SplitN(kv, "=", 2)[1])
+	}
+	if _, err := Load(""); err != nil {
+		t.Errorf("Load with SYNWATCH_CACHE and friends set: %v", err)
+	}
+}
+
+// Every key has its variable and its value round-trips through Set.
+func TestKeysSetValue(t *testing.T) {
+	keys := Keys()
+	env := map[string]bool{}
+	for _, n := range EnvNames() {
+		env[n] = true
+	}
+	if len(keys) != len(env) {
+		t.Errorf("%d keys, %d environment variables", len(keys), len(env))
+	}
+	def := Default()
+	for _, k := range keys {
+		if !env[EnvName(k)] {
+			t.Errorf("%s: no variable %s", k, EnvName(k))
+		}
+		v, err := Value(&def, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Default()
+		if err := Set(&cfg, k, v); err != nil {
+			t.Errorf("%s: Set(%q): %v", k, v, err)
+		}
+		if v2, _ := Value(&cfg, k); v2 != v {
+			t.Errorf("%s: %q after Set(%q)", k, v2, v)
+		}
+	}
+	cfg := Default()
+	if err := Set(&cfg, "sensor.interface", "eth7"); err != nil || cfg.Sensor.Interface != "eth7" {
+		t.Errorf("Set sensor.interface: %v %q", err, cfg.Sensor.Interface)
+	}
+	if err := Set(&cfg, "sensor.nosuch", "x"); err == nil {
+		t.Error("Set of an unknown key: no error")
+	}
+	if KeyKind("inside") != "networks" || KeyKind("sensor.snaplen") != "int" || KeyKind("sensor.refresh") != "duration" || KeyKind("sensor.promiscuous") != "bool" {
+		t.Error("KeyKind")
 	}
 }

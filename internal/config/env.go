@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -13,8 +14,10 @@ import (
 const EnvPrefix = "SYNWATCH_"
 
 // ApplyEnv sets each scalar key (and comma-separated lists) named by a
-// SYNWATCH_ variable in env ("KEY=VALUE" pairs). Unknown SYNWATCH_ names are
-// errors, like unknown YAML keys.
+// SYNWATCH_ variable in env ("KEY=VALUE" pairs). SYNWATCH_ names that are no
+// setting are left alone: scripts and tests use the prefix for their own
+// variables (SYNWATCH_CACHE, SYNWATCH_TEST_KAFKA); UnknownEnv names them for
+// a warning. A bad value of a setting is an error.
 func ApplyEnv(cfg *Config, env []string) error {
 	fields := map[string]reflect.Value{}
 	collectEnv(reflect.ValueOf(cfg).Elem(), "SYNWATCH", fields)
@@ -25,16 +28,50 @@ func ApplyEnv(cfg *Config, env []string) error {
 		}
 		f, ok := fields[name]
 		if !ok {
-			if envIgnored(name) {
-				continue
-			}
-			return fmt.Errorf("environment %s: no such setting", name)
+			continue
 		}
 		if err := setFromString(f, val); err != nil {
 			return fmt.Errorf("environment %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// UnknownEnv describes each SYNWATCH_ variable of env that is no setting
+// (and not one synwatch reads elsewhere), with the setting it may have
+// meant: "SYNWATCH_SENSOR_SNAPLENGTH is no setting (did you mean
+// SYNWATCH_SENSOR_SNAPLEN?)". Sorted by name.
+func UnknownEnv(env []string) []string {
+	names := EnvNames()
+	known := map[string]bool{}
+	for _, n := range names {
+		known[n] = true
+	}
+	var out []string
+	for _, kv := range env {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) || known[name] || envIgnored(name) {
+			continue
+		}
+		msg := name + " is no setting"
+		if s := closest(name, names); s != "" {
+			msg += " (did you mean " + s + "?)"
+		}
+		out = append(out, msg)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// closest is the name within a small edit distance of s, or "".
+func closest(s string, names []string) string {
+	best, bestD := "", 4
+	for _, n := range names {
+		if d := editDistance(s, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
 }
 
 // envIgnored names SYNWATCH_ variables that are not settings (test hooks,

@@ -82,7 +82,7 @@ verifier:
 func (p *pipelineLab) startSensor() {
 	p.t.Helper()
 	p.sensor = startSynwatch(p.t, "synwatch sensor", p.lab.Outside, "sensor", "--config", p.sensorC,
-		"--iface", p.lab.OutsideDev, "--inside", p.lab.InsideIP+"/32", "--kafka", p.kafka)
+		"--interface", p.lab.OutsideDev, "--inside", p.lab.InsideIP+"/32", "--kafka", p.kafka)
 	p.sensor.waitLog("capture open", 30*time.Second)
 }
 

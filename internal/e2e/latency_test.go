@@ -60,7 +60,7 @@ observability: {listen: %q}
 	verifier := startSynwatch(b, "verifier", lab.Outside, "verifier", "--config", verifC, "--kafka", broker,
 		"--store", store, "--inside", lab.InsideIP+"/32", "--webhook", h.URL)
 	sensor := startSynwatch(b, "sensor", lab.Outside, "sensor", "--config", sensorC,
-		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
+		"--interface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
 	sensor.waitLog("capture open", 30*time.Second)
 
 	// our own reader of the observations topic: when did each reach Kafka?
@@ -211,7 +211,7 @@ func BenchmarkSensorDetectionLatency(b *testing.B) {
 	lab := testenv.NewLab(b, "198.18.8")
 	cfg := writeConfig(b, "sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}\n")
 	cmd := exec.Command("ip", "netns", "exec", lab.Outside, synwatchBin, "sensor", "--config", cfg,
-		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--output", "-")
+		"--interface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--output", "-")
 	var stderr lockedBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -290,7 +290,7 @@ sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}
 `, broker, name, b.TempDir()))
 	proxyLoopback(b, lab.Outside, broker)
 	sensor := startSynwatch(b, "sensor", lab.Outside, "sensor", "--config", cfg,
-		"--iface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
+		"--interface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
 	sensor.waitLog("capture open", 30*time.Second)
 	obsAt := make(chan kafkaSeen, 64)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -56,7 +56,7 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 		return nil, errors.New("no inside networks: set inside: in the config or --inside")
 	}
 	if sc.Interface == "" && sc.Pcap == "" {
-		return nil, errors.New("nothing to capture: set sensor.interface (--iface) or sensor.pcap (--pcap)")
+		return nil, errors.New("nothing to capture: set sensor.interface (--interface) or sensor.pcap (--pcap)")
 	}
 	if pub == nil {
 		return nil, errors.New("sensor: no publisher")

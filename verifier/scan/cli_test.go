@@ -82,15 +82,15 @@ func TestCommandLines(t *testing.T) {
 
 	t.Run("vulndb", func(t *testing.T) {
 		db := filepath.Join(t.TempDir(), "vulndb.gob")
-		_, errOut, code := runCLI(bin, "vulndb", "import", "--db", db, "../vulndb/testdata/nvd-sample.json.gz")
+		_, errOut, code := runCLI(bin, "vulndb", "import", "--vulndb", db, "../vulndb/testdata/nvd-sample.json.gz")
 		if code != 0 || !strings.Contains(errOut, "4 CVEs") {
 			t.Fatalf("import: exit %d: %s", code, errOut)
 		}
-		out, _, code := runCLI(bin, "vulndb", "lookup", "--db", db, "cpe:/a:proftpd:proftpd:1.3.5")
+		out, _, code := runCLI(bin, "vulndb", "lookup", "--vulndb", db, "cpe:/a:proftpd:proftpd:1.3.5")
 		if code != 0 || !strings.Contains(out, `"id":"CVE-2015-3306"`) || !strings.Contains(out, `"cvss":10,"cvss_version":"2.0"`) {
 			t.Errorf("lookup: exit %d: %s", code, out)
 		}
-		_, errOut, code = runCLI(bin, "vulndb", "import", "--db", db, "nmapxml/testdata/lab-scan.xml")
+		_, errOut, code = runCLI(bin, "vulndb", "import", "--vulndb", db, "nmapxml/testdata/lab-scan.xml")
 		if code == 0 || !strings.Contains(errOut, "not NVD CVE API 2.0 JSON") {
 			t.Errorf("import of XML: exit %d: %s", code, errOut)
 		}
