@@ -124,7 +124,7 @@ func serveConsole(ctx context.Context, o *consoleServeOptions, st state.Store, c
 	}
 	opts := console.Options{Store: st, Auth: af, Policy: policy, Reverifier: rv,
 		Secure: o.tlsCert != "" || o.secureCookies, Log: log, Refresh: o.refresh, Version: buildVersion(),
-		Actions: consoleActions(st)}
+		Actions: console.StoreActions(st, policy, cfg.Checks.ApprovalTTL)}
 	c, err := console.New(opts)
 	if err != nil {
 		return nil, err
@@ -144,9 +144,4 @@ func serveConsole(ctx context.Context, o *consoleServeOptions, st state.Store, c
 	log.Info("console listening", "url", scheme+"://"+ln.Addr().String(), "store", st.Kind())
 	go func() { done <- c.Serve(ctx, ln, o.tlsCert, o.tlsKey) }()
 	return done, nil
-}
-
-// consoleActions wires the console's actions to the packages that own them.
-func consoleActions(st state.Store) console.Actions {
-	return console.Actions{}
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 // Actions carry out decisions owned by other packages (the store allowlist
 // and vulnerability triage of verifier/triage, the approvals of
 // verifier/checks). The command wires them; a nil one answers "not
-// available here". The console records each action in the audit trail.
+// available here". Each records its own audit entry (the owners' APIs do);
+// the console audits the actions it owns (acknowledge, re-verify).
 type Actions struct {
 	// Allow adds a store allowlist entry: the next verification honours it.
 	Allow func(ctx context.Context, a AllowRequest) error
@@ -29,14 +32,62 @@ type Actions struct {
 	Decide func(ctx context.Context, d Decision) error
 }
 
-// AllowRequest is one store allowlist entry.
+// AllowRequest is one store allowlist entry: a service the console adds,
+// or any entry the store holds (a network, all ports) when listed.
 type AllowRequest struct {
+	ID      string        `json:"id,omitempty"`
 	Service event.Service `json:"-"`
-	Addr    string        `json:"service"` // IP:PORT/proto
+	Addr    string        `json:"service"` // IP:PORT/proto, or what the entry covers
 	Reason  string        `json:"reason"`
+	Owner   string        `json:"owner,omitempty"`
 	Expires time.Time     `json:"expires,omitzero"`
 	By      string        `json:"by,omitempty"`
 	At      time.Time     `json:"at,omitzero"`
+}
+
+// AllowFrom describes a store allowlist entry: a single service reads as
+// IP:PORT/proto, anything wider as what it covers.
+func AllowFrom(id, network string, port uint16, proto, service, reason, owner, by string, expires, at time.Time) AllowRequest {
+	a := AllowRequest{ID: id, Reason: reason, Owner: owner, By: by, Expires: expires, At: at}
+	p, err := netip.ParsePrefix(network)
+	if err == nil && p.IsSingleIP() && port != 0 && proto != "" {
+		a.Service = event.Service{IP: p.Addr(), Proto: event.Proto(proto), Port: port}
+		a.Addr = a.Service.String()
+		return a
+	}
+	a.Addr = network
+	if port != 0 {
+		a.Addr += " port " + strconv.Itoa(int(port))
+	}
+	if proto != "" {
+		a.Addr += "/" + proto
+	}
+	if service != "" {
+		a.Addr += " " + service
+	}
+	return a
+}
+
+// covers says whether the entry applies to svc.
+func (a *AllowRequest) covers(svc event.Service) bool {
+	if a.Service.IP.IsValid() {
+		return a.Service == svc
+	}
+	nw, rest, _ := strings.Cut(a.Addr, " ")
+	p, err := netip.ParsePrefix(nw)
+	if err != nil || !p.Contains(svc.IP) {
+		return false
+	}
+	if rest == "" {
+		return true
+	}
+	if pp, ok := strings.CutPrefix(rest, "port "); ok {
+		num, proto, _ := strings.Cut(strings.Fields(pp)[0], "/")
+		if num != strconv.Itoa(int(svc.Port)) || (proto != "" && proto != string(svc.Proto)) {
+			return false
+		}
+	}
+	return true
 }
 
 // TriageRequest is a decision about one vulnerability of one service.
@@ -44,21 +95,12 @@ type TriageRequest struct {
 	Service event.Service `json:"-"`
 	Addr    string        `json:"service"`
 	Vuln    string        `json:"vuln"`
-	State   VulnState     `json:"state"` // false_positive or accepted
+	State   event.VulnState     `json:"state"` // false_positive or accepted
 	Reason  string        `json:"reason"`
 	Owner   string        `json:"owner,omitempty"`
 	Expires time.Time     `json:"expires,omitzero"`
 	By      string        `json:"by,omitempty"`
 }
-
-// VulnState is a person's decision about a vulnerability (until
-// internal/event carries the life cycle).
-type VulnState string
-
-const (
-	VulnFalsePositive VulnState = "false_positive"
-	VulnAccepted      VulnState = "accepted"
-)
 
 // QueuedWork is an item waiting for approval (a deep check).
 type QueuedWork struct {

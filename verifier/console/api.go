@@ -192,7 +192,7 @@ func (c *Console) apiTriage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := c.doTriage(r.Context(), principal(r).Name, TriageRequest{Addr: body.Service, Vuln: body.Vuln,
-		State: VulnState(body.State), Reason: body.Reason, Owner: body.Owner}, c.now(), body.Expires)
+		State: event.VulnState(body.State), Reason: body.Reason, Owner: body.Owner}, c.now(), body.Expires)
 	if err != nil {
 		apiFail(w, err)
 		return

@@ -19,6 +19,8 @@ import (
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/report"
+	"github.com/synwatch/synwatch/verifier/triage"
 )
 
 // syncBuffer is an alert sink's writer read by the test while the
@@ -91,6 +93,7 @@ type shots struct {
 
 func newShots(t *testing.T) *shots {
 	dir := filepath.Join("testdata", "out")
+	_ = os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +155,13 @@ func TestBrowser(t *testing.T) {
 	ver := &scripted{v: event.Verification{Verdict: event.Exposed, State: "open", Name: "ssh", Product: "OpenSSH", Version: "8.9p1",
 		Vulns: []event.Vuln{{ID: "CVE-2023-38408", CVSS: &cvss, IsExploit: true, Source: event.SourceVulners}}, VulnsKnown: true}}
 	p := pipeline.New(st, ver, d, cfg, nil, nil)
+	// the store's triage and allowlist, read at each verification (as wire.go does)
+	book := triage.NewBook(st, nil)
+	p.SetTriage(book)
+	d.Policy().SetAllowSource(book)
 	b.c.opt.Reverifier = p
+	nAlerts := func() int { return strings.Count(alerts.String(), "\n") }
+	svc := event.Service{IP: netip.MustParseAddr("198.18.7.7"), Proto: event.TCP, Port: 22}
 
 	base := b.srv.URL
 	var s string
@@ -234,6 +243,80 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("allowlist reason field: %v %q", err, label)
 	}
 
+	// a new version alerts; allowlisted (reason, expiry), the next one does not
+	if n := nAlerts(); n != 1 {
+		t.Fatalf("%d alerts after the new service, want 1:\n%s", n, alerts.String())
+	}
+	v2 := ver.v
+	v2.Version = "9.0p1"
+	ver.set(v2)
+	if err := p.Reverify(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	if n := nAlerts(); n != 2 {
+		t.Fatalf("%d alerts after the version change, want 2", n)
+	}
+	err = cdp.Do(ctx,
+		cdp.Navigate(base+"/services/198.18.7.7/tcp/22"),
+		cdp.SendKeys(css("#allow-reason"), "lab jump host, owned by netops"),
+		cdp.SetValue(css("#allow-expires"), time.Now().AddDate(0, 0, 7).Format(time.DateOnly)),
+		cdp.Click(css(`form[action$="/allow"] button`)),
+		cdp.WaitVisible(css(".flash")),
+		text(".flash", &s),
+		sh.take("06-allowlisted"),
+	)
+	if err != nil || !strings.Contains(s, "Allowlist entry added") {
+		t.Fatalf("allowlist: %v %q", err, s)
+	}
+	v3 := ver.v
+	v3.Version = "9.3p2"
+	ver.set(v3)
+	if err := p.Reverify(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	if n := nAlerts(); n != 2 {
+		t.Fatalf("the allowlisted service alerted again (%d alerts):\n%s", n, alerts.String())
+	}
+	if r, _ := st.Get(context.Background(), svc); r == nil || r.Version != "9.3p2" || r.AlertState != "suppressed" {
+		t.Fatalf("record after the allowlisted change: %+v", r)
+	}
+
+	// mark the CVE a false positive: the report no longer lists it open
+	inReport := func() (open, triaged bool) {
+		recs, err := report.Load(context.Background(), st, report.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep := report.Build(recs, report.Options{Now: time.Now()})
+		for _, g := range rep.Services {
+			for _, v := range g.Vulns {
+				open = open || v.ID == "CVE-2023-38408"
+			}
+		}
+		for _, f := range rep.Triaged {
+			triaged = triaged || (f.ID == "CVE-2023-38408" && f.State == "false_positive")
+		}
+		return open, triaged
+	}
+	if open, _ := inReport(); !open {
+		t.Fatal("the report does not list the CVE before the decision")
+	}
+	err = cdp.Do(ctx,
+		cdp.Navigate(base+"/services/198.18.7.7/tcp/22"),
+		cdp.SetValue(css("#ts-0"), "false_positive"),
+		cdp.SendKeys(css("#tr-0"), "backported fix, distro advisory DSA-0000"),
+		cdp.Click(css(`form[action$="/triage"] button`)),
+		cdp.WaitVisible(css(".flash")),
+		text("table.vulns", &s),
+		sh.take("07-false-positive"),
+	)
+	if err != nil || !strings.Contains(s, "false_positive by otto") {
+		t.Fatalf("false positive: %v %q", err, s)
+	}
+	if open, triaged := inReport(); open || !triaged {
+		t.Fatalf("report after the decision: open %v, triaged %v", open, triaged)
+	}
+
 	// acknowledge the change from the feed, re-verify from the page: both audited
 	err = cdp.Do(ctx,
 		cdp.Navigate(base+"/changes"),
@@ -244,13 +327,15 @@ func TestBrowser(t *testing.T) {
 		cdp.WaitVisible(css(".flash")),
 		cdp.Navigate(base+"/audit"),
 		text("main table", &s),
-		sh.take("06-audit"),
+		sh.take("08-audit"),
 	)
 	if err != nil {
 		t.Fatalf("acknowledge, re-verify: %v", err)
 	}
-	if !strings.Contains(s, "acknowledge") || !strings.Contains(s, "reverify") || !strings.Contains(s, "otto") {
-		t.Fatalf("audit trail:\n%s", s)
+	for _, want := range []string{"acknowledge", "reverify", "allow.add", "triage.false_positive", "otto"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("audit trail lacks %q:\n%s", want, s)
+		}
 	}
 
 	// a request without the CSRF token is refused, even from the console's own page
@@ -274,7 +359,7 @@ func TestBrowser(t *testing.T) {
 		cdp.Navigate(base+"/services/198.18.7.7/tcp/22"),
 		cdp.WaitVisible(css("#h-vulns")),
 		text("main", &s),
-		sh.take("07-service-viewer"),
+		sh.take("09-service-viewer"),
 	)
 	if err != nil {
 		t.Fatalf("viewer: %v", err)
@@ -288,7 +373,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || code != 403 {
 		t.Fatalf("viewer POST with CSRF token: %v, status %d, want 403", err, code)
 	}
-	if err := cdp.Do(ctx, cdp.Navigate(base+"/"), cdp.WaitVisible(css("#h-matrix")), sh.take("08-overview")); err != nil {
+	if err := cdp.Do(ctx, cdp.Navigate(base+"/"), cdp.WaitVisible(css("#h-matrix")), sh.take("10-overview")); err != nil {
 		t.Fatal(err)
 	}
 }

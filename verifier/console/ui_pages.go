@@ -160,13 +160,8 @@ func (c *Console) service(ctx context.Context, svc event.Service) (*servicePage,
 	p := &servicePage{Rec: rec, Addr: svc.String(), Sev: rec.Severity, Today: c.now().UTC().Format(time.DateOnly),
 		CanAllow: c.opt.Actions.Allow != nil, CanTri: c.opt.Actions.Triage != nil}
 	if c.opt.Policy != nil {
-		d := c.opt.Policy.Evaluate(event.Change{Kind: event.ChangeNew, Service: svc, After: rec, At: rec.VerifiedAt})
-		if d.Alert != nil {
-			p.Reasons = d.Alert.Reasons
-		}
-		if d.Suppressed {
-			p.Reasons = append(p.Reasons, "suppressed by allowlist entry "+d.AllowEntry+": "+d.AllowReason)
-		}
+		ex := c.opt.Policy.Explain(rec)
+		p.Sev, p.Reasons = ex.Severity, ex.Reasons
 	}
 	cs, err := c.store.Changes(ctx, c.now().AddDate(0, 0, -timelineDays))
 	if err != nil {
@@ -190,8 +185,9 @@ func (c *Console) service(ctx context.Context, svc event.Service) (*servicePage,
 	}
 	p.Timeline = c.changeRows(ctx, mine)
 	target := svc.String()
+	allowTarget := netip.PrefixFrom(svc.IP, svc.IP.BitLen()).String() + " port " + strconv.Itoa(int(svc.Port)) + "/" + string(svc.Proto)
 	_ = state.AuditLog(ctx, c.store, func(e state.AuditEntry) bool {
-		if e.Target == target || strings.HasPrefix(e.Target, target+" ") {
+		if e.Target == target || strings.HasPrefix(e.Target, target+" ") || e.Target == allowTarget {
 			p.Audit = append(p.Audit, e)
 		}
 		return true
@@ -200,7 +196,7 @@ func (c *Console) service(ctx context.Context, svc event.Service) (*servicePage,
 	if c.opt.Actions.Allowlist != nil {
 		all, _ := c.opt.Actions.Allowlist(ctx)
 		for _, a := range all {
-			if a.Addr == target {
+			if a.covers(svc) {
 				p.Allowed = append(p.Allowed, a)
 			}
 		}
