@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ type scanLab struct {
 	wrapper  string
 	inside   netip.Addr
 	vulnReqs chan string
+	apiFails atomic.Bool // the API answers HTTP 500
 }
 
 // vulners API answers: real CVE ids for Python's http.server.
@@ -77,6 +79,10 @@ func newScanLab(t *testing.T, net3 string) *scanLab {
 		}
 		if r.URL.Path != "/api/v3/burp/software/" {
 			http.NotFound(w, r)
+			return
+		}
+		if l.apiFails.Load() {
+			http.Error(w, "upstream unavailable", http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
@@ -304,8 +310,44 @@ func TestRealNmap(t *testing.T) {
 		b, _ := json.Marshal(ssh.Vulns)
 		t.Errorf("ssh 8.2p1 offline vulns %s, want CVE-2023-38408 from nvd (not CVE-2024-6387: 8.2p1 predates the regression)", b)
 	}
-	if results[1].VulnsKnown {
-		t.Errorf("redis (no version, vulners had nothing): vulns_known true, want false (unknown)")
+	if !results[1].VulnsKnown || len(results[1].Vulns) != 0 {
+		t.Errorf("redis (vulners ran, nothing found): vulns_known %v, %d vulns; want known and none", results[1].VulnsKnown, len(results[1].Vulns))
+	}
+	// what vulners did, per port, from nmap's debug output: it answered
+	// with rows (http), or answered "nothing found" to its CPE lookups (ssh
+	// and redis: the API's warning; the product lookup that follows,
+	// "Redis key-value store" with its spaces unescaped, is refused with
+	// HTTP 400 as a malformed request), or never ran (the DNS service: no
+	// version to look up)
+	for i, want := range map[int]event.SourceRun{
+		0: {Source: event.SourceVulners, Status: event.SourceAnswered},
+		2: {Source: event.SourceVulners, Status: event.SourceAnswered},
+		1: {Source: event.SourceVulners, Status: event.SourceAnswered},
+		5: {Source: event.SourceVulners, Status: event.SourceNotRun, Reason: "vulners did not run (nmap found no version to look up)"},
+	} {
+		if got := sourceStatus(results[i], event.SourceVulners); got != want {
+			t.Errorf("%d/%s: vulners %+v, want %+v", wants[i].port, wants[i].proto, got, want)
+		}
+	}
+	if got := sourceStatus(results[2], event.SourceNVD); got.Status != event.SourceAnswered {
+		t.Errorf("ssh: nvd %+v, want answered", got)
+	}
+
+	// the API fails (HTTP 500): vulners ran but is unreachable, which a
+	// verification says so that the pipeline keeps the earlier rows
+	l.apiFails.Store(true)
+	s2, err := NewScheduler(runner, Options{Source: FromVulners,
+		Inside: []netip.Prefix{netip.MustParsePrefix("198.18.3.0/24")}, BatchWindow: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	v, err := s2.Verify(ctx, event.Service{IP: l.inside, Proto: event.TCP, Port: portHTTP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sourceStatus(v, event.SourceVulners); got.Status != event.SourceUnreachable || got.Reason != "the vulners API answered HTTP 500" || v.VulnsKnown || len(v.Vulns) != 0 {
+		t.Errorf("API down: vulners %+v known=%v vulns=%d, want unreachable (HTTP 500), unknown, none", got, v.VulnsKnown, len(v.Vulns))
 	}
 	select {
 	case req := <-l.vulnReqs:
@@ -318,6 +360,15 @@ func TestRealNmap(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func sourceStatus(v event.Verification, src event.VulnSource) event.SourceRun {
+	for _, r := range v.VulnSources {
+		if r.Source == src {
+			return r
+		}
+	}
+	return event.SourceRun{}
 }
 
 type recordingScanner struct {

@@ -196,6 +196,31 @@ type Run struct {
 	Took   time.Duration // wall time of the nmap process
 	Stderr string
 	XML    []byte // nmap's output as received
+	// Vulners is what the vulners script did, read from nmap's debug
+	// output; nil when the run did not use vulners.
+	Vulners *VulnersTrace
+}
+
+// maxTrace bounds the debug output kept to read vulners' outcome; past it
+// the outcome is unknown (nothing is fixed on that run).
+const maxTrace = 32 << 20
+
+// capped keeps the first max bytes written to it.
+type capped struct {
+	buf bytes.Buffer
+	max int
+	cut bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room < len(p) {
+		c.cut = true
+		if room > 0 {
+			c.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return c.buf.Write(p)
 }
 
 // Scan runs nmap over t under ctx: cancelling ctx kills nmap (its whole
@@ -213,22 +238,47 @@ func (r *Runner) Scan(ctx context.Context, t Target) (*Run, error) {
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	var stdout, stderr bytes.Buffer
+	// With vulners, the XML goes to a file and standard output carries
+	// nmap's debug output and script trace, which alone tell "vulners
+	// found nothing" from "vulners could not reach its API".
+	var (
+		stdout  = &capped{max: maxTrace}
+		stderr  bytes.Buffer
+		xmlFile string
+	)
+	if r.opts.Vulners {
+		f, err := os.CreateTemp("", "synwatch-nmap-*.xml")
+		if err != nil {
+			return nil, fmt.Errorf("nmap output file: %w", err)
+		}
+		f.Close()
+		xmlFile = f.Name()
+		defer os.Remove(xmlFile)
+		args = append(args[:len(args)-2:len(args)-2], "-d", "--script-trace", "-oX", xmlFile)
+	}
 	cmd := exec.CommandContext(ctx, r.bin, args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	start := time.Now()
 	err = cmd.Run()
-	run := &Run{Args: args, Took: time.Since(start), Stderr: lastLines(stderr.String(), 3), XML: stdout.Bytes()}
+	run := &Run{Args: args, Took: time.Since(start), Stderr: lastLines(stderr.String(), 3), XML: stdout.buf.Bytes()}
+	if xmlFile != "" {
+		b, rerr := os.ReadFile(xmlFile)
+		if rerr != nil && err == nil {
+			err = rerr
+		}
+		run.XML = b
+		run.Vulners = ReadVulnersTrace(stdout.buf.Bytes(), stdout.cut)
+	}
 	if ctx.Err() != nil {
 		return run, fmt.Errorf("nmap killed after %s: %w", run.Took.Round(time.Millisecond), ctx.Err())
 	}
 	if err != nil {
 		return run, fmt.Errorf("nmap failed (%v): %s", err, run.Stderr)
 	}
-	res, err := nmapxml.Parse(stdout.Bytes())
+	res, err := nmapxml.Parse(run.XML)
 	if err != nil {
 		if run.Stderr != "" {
 			return run, fmt.Errorf("%w (nmap said: %s)", err, run.Stderr)

@@ -381,7 +381,7 @@ func (s *Scheduler) verification(svc event.Service, b *batch) event.Verification
 		return v
 	}
 	FillFromPort(&v, p)
-	s.addVulns(&v, p)
+	s.addVulns(&v, p, b.run.Vulners)
 	return v
 }
 
@@ -417,19 +417,36 @@ func FillFromPort(v *event.Verification, p *nmapxml.Port) {
 	v.CPEs = slices.Clone(p.CPEs)
 }
 
-func (s *Scheduler) addVulns(v *event.Verification, p *nmapxml.Port) {
+// addVulns adds the rows of the configured sources and says what each
+// source did (tr: vulners' outcome from nmap's debug output; nil when the
+// runner did not run vulners).
+func (s *Scheduler) addVulns(v *event.Verification, p *nmapxml.Port, tr *VulnersTrace) {
 	var rows []event.Vuln
 	known := false
 	if s.opts.Source == FromVulners || s.opts.Source == FromBoth {
-		known = p.VulnsKnown
+		run := event.SourceRun{Source: event.SourceVulners, Status: event.SourceNotRun, Reason: "vulners is off (verifier.vulners: false)"}
+		if tr != nil {
+			run = tr.Status(p)
+		}
+		if p.VulnsKnown && run.Status == event.SourceNotRun {
+			// its rows are in the XML: it ran (a trace that missed it)
+			run = event.SourceRun{Source: event.SourceVulners, Status: event.SourceAnswered}
+		}
+		known = p.VulnsKnown || run.Status == event.SourceAnswered
 		for _, r := range p.Vulns {
 			rows = append(rows, event.Vuln{ID: r.ID, Type: r.Type, CVSS: r.CVSS, IsExploit: r.IsExploit, Source: event.SourceVulners, CPE: r.CPE})
 		}
+		v.VulnSources = append(v.VulnSources, run)
 	}
 	if s.opts.Source == FromOffline || s.opts.Source == FromBoth {
 		off, k := s.opts.Offline.Match(p.CPEs)
 		known = known || k
 		rows = append(rows, off...)
+		run := event.SourceRun{Source: event.SourceNVD, Status: event.SourceAnswered}
+		if !k {
+			run.Status, run.Reason = event.SourceNotRun, "the offline database knows none of the service's CPEs"
+		}
+		v.VulnSources = append(v.VulnSources, run)
 	}
 	v.Vulns = MergeVulns(rows)
 	v.VulnsKnown = known

@@ -457,7 +457,7 @@ func TestVulnSources(t *testing.T) {
 	} {
 		s := &Scheduler{opts: Options{Source: c.src, Offline: db}}
 		v := event.Verification{}
-		s.addVulns(&v, port)
+		s.addVulns(&v, port, nil)
 		var ids []string
 		for _, x := range v.Vulns {
 			ids = append(ids, x.ID)
@@ -472,7 +472,7 @@ func TestVulnSources(t *testing.T) {
 	// no vulners element, offline knows nothing: unknown, not none
 	s := &Scheduler{opts: Options{Source: FromBoth, Offline: offline{}}}
 	v := event.Verification{}
-	s.addVulns(&v, &nmapxml.Port{CPEs: []string{"cpe:/a:redislabs:redis:7.0.15"}})
+	s.addVulns(&v, &nmapxml.Port{CPEs: []string{"cpe:/a:redislabs:redis:7.0.15"}}, nil)
 	if v.VulnsKnown || v.Vulns == nil {
 		t.Errorf("unknown: %+v", v)
 	}
