@@ -19,9 +19,15 @@ import (
 // openPublisher returns where the sensor's observations go: "-" is stdout, a
 // path is a JSON-lines file, "kafka" the observations topic through the spool.
 func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg prometheus.Registerer) (detect.Publisher, error) {
+	lines := func(j *publish.JSONLines) *publish.JSONLines {
+		if cfg.Sensor.Pcap != "" { // a file is read at full speed: whole buffers, not a write per line
+			return j.Lazy()
+		}
+		return j
+	}
 	switch out := cfg.Sensor.Output; out {
 	case "-", "":
-		return publish.NewJSONLines(env.Stdout, nil), nil
+		return lines(publish.NewJSONLines(env.Stdout, nil)), nil
 	case "kafka":
 		log := obs.NewLogger(cfg.Obs, env.Stderr)
 		// Auto-creation is off on the broker: create the topic if it is
@@ -43,7 +49,7 @@ func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg promet
 		if err != nil {
 			return nil, fmt.Errorf("output: %w", err)
 		}
-		return publish.NewJSONLines(f, f), nil
+		return lines(publish.NewJSONLines(f, f)), nil
 	}
 }
 

@@ -57,7 +57,7 @@ const (
 // ERSPAN session, GRE key, GTP TEID, PPPoE session, MPLS label) usually names
 // the site or VPC the mirrored traffic came from.
 type Tunnel struct {
-	Kind string `json:"kind"`         // gre, erspan1, erspan2, erspan3, vxlan, geneve, mpls, pppoe, ipip, gtpu
+	Kind string `json:"kind"`         // gre, erspan1, erspan2, erspan3, vxlan, geneve, mpls, pppoe, ipip, gtpu, teredo, l2tp, vxlan-gpe, nsh, capwap, tzsp, etherip, pbb, lisp, macsec
 	ID   uint32 `json:"id,omitempty"` // VNI, session id, key, label or TEID
 }
 
@@ -180,8 +180,10 @@ func (o *Observation) ValidateAt(now time.Time) error {
 	return errors.Join(errs...)
 }
 
+// tunnelKinds are sniffer/decode's TunnelKinds (checked by its tests).
 var tunnelKinds = map[string]bool{"gre": true, "erspan1": true, "erspan2": true, "erspan3": true, "vxlan": true,
-	"geneve": true, "mpls": true, "pppoe": true, "ipip": true, "gtpu": true}
+	"geneve": true, "mpls": true, "pppoe": true, "ipip": true, "gtpu": true, "teredo": true, "l2tp": true,
+	"vxlan-gpe": true, "nsh": true, "capwap": true, "tzsp": true, "etherip": true, "pbb": true, "lisp": true, "macsec": true}
 
 func (o *Observation) tunnelKind() string {
 	if o.Tunnel == nil {

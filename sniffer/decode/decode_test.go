@@ -12,10 +12,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/pcapgen"
 )
 
@@ -352,5 +354,17 @@ func TestUnsupportedLinkType(t *testing.T) {
 	_, err := NewDecoder(layers.LinkTypeIEEE802_11)
 	if err == nil || !strings.Contains(err.Error(), "unsupported link type") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestTunnelKindsValid: every tunnel kind the decoder records passes the
+// observation's validation (the verifier dead-letters unknown kinds).
+func TestTunnelKindsValid(t *testing.T) {
+	for _, k := range TunnelKinds() {
+		o := event.Observation{SchemaVersion: 1, ID: "0123456789abcdef0123456789abcdef", Kind: event.KindService, Proto: event.TCP,
+			IP: in4, Port: 22, PeerIP: out4, PeerPort: 40000, ObservedAt: time.Now(), Sensor: "s", Tunnel: &event.Tunnel{Kind: k, ID: 1}}
+		if err := o.Validate(); err != nil {
+			t.Errorf("tunnel %s: %v", k, err)
+		}
 	}
 }

@@ -5,7 +5,6 @@ package publish
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -14,28 +13,43 @@ import (
 )
 
 // JSONLines writes one JSON object per observation and line. Each line is
-// flushed at once: a reader tailing the output sees observations as they come.
+// flushed at once, so a reader tailing the output sees observations as they
+// come, unless Lazy was called.
 type JSONLines struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	enc *json.Encoder
-	c   io.Closer // closed by Close when not nil
+	mu   sync.Mutex
+	w    *bufio.Writer
+	line []byte
+	lazy bool
+	c    io.Closer // closed by Close when not nil
 }
 
 // NewJSONLines writes to w; if w is also an io.Closer other than stdout, pass it as c.
 func NewJSONLines(w io.Writer, c io.Closer) *JSONLines {
-	bw := bufio.NewWriter(w)
-	return &JSONLines{w: bw, enc: json.NewEncoder(bw), c: c}
+	return &JSONLines{w: bufio.NewWriterSize(w, 64<<10), c: c}
+}
+
+// Lazy writes whole buffers instead of each line: for a capture file read at
+// full speed, where a write per observation costs as much as finding it.
+func (j *JSONLines) Lazy() *JSONLines {
+	j.lazy = true
+	return j
 }
 
 func (j *JSONLines) Publish(_ context.Context, o *event.Observation) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if err := j.enc.Encode(o); err != nil {
+	var err error
+	if j.line, err = o.AppendJSON(j.line[:0]); err != nil {
 		return fmt.Errorf("write observation: %w", err)
 	}
-	if err := j.w.Flush(); err != nil {
+	j.line = append(j.line, '\n')
+	if _, err := j.w.Write(j.line); err != nil {
 		return fmt.Errorf("write observation: %w", err)
+	}
+	if !j.lazy {
+		if err := j.w.Flush(); err != nil {
+			return fmt.Errorf("write observation: %w", err)
+		}
 	}
 	return nil
 }
