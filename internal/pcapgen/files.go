@@ -107,6 +107,32 @@ func Files() []File {
 		wrap(conversation("198.18.6.15", "198.19.0.5", 1884), func(p []byte) []byte { return Eth(GTPU(tapA, tapB, 0xabce, true, p)) })...),
 		Want: []Service{{"198.18.6.14", "tcp", 1883}, {"198.18.6.15", "tcp", 1884}}, Note: "GTP-U, with and without an extension header"})
 
+	add(File{Name: "teredo", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("2001:2:0:1::70", "2001:2:0:2::5", 445), func(p []byte) []byte { return Eth(Teredo(tapA, tapB, p)) }), Want: tcp("2001:2:0:1::70", 445), Note: "Teredo (UDP 3544) with an origin indication"})
+	add(File{Name: "l2tp", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.10", "198.19.0.5", 1433), func(p []byte) []byte { return Eth(L2TPv2(tapA, tapB, 11, 22, p)) }), Want: tcp("198.18.10.10", 1433), Note: "L2TPv2 (UDP 1701), PPP, tunnel 11"})
+	add(File{Name: "vxlan-gpe", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.12", "198.19.0.5", 5601), func(p []byte) []byte { return Eth(VXLANGPE(tapA, tapB, 4243, p)) }), Want: tcp("198.18.10.12", 5601), Note: "VXLAN-GPE (UDP 4790) carrying IPv4, VNI 4243"})
+	add(File{Name: "nsh", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.13", "198.19.0.5", 11211), func(p []byte) []byte { return NSH(0x123, p) }), Want: tcp("198.18.10.13", 11211), Note: "NSH (EtherType 0x894f), service path 0x123"})
+	add(File{Name: "capwap", Link: layers.LinkTypeEthernet, Frames: append(
+		wrap(conversation("198.18.10.14", "198.19.0.5", 554), func(p []byte) []byte { return Eth(CAPWAP80211(tapA, tapB, 1, p)) }),
+		wrap(conversation("198.18.10.15", "198.19.0.5", 555), func(p []byte) []byte { return Eth(CAPWAP8023(tapA, tapB, 2, Eth(p))) })...),
+		Want: []Service{{"198.18.10.14", "tcp", 554}, {"198.18.10.15", "tcp", 555}}, Note: "CAPWAP data (UDP 5247): an 802.11 QoS data frame, and an 802.3 frame"})
+	add(File{Name: "tzsp", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.16", "198.19.0.5", 1723), func(p []byte) []byte { return Eth(TZSP(tapA, tapB, Eth(p))) }), Want: tcp("198.18.10.16", 1723), Note: "TZSP (UDP 37008) mirroring an Ethernet frame"})
+	add(File{Name: "etherip", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.17", "198.19.0.5", 873), func(p []byte) []byte { return Eth(EtherIP(tapA, tapB, Eth(p))) }), Want: tcp("198.18.10.17", 873), Note: "EtherIP (IP protocol 97)"})
+	add(File{Name: "pbb", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.18", "198.19.0.5", 2049), func(p []byte) []byte { return PBB(0x5151, Eth(p)) }), Want: tcp("198.18.10.18", 2049), Note: "802.1ah provider backbone bridging, I-SID 0x5151"})
+	add(File{Name: "lisp", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.20", "198.19.0.5", 5001), func(p []byte) []byte { return Eth(LISP(tapA, tapB, 77, p)) }), Want: tcp("198.18.10.20", 5001), Note: "LISP data plane (UDP 4341), instance 77"})
+	add(File{Name: "mpls-udp", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.21", "198.19.0.5", 5002), func(p []byte) []byte { return Eth(MPLSUDP(tapA, tapB, 3000, p)) }), Want: tcp("198.18.10.21", 5002), Note: "MPLS in UDP (UDP 6635), label 3000"})
+	add(File{Name: "macsec", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.22", "198.19.0.5", 5003), MACsec), Want: tcp("198.18.10.22", 5003), Note: "802.1AE MACsec, integrity only (not encrypted)"})
+	add(File{Name: "vntag", Link: layers.LinkTypeEthernet, Frames: wrap(conversation("198.18.10.23", "198.19.0.5", 5004), VNTag), Want: tcp("198.18.10.23", 5004), Note: "Cisco VN-Tag between the MACs and the EtherType"})
+
+	arp := cat(be16(1), be16(0x0800), []byte{6, 4}, be16(2), macA, []byte{198, 18, 10, 30}, macB, []byte{198, 19, 0, 5})
+	add(File{Name: "unseen", Link: layers.LinkTypeEthernet, Frames: [][]byte{
+		EthType(0x0806, arp, nil),
+		Eth(IP("198.18.10.30", "198.19.0.5", 1, []byte{0, 0, 0xff, 0xff, 0, 1, 0, 1})),         // ICMP echo reply
+		Eth(IP("198.18.10.30", "198.19.0.5", 50, cat(be32(0x100), be32(1), make([]byte, 16)))), // ESP
+		EthType(0x88e5, cat([]byte{0x2c, 0}, be32(1), macA, be16(1), make([]byte, 40)), nil),   // MACsec, encrypted
+		Eth(IP(tapA, tapB, 47, cat(be16(0x3001), be16(0x880b), be16(0), be16(7), be32(1)))),    // PPTP's enhanced GRE
+		Eth(TCP("198.18.10.31", "198.19.0.5", 443, 40031, SYN|ACK, 1, 2)),
+	}, Want: tcp("198.18.10.31", 443), Note: "ARP, ICMP, ESP, encrypted MACsec and PPTP, counted as unseen by kind; then one SYN-ACK"})
+
 	// One-way feed: only the inside→outside direction is mirrored.
 	var oneway [][]byte
 	for _, p := range conversation("198.18.7.10", "198.19.0.5", 993) {

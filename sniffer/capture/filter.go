@@ -29,11 +29,16 @@ type Filter struct {
 // built-in filter ANDed with it.
 var shiftingKeyword = regexp.MustCompile(`\b(vlan|mpls|pppoes|geneve)\b`)
 
-// Tunnel carriers on UDP: VXLAN, Geneve, GTP-U.
-var tunnelUDPPorts = [...]uint16{4789, 6081, 2152}
+// Tunnel carriers on UDP (destination port): VXLAN, Geneve, GTP-U, L2TP,
+// Teredo, LISP, GRE-in-UDP, VXLAN-GPE, CAPWAP data, GUE, MPLS-in-UDP, TZSP;
+// sniffer/decode reads each.
+var tunnelUDPPorts = [...]uint16{4789, 6081, 2152, 1701, 3544, 4341, 4754, 4790, 5247, 6080, 6635, 37008}
 
-// Ethertypes passed whole: MPLS unicast/multicast, PPPoE session.
-const etherCarriers = "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864"
+// Ethertypes passed whole: MPLS unicast/multicast, PPPoE session, NSH,
+// 802.1ah, MACsec, and the tags in front of an EtherType (VN-Tag, E-Tag,
+// Cisco MetaData).
+const etherCarriers = "ether proto 0x8847 or ether proto 0x8848 or ether proto 0x8864 or ether proto 0x894f or ether proto 0x88e7" +
+	" or ether proto 0x88e5 or ether proto 0x8926 or ether proto 0x893f or ether proto 0x8909"
 
 // l3 is the filter at an IP header (after any link layer and VLAN tags):
 // TCP with SYN set (the SYN-ACKs reported, and the outside SYNs that make the
@@ -47,8 +52,10 @@ func (f Filter) l3() string {
 	b.WriteString(" or (ip6 and ip6[6] == 6 and ip6[53] & 0x02 != 0)")
 	// IPv6 with hop-by-hop, routing, fragment or destination options: passed whole.
 	b.WriteString(" or (ip6 and (ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 44 or ip6[6] == 60))")
-	// GRE (also ERSPAN), IP-in-IP (4in4, 4in6), IPv6-in-IP (6in4, 6in6).
+	// GRE (also ERSPAN), IP-in-IP (4in4, 4in6), IPv6-in-IP (6in4, 6in6),
+	// EtherIP, L2TPv3 over IP.
 	b.WriteString(" or ip proto 47 or ip6 proto 47 or ip proto 4 or ip6 proto 4 or ip proto 41 or ip6 proto 41")
+	b.WriteString(" or ip proto 97 or ip6 proto 97 or ip proto 115 or ip6 proto 115")
 	ports := make([]uint16, 0, len(tunnelUDPPorts)+len(f.HighPorts))
 	ports = append(ports, tunnelUDPPorts[:]...)
 	if f.UDP {

@@ -30,7 +30,46 @@ type Packet struct {
 	VLANs            [2]uint16 // outermost frame's tags, outermost first
 	NVLAN            uint8     // how many of VLANs are valid
 	Tunnel           string    // outermost tunnel kind, "" if none
-	TunnelID         uint32    // VNI, ERSPAN session, GRE key, MPLS label, PPPoE session, GTP TEID
+	TunnelID         uint32    // VNI, ERSPAN session, GRE key, MPLS label, PPPoE session, GTP TEID, ...
+	// Unseen names what the sensor could not look into when Decode failed
+	// for that reason (one of UnseenKinds): encrypted or control traffic,
+	// a protocol that carries no TCP/UDP. Empty for other failures.
+	Unseen string
+}
+
+// Kinds of traffic the sensor passes over unseen, counted so that an
+// operator sees what a tap carries that no rule looks into.
+const (
+	UnseenARP            = "arp"
+	UnseenLLDP           = "lldp"
+	UnseenLLC            = "llc" // 802.3 frames with a length, not an EtherType: STP, CDP, ...
+	UnseenEtherTypeOther = "ethertype_other"
+	UnseenICMP           = "icmp"
+	UnseenICMPv6         = "icmpv6"
+	UnseenSCTP           = "sctp"
+	UnseenESP            = "ipsec_esp"
+	UnseenIPProtoOther   = "ipproto_other"
+	UnseenPPTP           = "pptp"   // GRE version 1: PPP of a PPTP tunnel
+	UnseenL2TPv3         = "l2tpv3" // pseudowire type negotiated out of band
+	UnseenEncrypted      = "encrypted"
+	UnseenTunnelControl  = "tunnel_control" // L2TP, GUE, PPP control messages
+	UnseenTunnelFragment = "tunnel_fragment"
+	UnseenTeredoOther    = "teredo_control"
+	UnseenWLANManagement = "wlan_management"
+)
+
+// UnseenKinds lists every Packet.Unseen value, so that a caller can create
+// its counters up front.
+func UnseenKinds() []string {
+	return []string{UnseenARP, UnseenLLDP, UnseenLLC, UnseenEtherTypeOther, UnseenICMP, UnseenICMPv6,
+		UnseenSCTP, UnseenESP, UnseenIPProtoOther, UnseenPPTP, UnseenL2TPv3, UnseenEncrypted, UnseenTunnelControl,
+		UnseenTunnelFragment, UnseenTeredoOther, UnseenWLANManagement}
+}
+
+// unseen records why the walk stops and returns err.
+func (p *Packet) unseen(kind string, err error) error {
+	p.Unseen = kind
+	return err
 }
 
 // TCP flag bits.
@@ -223,19 +262,31 @@ func ether(b []byte, p *Packet, depth int) error {
 // and SLL2 carry as payload when the kernel did not strip them), then IP,
 // MPLS or PPPoE.
 func etherType(et uint16, b []byte, p *Packet, depth int) error {
-	for tags := 0; et == etVLAN || et == etQinQ || et == etQinQ2; tags++ {
+	for tags := 0; ; tags++ {
 		if tags == maxTags {
 			return ErrTooDeep
 		}
-		if len(b) < 4 {
+		if et == etVLAN || et == etQinQ || et == etQinQ2 {
+			if len(b) < 4 {
+				return ErrTruncated
+			}
+			if depth == 0 && p.NVLAN < 2 {
+				p.VLANs[p.NVLAN] = binary.BigEndian.Uint16(b) & 0x0fff
+				p.NVLAN++
+			}
+			et = binary.BigEndian.Uint16(b[2:])
+			b = b[4:]
+			continue
+		}
+		n := tagLen(et)
+		if n == 0 {
+			break
+		}
+		if len(b) < n+2 {
 			return ErrTruncated
 		}
-		if depth == 0 && p.NVLAN < 2 {
-			p.VLANs[p.NVLAN] = binary.BigEndian.Uint16(b) & 0x0fff
-			p.NVLAN++
-		}
-		et = binary.BigEndian.Uint16(b[2:])
-		b = b[4:]
+		et = binary.BigEndian.Uint16(b[n:])
+		b = b[n+2:]
 	}
 	switch et {
 	case etIPv4, etIPv6:
@@ -244,8 +295,26 @@ func etherType(et uint16, b []byte, p *Packet, depth int) error {
 		return mpls(b, p, depth+1)
 	case etPPPoE:
 		return pppoe(b, p, depth+1)
+	case etNSH:
+		return nsh(b, p, depth+1)
+	case etPBB:
+		return pbb(b, p, depth+1)
+	case etMACsec:
+		return macsec(b, p, depth+1)
 	}
-	return ErrEtherType
+	return unknownEtherType(et, p)
+}
+
+func unknownEtherType(et uint16, p *Packet) error {
+	switch {
+	case et == 0x0806:
+		return p.unseen(UnseenARP, ErrEtherType)
+	case et == 0x88cc:
+		return p.unseen(UnseenLLDP, ErrEtherType)
+	case et < 0x0600:
+		return p.unseen(UnseenLLC, ErrEtherType)
+	}
+	return p.unseen(UnseenEtherTypeOther, ErrEtherType)
 }
 
 // tunnel records the outermost tunnel only.
@@ -429,6 +498,9 @@ func transport(proto uint8, b []byte, p *Packet, depth int) error {
 		case portGTPU:
 			return gtpu(b[8:], p, depth+1)
 		}
+		if isCarrier(dport) {
+			return udpCarrier(dport, b[8:], p, depth+1)
+		}
 		p.Proto = ProtoUDP
 		p.SrcPort, p.DstPort = sport, dport
 		p.Flags, p.Seq, p.Ack = 0, 0, 0
@@ -438,8 +510,20 @@ func transport(proto uint8, b []byte, p *Packet, depth int) error {
 		return ip(b, p, depth+1)
 	case 47:
 		return gre(b, p, depth+1)
+	case 97:
+		return etherip(b, p, depth+1)
+	case 115:
+		return p.unseen(UnseenL2TPv3, ErrNotTransport)
+	case 1:
+		return p.unseen(UnseenICMP, ErrNotTransport)
+	case 58:
+		return p.unseen(UnseenICMPv6, ErrNotTransport)
+	case 132:
+		return p.unseen(UnseenSCTP, ErrNotTransport)
+	case 50:
+		return p.unseen(UnseenESP, ErrNotTransport)
 	}
-	return ErrNotTransport
+	return p.unseen(UnseenIPProtoOther, ErrNotTransport)
 }
 
 func gre(b []byte, p *Packet, depth int) error {
@@ -452,7 +536,7 @@ func gre(b []byte, p *Packet, depth int) error {
 	flags := binary.BigEndian.Uint16(b)
 	proto := binary.BigEndian.Uint16(b[2:])
 	if flags&0x0007 != 0 { // version 1 is PPTP's enhanced GRE: PPP, not mirrored frames
-		return ErrNotTransport
+		return p.unseen(UnseenPPTP, ErrNotTransport)
 	}
 	if flags&0x4000 != 0 { // source routing (RFC 1701) is deprecated: not from a mirror
 		return ErrBadTunnel
@@ -524,8 +608,10 @@ func gre(b []byte, p *Packet, depth int) error {
 		return ether(b, p, depth)
 	case etMPLS:
 		return mpls(b, p, depth+1)
+	case etNSH:
+		return nsh(b, p, depth+1)
 	}
-	return ErrEtherType
+	return unknownEtherType(proto, p)
 }
 
 func vxlan(b []byte, p *Packet, depth int) error {
@@ -567,7 +653,7 @@ func geneve(b []byte, p *Packet, depth int) error {
 	case etIPv4, etIPv6:
 		return ip(b, p, depth)
 	}
-	return ErrEtherType
+	return unknownEtherType(proto, p)
 }
 
 func gtpu(b []byte, p *Packet, depth int) error {

@@ -83,6 +83,7 @@ func pcaps(t testing.TB) []string {
 type decoded struct {
 	Frame  int      `json:"frame"`
 	Error  string   `json:"error,omitempty"`
+	Unseen string   `json:"unseen,omitempty"`
 	Proto  uint8    `json:"proto,omitempty"`
 	Src    string   `json:"src,omitempty"`
 	Dst    string   `json:"dst,omitempty"`
@@ -109,7 +110,7 @@ func decodeAll(t testing.TB, path string) []decoded {
 			if !errors.As(err, &de) {
 				t.Fatalf("frame %d: error of type %T", i+1, err)
 			}
-			r.Error = de.Reason()
+			r.Error, r.Unseen = de.Reason(), p.Unseen
 		} else {
 			r.Proto, r.Src, r.Dst = p.Proto, p.Src.String(), p.Dst.String()
 			r.Ports = fmt.Sprintf("%d>%d", p.SrcPort, p.DstPort)

@@ -35,8 +35,14 @@ func FuzzDecode(f *testing.F) {
 		}
 	}
 	f.Add(uint8(0), uint16(0xa007), true, []byte{})
-	tunnels := map[string]bool{"": true, TunnelGRE: true, TunnelERSPAN1: true, TunnelERSPAN2: true, TunnelERSPAN3: true,
-		TunnelVXLAN: true, TunnelGeneve: true, TunnelMPLS: true, TunnelPPPoE: true, TunnelIPIP: true, TunnelGTPU: true}
+	tunnels := map[string]bool{"": true}
+	for _, k := range TunnelKinds() {
+		tunnels[k] = true
+	}
+	unseen := map[string]bool{"": true}
+	for _, k := range UnseenKinds() {
+		unseen[k] = true
+	}
 	f.Fuzz(func(t *testing.T, link uint8, tci uint16, stripped bool, data []byte) {
 		d, err := NewDecoder(links[int(link)%len(links)])
 		if err != nil {
@@ -48,7 +54,13 @@ func FuzzDecode(f *testing.F) {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
+			if !unseen[p.Unseen] {
+				t.Fatalf("unknown unseen kind %q", p.Unseen)
+			}
 			return
+		}
+		if p.Unseen != "" {
+			t.Fatalf("decoded, yet unseen %q", p.Unseen)
 		}
 		if p.Proto != ProtoTCP && p.Proto != ProtoUDP {
 			t.Fatalf("nil error without a transport: %+v", p)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcap"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
@@ -186,9 +187,10 @@ func TestFilterKeepsReportedFrames(t *testing.T) {
 						filteredObs = append(filteredObs, summary(o))
 					}
 				}
-				// plain TCP data (tunnel carriers pass whole: their inner
-				// packets are the decoder's to sort out)
-				if dp.Proto == detect.ProtoTCP && dp.Flags&detect.FlagSYN == 0 && dp.Tunnel == "" {
+				// plain TCP data (tunnel carriers, and frames with a tag
+				// libpcap cannot look past (VN-Tag, E-Tag, Cisco MetaData),
+				// pass whole: the decoder sorts out what they carry)
+				if dp.Proto == detect.ProtoTCP && dp.Flags&detect.FlagSYN == 0 && dp.Tunnel == "" && !passedWhole(data) {
 					if pass {
 						t.Errorf("frame %d: TCP without SYN (flags %#x) passes the filter", i, dp.Flags)
 					} else {
@@ -224,4 +226,60 @@ func detectPacket(dp *decode.Packet, ci gopacket.CaptureInfo) detect.Packet {
 
 func summary(o *event.Observation) string {
 	return string(o.Kind) + " " + string(o.Proto) + " " + netip.AddrPortFrom(o.IP, o.Port).String()
+}
+
+// passedWhole: an Ethernet frame whose EtherType is a tag that the built-in
+// filter passes whole (capture.etherCarriers).
+func passedWhole(frame []byte) bool {
+	if len(frame) < 14 {
+		return false
+	}
+	switch uint16(frame[12])<<8 | uint16(frame[13]) {
+	case 0x8926, 0x893f, 0x8909:
+		return true
+	}
+	return false
+}
+
+// TestUnseenCounted: frames the sensor cannot look into are counted by kind
+// on synwatch_sensor_unseen_frames_total, every kind present from the start,
+// and not as decode errors.
+func TestUnseenCounted(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(goldenConfig(t, filepath.Join(pcapDir, "unseen.pcap")), &collector{}, nil, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	var decodeErrs float64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "synwatch_sensor_unseen_frames_total":
+				got[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			case "synwatch_sensor_decode_errors_total":
+				decodeErrs += m.GetCounter().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"arp": 1, "icmp": 1, "ipsec_esp": 1, "encrypted": 1, "pptp": 1}
+	for _, k := range decode.UnseenKinds() {
+		v, ok := got[k]
+		if !ok {
+			t.Errorf("kind %s missing from the metric", k)
+		}
+		if v != want[k] {
+			t.Errorf("unseen %s = %v, want %v", k, v, want[k])
+		}
+	}
+	if decodeErrs != 0 {
+		t.Errorf("decode errors %v, want 0: unseen frames are not broken ones", decodeErrs)
+	}
 }

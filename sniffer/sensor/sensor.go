@@ -37,6 +37,7 @@ type Sensor struct {
 	name   string
 
 	decodeErrs *prometheus.CounterVec
+	unseen     *prometheus.CounterVec
 	published  prometheus.Counter
 	lat        *obs.Latency // detection stage: packet time → published
 
@@ -44,6 +45,7 @@ type Sensor struct {
 	sources []capture.Source
 	workers []*worker
 	errs    map[string]uint64 // decode errors by reason of finished workers
+	unseenN map[string]uint64 // frames passed over unseen, by kind, of finished workers
 	frames  uint64            // frames read by finished workers
 	ended   bool              // Run has returned: the capture is closed for good
 }
@@ -105,14 +107,21 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 			Name: "synwatch_sensor_decode_errors_total",
 			Help: "Frames the decoder skipped, by reason (malformed, truncated, snaplen-cut, no TCP/UDP inside).",
 		}, []string{"reason"}),
+		unseen: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "synwatch_sensor_unseen_frames_total",
+			Help: "Frames the sensor could not look into, by kind: encrypted (MACsec, DTLS, protected 802.11), IPsec ESP, PPTP, tunnel control, ARP, ICMP and other traffic that carries no TCP/UDP service.",
+		}, []string{"kind"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "synwatch_sensor_published_total",
 			Help: "Observations handed to the publisher.",
 		}),
-		errs: map[string]uint64{},
+		errs: map[string]uint64{}, unseenN: map[string]uint64{},
+	}
+	for _, k := range decode.UnseenKinds() {
+		s.unseen.WithLabelValues(k)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{s.stats, s.decodeErrs, s.published} {
+		for _, c := range []prometheus.Collector{s.stats, s.decodeErrs, s.unseen, s.published} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("sensor metrics: %w", err)
 			}
@@ -275,9 +284,13 @@ func (s *Sensor) logStats(msg string, elapsed time.Duration) {
 		decodeErrs += w.failed.Load()
 	}
 	errs := make(map[string]uint64, len(s.errs))
+	unseen := make(map[string]uint64, len(s.unseenN))
 	if len(s.workers) == 0 {
 		for k, v := range s.errs {
 			errs[k] = v
+		}
+		for k, v := range s.unseenN {
+			unseen[k] = v
 		}
 	}
 	s.mu.Unlock()
@@ -290,6 +303,9 @@ func (s *Sensor) logStats(msg string, elapsed time.Duration) {
 	if len(errs) > 0 {
 		s.log.Info("decode errors by reason", "reasons", errs)
 	}
+	if len(unseen) > 0 {
+		s.log.Info("frames passed over unseen, by kind", "kinds", unseen)
+	}
 }
 
 // worker is one reader's state: its own decoder and counters.
@@ -299,6 +315,8 @@ type worker struct {
 	dp     decode.Packet
 	errs   map[string]uint64 // owned by the worker's goroutine
 	ctrs   map[string]prometheus.Counter
+	unseen map[string]uint64 // owned by the worker's goroutine
+	uctrs  map[string]prometheus.Counter
 	frames atomic.Uint64 // read by the stats line
 	failed atomic.Uint64
 	due    []*event.Observation
@@ -309,7 +327,8 @@ func (s *Sensor) work(ctx context.Context, src capture.Source) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", src.Name(), err)
 	}
-	w := &worker{src: src, dec: dec, errs: map[string]uint64{}, ctrs: map[string]prometheus.Counter{}}
+	w := &worker{src: src, dec: dec, errs: map[string]uint64{}, ctrs: map[string]prometheus.Counter{},
+		unseen: map[string]uint64{}, uctrs: map[string]prometheus.Counter{}}
 	s.mu.Lock()
 	s.workers = append(s.workers, w)
 	s.mu.Unlock()
@@ -378,6 +397,16 @@ func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
 	// by the snaplen from a truncated one
 	meta := decode.Meta{WireLen: pkt.Length, VLAN: uint16(max(pkt.VLAN, 0)), HasVLAN: pkt.VLAN >= 0}
 	if err := w.dec.DecodeMeta(pkt.Data, meta, &w.dp); err != nil {
+		if k := w.dp.Unseen; k != "" { // not broken: nothing the sensor reads
+			w.unseen[k]++
+			c, ok := w.uctrs[k]
+			if !ok {
+				c = s.unseen.WithLabelValues(k)
+				w.uctrs[k] = c
+			}
+			c.Inc()
+			return nil
+		}
 		r := reason(err)
 		w.errs[r]++
 		w.failed.Add(1)
@@ -406,6 +435,9 @@ func (s *Sensor) merge(w *worker) {
 	s.frames += w.frames.Load()
 	for k, v := range w.errs {
 		s.errs[k] += v
+	}
+	for k, v := range w.unseen {
+		s.unseenN[k] += v
 	}
 	for i, x := range s.workers {
 		if x == w {
