@@ -169,6 +169,12 @@ func nmapFindings(xml []byte, s event.Service, try string, now time.Time) ([]eve
 		if p.State != "open" && p.State != "open|filtered" {
 			return nil, fmt.Errorf("%s is %s now: the check proved nothing", s, p.State)
 		}
+		// host-level scripts (SMB and the like) ran because of this port
+		for _, hs := range res.HostScripts {
+			if hs.Host.Unmap() == s.IP.Unmap() {
+				p.Scripts = append(p.Scripts, hs.Script)
+			}
+		}
 		return scriptFindings(p, try, now), nil
 	}
 	if slices.Contains(res.TimedOut, s.IP.Unmap()) {

@@ -73,6 +73,15 @@ type Result struct {
 	// TimedOut lists hosts nmap gave up on (--host-timeout): their ports
 	// are missing or incomplete.
 	TimedOut []netip.Addr
+	// HostScripts are the results of host-level scripts (hostrule: SMB
+	// and other whole-host checks), by host.
+	HostScripts []HostScript
+}
+
+// HostScript is one host-level script's result.
+type HostScript struct {
+	Host netip.Addr
+	Script
 }
 
 // ErrMalformed wraps every parse failure.
@@ -119,6 +128,9 @@ func Parse(b []byte) (*Result, error) {
 		}
 		if h.TimedOut {
 			res.TimedOut = append(res.TimedOut, addr)
+		}
+		for _, s := range h.HostScripts {
+			res.HostScripts = append(res.HostScripts, HostScript{Host: addr, Script: convertScript(s)})
 		}
 		for _, p := range h.Ports {
 			port, err := convertPort(addr, p)
