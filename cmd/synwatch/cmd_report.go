@@ -15,6 +15,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/vulndb"
@@ -164,6 +165,14 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 			return err
 		}
 		opts.Describe = db.Description
+	}
+	fs, err := checks.AllFindings(ctx, st)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		r.IP = r.IP.Unmap()
+		opts.CheckFindings = append(opts.CheckFindings, fs[r.Service]...)
 	}
 	rep := report.Build(recs, opts)
 	var body bytes.Buffer

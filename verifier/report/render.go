@@ -161,6 +161,15 @@ func renderMD(w io.Writer, rep Report) error {
 			p("| %s %s | [%s](%s) | %s | %s | %s |\n", f.Service, mdEscape(f.Name), mdEscape(f.ID), f.URL, CVSSText(f.CVSS), stateText(f.State), mdEscape(triageText(f)))
 		}
 	}
+	p("\n## Deep check findings (%d)\n\n", len(rep.CheckFindings))
+	if len(rep.CheckFindings) == 0 {
+		b.WriteString("None.\n")
+	} else {
+		b.WriteString("| Service | Finding | Severity | Check | First seen |\n|---|---|---|---|---|\n")
+		for _, f := range rep.CheckFindings {
+			p("| %s | %s | %s | %s | %s |\n", f.Service, mdEscape(f.Title), f.Severity, mdEscape(f.Profile), stamp(f.FirstSeen))
+		}
+	}
 	p("\n## Changes (%d)\n\n", len(rep.Changes))
 	if len(rep.Changes) == 0 {
 		b.WriteString("None in this period.\n")
@@ -257,7 +266,7 @@ section.svc{margin-bottom:2em}
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p>Generated {{ts .GeneratedAt}}; times in {{.TimeZone}}.{{if not .Since.IsZero}} Changes and fixes since {{ts .Since}}.{{end}}</p>
-<nav><ol><li><a href="#summary">Summary</a></li><li><a href="#scope">Scope</a></li><li><a href="#vulnerable">Vulnerable services</a></li><li><a href="#clean">Services with no known vulnerabilities</a></li><li><a href="#fixed">Fixed vulnerabilities</a></li><li><a href="#triaged">False positives and accepted risks</a></li><li><a href="#changes">Changes</a></li></ol></nav>
+<nav><ol><li><a href="#summary">Summary</a></li><li><a href="#scope">Scope</a></li><li><a href="#vulnerable">Vulnerable services</a></li><li><a href="#clean">Services with no known vulnerabilities</a></li><li><a href="#fixed">Fixed vulnerabilities</a></li><li><a href="#triaged">False positives and accepted risks</a></li><li><a href="#checks">Deep check findings</a></li><li><a href="#changes">Changes</a></li></ol></nav>
 <h2 id="summary">Summary</h2>
 <p>{{.Summary.Services}} services on {{.Summary.Hosts}} hosts; {{.Summary.OpenVulns}} open vulnerabilities ({{.Summary.Exploits}} with a public exploit), {{.Summary.Fixed}} fixed, {{.Summary.Triaged}} false positives or accepted risks.</p>
 <table style="width:auto"><tr><th>Verdict</th><th>Services</th></tr>
@@ -300,6 +309,10 @@ section.svc{margin-bottom:2em}
 <h2 id="triaged">False positives and accepted risks ({{len .Triaged}})</h2>
 {{if .Triaged}}<table><tr><th>Service</th><th>Vulnerability</th><th>CVSS</th><th>Decision</th><th>Who, when, why</th></tr>
 {{range .Triaged}}<tr><td>{{.Service}} {{.Name}}</td><td><a href="{{.URL}}">{{.ID}}</a></td><td class="num">{{cvss .CVSS}}</td><td>{{state .State}}</td><td>{{triage .}}</td></tr>
+{{end}}</table>{{else}}<p>None.</p>{{end}}
+<h2 id="checks">Deep check findings ({{len .CheckFindings}})</h2>
+{{if .CheckFindings}}<table><tr><th>Service</th><th>Finding</th><th>Severity</th><th>Check</th><th>First seen</th></tr>
+{{range .CheckFindings}}<tr><td>{{.Service}}</td><td>{{.Title}}</td><td><span class="badge sev-{{.Severity}}">{{.Severity}}</span></td><td>{{.Profile}}</td><td>{{ts .FirstSeen}}</td></tr>
 {{end}}</table>{{else}}<p>None.</p>{{end}}
 <h2 id="changes">Changes ({{len .Changes}})</h2>
 {{if .Changes}}<ul>{{range .Changes}}<li>{{change .}}</li>

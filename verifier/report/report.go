@@ -200,6 +200,9 @@ type Report struct {
 	Fixed   []Finding      `json:"fixed"`
 	Triaged []Finding      `json:"triaged"`
 	Changes []event.Change `json:"changes"`
+	// CheckFindings are what deep checks (verifier/checks) proved on the
+	// services: open ones, most severe first.
+	CheckFindings []event.Finding `json:"check_findings"`
 }
 
 // Summary counts the inventory.
@@ -320,6 +323,8 @@ type Options struct {
 	Explain func(*event.Record) (reasons []string, catalogue, category string)
 	// Describe returns NVD's description of a CVE ("" when unknown).
 	Describe func(id string) string
+	// CheckFindings are the deep checks' findings (open ones are shown).
+	CheckFindings []event.Finding
 }
 
 // GroupName names a service for people and groups services by it: the
@@ -496,7 +501,24 @@ func Build(rs []event.Record, o Options) Report {
 		rep.Scope.Scans = append(rep.Scope.Scans, s)
 	}
 	slices.SortStableFunc(rep.Scope.Scans, func(a, b ScanRun) int { return a.Started.Compare(b.Started) })
+	rep.CheckFindings = openCheckFindings(o.CheckFindings, in)
 	return rep
+}
+
+// openCheckFindings keeps the open deep-check findings, most severe first.
+func openCheckFindings(fs []event.Finding, in func(time.Time) time.Time) []event.Finding {
+	out := []event.Finding{}
+	for _, f := range fs {
+		if f.Status == event.FindingOpen {
+			f.FirstSeen, f.LastSeen = in(f.FirstSeen), in(f.LastSeen)
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b event.Finding) int {
+		return cmp.Or(cmp.Compare(b.Severity.Rank(), a.Severity.Rank()), a.Service.IP.Compare(b.Service.IP),
+			cmp.Compare(a.Service.Port, b.Service.Port), cmp.Compare(a.Title, b.Title))
+	})
+	return out
 }
 
 // vulnsAnswered: a vulnerability source answered for r, so no rows means none.

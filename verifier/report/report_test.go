@@ -98,6 +98,15 @@ func fixture() Report {
 			}
 			return ""
 		},
+		CheckFindings: []event.Finding{
+			{ID: "f1", Service: rs[0].Service, Profile: "http-default-accounts", Kind: event.FindingDefaultCredentials, Key: "Zabbix/admin",
+				Title: "Zabbix accepts the default password of account admin", Product: "Zabbix", Account: "admin",
+				Severity: event.SevCritical, Status: event.FindingOpen, FirstSeen: t0, LastSeen: t0},
+			{ID: "f2", Service: rs[1].Service, Profile: "tls-cert", Kind: event.FindingExpiredCert, Key: "expired/x",
+				Title: "certificate for a_b.example expired on 2026-01-01 (100% {TeX})", Severity: event.SevMedium, Status: event.FindingOpen, FirstSeen: t0, LastSeen: t0},
+			{ID: "f3", Service: rs[1].Service, Profile: "vuln-safe", Kind: event.FindingVulnerable, Key: "x",
+				Title: "fixed one", Severity: event.SevHigh, Status: event.FindingFixed, FirstSeen: t0, LastSeen: t0, FixedAt: t0},
+		},
 	})
 }
 

@@ -150,6 +150,17 @@ func renderTeX(rep Report) string {
 		b.WriteString("\\hline\n\\end{longtable}\n")
 	}
 
+	p("\\section{Deep check findings (%d)}\n", len(rep.CheckFindings))
+	if len(rep.CheckFindings) == 0 {
+		b.WriteString("None.\n")
+	} else {
+		b.WriteString("\\begin{longtable}{P{0.22\\textwidth} P{0.36\\textwidth} l P{0.18\\textwidth}}\n\\hline Service & Finding & Severity & Check \\\\ \\hline\\endhead\n")
+		for _, f := range rep.CheckFindings {
+			p("%s & %s & %s & %s \\\\\n", texBreakable(f.Service.String()), texEscape(f.Title), sevBox(string(f.Severity)), strings.ReplaceAll(texEscape(f.Profile), "-", `-\allowbreak{}`))
+		}
+		b.WriteString("\\hline\n\\end{longtable}\n")
+	}
+
 	p("\\section{False positives and accepted risks (%d)}\n", len(rep.Triaged))
 	if len(rep.Triaged) == 0 {
 		b.WriteString("None.\n")
