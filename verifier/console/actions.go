@@ -92,14 +92,14 @@ func (a *AllowRequest) covers(svc event.Service) bool {
 
 // TriageRequest is a decision about one vulnerability of one service.
 type TriageRequest struct {
-	Service event.Service `json:"-"`
-	Addr    string        `json:"service"`
-	Vuln    string        `json:"vuln"`
-	State   event.VulnState     `json:"state"` // false_positive or accepted
-	Reason  string        `json:"reason"`
-	Owner   string        `json:"owner,omitempty"`
-	Expires time.Time     `json:"expires,omitzero"`
-	By      string        `json:"by,omitempty"`
+	Service event.Service   `json:"-"`
+	Addr    string          `json:"service"`
+	Vuln    string          `json:"vuln"`
+	State   event.VulnState `json:"state"` // false_positive or accepted
+	Reason  string          `json:"reason"`
+	Owner   string          `json:"owner,omitempty"`
+	Expires time.Time       `json:"expires,omitzero"`
+	By      string          `json:"by,omitempty"`
 }
 
 // QueuedWork is an item waiting for approval (a deep check).
