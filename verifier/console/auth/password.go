@@ -57,6 +57,9 @@ type argonHash struct {
 	salt, key []byte
 }
 
+// maxArgonMem bounds the memory a stored hash may ask a login for (KiB).
+const maxArgonMem = 256 * 1024
+
 // parseArgon2id reads $argon2id$v=19$m=M,t=T,p=P$SALT$KEY, refusing
 // parameters that would let a file make a login cost minutes or gigabytes.
 func parseArgon2id(h string) (argonHash, bool) {
@@ -69,7 +72,7 @@ func parseArgon2id(h string) (argonHash, bool) {
 	if n, err := fmt.Sscanf(f[3], "m=%d,t=%d,p=%d", &a.m, &a.t, &p); n != 3 || err != nil {
 		return a, false
 	}
-	if a.m < 8 || a.m > 1<<20 || a.t < 1 || a.t > 16 || p < 1 || p > 16 {
+	if a.m < 8 || a.m > maxArgonMem || a.t < 1 || a.t > 10 || p < 1 || p > 8 {
 		return a, false
 	}
 	a.p = uint8(p)

@@ -127,21 +127,26 @@ func (f *Feed) Poll(ctx context.Context) error {
 		}
 	}
 	f.ready = true
-	if !first {
-		for _, c := range fresh {
-			for ch := range f.subs {
-				select {
-				case ch <- c:
-				default:
-					f.dropped.Add(1)
-				}
-			}
-		}
-	}
 	f.mu.Unlock()
-	if !first && f.onNew != nil {
+	if first {
+		return nil
+	}
+	// the hook first (the inventory takes the record), then the live
+	// pages: a row that appears links to a service the console knows
+	if f.onNew != nil {
 		for _, c := range fresh {
 			f.onNew(ctx, c)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range fresh {
+		for ch := range f.subs {
+			select {
+			case ch <- c:
+			default:
+				f.dropped.Add(1)
+			}
 		}
 	}
 	return nil

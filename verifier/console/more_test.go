@@ -1,0 +1,195 @@
+package console
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/console/auth"
+	"github.com/synwatch/synwatch/verifier/pipeline"
+)
+
+// Two consoles on one Redis store: a change committed by a verifier
+// elsewhere reaches the other console's API stream and its inventory; a
+// session made on one console is good on the other.
+func TestTwoConsolesOneRedis(t *testing.T) {
+	st := redisStore(t)
+	a, b := newBed(t, st), newBed(t, st)
+	// one auth file for both, as in a deployment
+	b.c.auth = a.c.auth
+
+	req, _ := http.NewRequest("GET", b.srv.URL+"/api/v1/changes/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+a.viewer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	events := make(chan string, 8)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- d
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+
+	// a verifier elsewhere records a new service
+	svc := event.Service{IP: netip.MustParseAddr("198.18.9.9"), Proto: event.TCP, Port: 443}
+	now := time.Now().UTC()
+	o := &event.Observation{SchemaVersion: 1, ID: "o1", Kind: event.KindService, Proto: event.TCP, IP: svc.IP, Port: 443, ObservedAt: now, Sensor: "s1"}
+	rec, _, err := st.Observe(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Status, rec.VerifiedAt, rec.Product = event.StatusExposed, now, "nginx"
+	ch := event.Change{SchemaVersion: 1, ID: "chg-1", Kind: event.ChangeNew, Service: svc, At: now, After: &rec, Observation: o}
+	if _, _, err := st.Commit(context.Background(), pipeline.Commit{Service: svc, Record: &rec, Changes: []event.Change{ch}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-events:
+		var row changeRow
+		if err := json.Unmarshal([]byte(d), &row); err != nil || row.ID != "chg-1" || row.Addr != "198.18.9.9:443/tcp" || row.Kind != "new" {
+			t.Fatalf("event %s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event for the new change")
+	}
+	if _, ok := b.c.inv.Get(svc); !ok {
+		t.Fatal("the inventory view did not take the changed record")
+	}
+
+	// sessions live in the store: log in on one, use it on the other
+	c := a.client()
+	a.login(c, "otto")
+	u, _ := url.Parse(a.srv.URL)
+	ck := c.Jar.Cookies(u)
+	req, _ = http.NewRequest("GET", b.srv.URL+"/api/v1/whoami", nil)
+	for _, k := range ck {
+		req.AddCookie(k)
+	}
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	var who map[string]string
+	_ = json.NewDecoder(resp2.Body).Decode(&who)
+	if resp2.StatusCode != 200 || who["name"] != "otto" {
+		t.Fatalf("session on the second console: %s %v", resp2.Status, who)
+	}
+}
+
+// Trusted-proxy mode: the user header counts only from the proxy's
+// address, and actions still need the CSRF token of the session it opens.
+func TestTrustedProxy(t *testing.T) {
+	b := newBed(t, fileStore(t))
+	f := *b.c.auth.Current()
+	f.Proxy = &auth.Proxy{Header: "X-Forwarded-User", From: []string{"127.0.0.1"}}
+	pf, err := auth.Parse(mustYAML(t, &f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.c.auth = auth.Static(pf)
+	c := b.client()
+	resp, page := b.get(c, "/", "X-Forwarded-User", "otto")
+	if resp.StatusCode != 200 || !strings.Contains(page, "otto") {
+		t.Fatalf("via the proxy: %s", resp.Status)
+	}
+	if resp, _ := b.get(b.client(), "/", "X-Forwarded-User", "mallory"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("an unlisted user via the proxy: %s", resp.Status)
+	}
+	svc := importRec(t, b.st, "198.18.1.1", 22, event.SevHigh, event.StatusExposed)
+	resp, _ = b.post(c, servicePath(svc)+"/reverify", url.Values{}, "X-Forwarded-User", "otto")
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("proxy user without CSRF token: %s", resp.Status)
+	}
+	tok := regexp.MustCompile(`data-csrf="([^"]+)"`).FindStringSubmatch(page)[1]
+	resp, _ = b.post(c, servicePath(svc)+"/reverify", url.Values{"csrf": {tok}}, "X-Forwarded-User", "otto")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("proxy user with CSRF token: %s", resp.Status)
+	}
+}
+
+// The OpenAPI document names every API route the console serves.
+func TestOpenAPICoversRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string                    `json:"openapi"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(openapi, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	routes := map[string][]string{
+		"/whoami": {"get"}, "/overview": {"get"}, "/services": {"get"}, "/services/{ip}/{proto}/{port}": {"get"},
+		"/changes": {"get"}, "/changes/stream": {"get"}, "/changes/{id}/ack": {"post"}, "/audit": {"get"},
+		"/allowlist": {"get", "post"}, "/triage": {"post"}, "/reverify": {"post"}, "/queue": {"get"},
+		"/queue/{id}/decide": {"post"}, "/openapi.json": {"get"},
+	}
+	for p, methods := range routes {
+		for _, m := range methods {
+			if doc.Paths[p][m] == nil {
+				t.Errorf("openapi.json lacks %s %s", strings.ToUpper(m), p)
+			}
+		}
+	}
+	if len(doc.Paths) != len(routes) {
+		t.Errorf("openapi.json has %d paths, the console serves %d", len(doc.Paths), len(routes))
+	}
+}
+
+func FuzzInventoryQuery(f *testing.F) {
+	f.Add("verdict=exposed,gone&network=198.18.0.0/15&port=22,443&since=24h&severity=high&q=ssh&sort=-last_seen&page=2&per_page=10")
+	f.Add("sort=nope&page=-1")
+	f.Fuzz(func(t *testing.T, raw string) {
+		v, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		q, err := inventoryQuery(v, time.Now())
+		if err == nil && (q.Page < 1 || q.PerPage < 1 || q.PerPage > 500) {
+			t.Fatalf("query %+v", q)
+		}
+	})
+}
+
+func FuzzParseService(f *testing.F) {
+	f.Add("198.18.1.1:443/tcp")
+	f.Add("[2001:db8::1]:53/udp")
+	f.Add("1.2.3.4:0")
+	f.Fuzz(func(t *testing.T, s string) {
+		svc, err := ParseService(s)
+		if err != nil {
+			return
+		}
+		back, err := ParseService(svc.String())
+		if err != nil || back != svc || svc.Port == 0 {
+			t.Fatalf("%q → %v → %v %v", s, svc, back, err)
+		}
+	})
+}
+
+func mustYAML(t *testing.T, f *auth.File) []byte {
+	t.Helper()
+	b, err := yaml.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
