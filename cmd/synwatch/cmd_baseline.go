@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/baseline"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/triage"
 )
 
@@ -94,10 +96,36 @@ func runBaselineImport(ctx context.Context, env *Env, o *baselineImportOptions) 
 		for _, v := range p.scan.Services {
 			nv += len(v.Vulns)
 		}
+		if err := report.RecordScan(ctx, st, baselineRun(p.file, p.scan, n)); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stderr, "%s: %d open services, %d vulnerabilities (%s)\n", p.file, n, nv, p.scan.Scanner)
 		total += n
 		vulns += nv
 	}
 	fmt.Fprintf(env.Stdout, "%d services imported as known, %d vulnerabilities recorded (no alerts sent)\n", total, vulns)
 	return nil
+}
+
+// baselineRun describes an imported scan for the reports' scope: its
+// command, the hosts it found open ports on, its first and last port time.
+func baselineRun(file string, s *baseline.Scan, services int) report.ScanRun {
+	run := report.ScanRun{Kind: "baseline", Name: filepath.Base(file), Command: s.Command, Targets: []string{}, Services: services}
+	if run.Command == "" {
+		run.Command = s.Scanner + " (the file does not record its command)"
+	}
+	seen := map[netip.Addr]bool{}
+	for _, v := range s.Services {
+		if run.Started.IsZero() || v.ScannedAt.Before(run.Started) {
+			run.Started = v.ScannedAt
+		}
+		if v.ScannedAt.After(run.Finished) {
+			run.Finished = v.ScannedAt
+		}
+		if !seen[v.IP] {
+			seen[v.IP] = true
+			run.Targets = append(run.Targets, v.IP.String())
+		}
+	}
+	return run
 }

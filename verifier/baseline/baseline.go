@@ -24,6 +24,9 @@ import (
 type Scan struct {
 	// Scanner is nmap or masscan.
 	Scanner string
+	// Command is the scanner's command line as the file records it
+	// (nmap's args; "" when the file has none), for reports' scope.
+	Command string
 	// Services has one verification per open TCP or UDP port (open|filtered,
 	// closed and SCTP ports are not services), verdict exposed, at the
 	// scan's time.
@@ -73,7 +76,7 @@ func proto(p string) (event.Proto, bool) {
 }
 
 func fromNmap(res *nmapxml.Result, now time.Time) *Scan {
-	out := &Scan{Scanner: "nmap"}
+	out := &Scan{Scanner: "nmap", Command: res.Args}
 	if res.Scanner != "" {
 		out.Scanner = res.Scanner
 	}

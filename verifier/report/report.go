@@ -377,7 +377,7 @@ func Build(rs []event.Record, o Options) Report {
 		rep.Summary.ByVerdict[verdict(r.Status)]++
 		sev := severityOf(r)
 		rep.Summary.BySeverity[sev]++
-		if !r.VerifiedAt.IsZero() {
+		if !r.VerifiedAt.IsZero() && !importedAt(r, o.Scans) {
 			verified = append(verified, *r)
 		}
 		name := GroupName(r)
@@ -519,6 +519,17 @@ func openCheckFindings(fs []event.Finding, in func(time.Time) time.Time) []event
 			cmp.Compare(a.Service.Port, b.Service.Port), cmp.Compare(a.Title, b.Title))
 	})
 	return out
+}
+
+// importedAt says r's last verification is a baseline import (an import
+// sets it to the scan's time), not one of the verifier's scans.
+func importedAt(r *event.Record, scans []ScanRun) bool {
+	if !r.Baseline {
+		return false
+	}
+	return slices.ContainsFunc(scans, func(s ScanRun) bool {
+		return s.Kind == "baseline" && !r.VerifiedAt.Before(s.Started) && !r.VerifiedAt.After(s.Finished)
+	})
 }
 
 // vulnsAnswered: a vulnerability source answered for r, so no rows means none.

@@ -292,6 +292,51 @@ func VulnersRows(s nmap.Script) ([]Vuln, error) {
 			out = append(out, v)
 		}
 	}
+	// vulners.nse 1.x (nmap 7.70 era) wrote one element per CPE whose
+	// text is the rows: "\tID\t\tCVSS\t\tURL[\t*EXPLOIT*]" per line
+	for _, e := range s.Elements {
+		if e.Key == "" {
+			continue
+		}
+		rows, err := vulnersLines(unescape(e.Key), unescape(e.Value))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// vulnersLines reads the rows of vulners.nse 1.x's text output.
+func vulnersLines(cpe, text string) ([]Vuln, error) {
+	var out []Vuln
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 2 {
+			return nil, fmt.Errorf("row %q under %q: want ID CVSS URL", line, cpe)
+		}
+		v := Vuln{ID: f[0], CPE: cpe}
+		sc, err := strconv.ParseFloat(f[1], 64)
+		if err != nil || sc < 0 || sc > 10 {
+			return nil, fmt.Errorf("row %q: bad cvss %q", v.ID, f[1])
+		}
+		v.CVSS = &sc
+		for _, x := range f[2:] {
+			switch {
+			case strings.HasPrefix(x, "https://vulners.com/"):
+				// https://vulners.com/TYPE/ID
+				if t, _, ok := strings.Cut(strings.TrimPrefix(x, "https://vulners.com/"), "/"); ok {
+					v.Type = t
+				}
+			case strings.Contains(x, "EXPLOIT"):
+				v.IsExploit = true
+			}
+		}
+		out = append(out, v)
+	}
 	return out, nil
 }
 
