@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -52,6 +54,24 @@ func (s *storeOptions) open(ctx context.Context, env *Env) (state.Store, config.
 	return st, cfg, nil
 }
 
+// openReadOnly loads the config and opens the store to read it only: a
+// store that does not exist is an error (see state.OpenReadOnly).
+func (s *storeOptions) openReadOnly(ctx context.Context, env *Env) (state.Store, config.Config, error) {
+	cfg, err := config.Load(configPath(s.config))
+	env.warnUnknownEnv()
+	if err != nil {
+		return nil, cfg, err
+	}
+	if s.store != "" {
+		cfg.Store.URL = s.store
+	}
+	st, err := state.OpenReadOnly(ctx, cfg.Store.URL, cfg.Store)
+	if err != nil {
+		return nil, cfg, err
+	}
+	return st, cfg, nil
+}
+
 // records opens the store and reads the records that pass the filters. The
 // caller closes the store.
 func (s *storeOptions) records(ctx context.Context, env *Env, ff *filterOptions, now time.Time) (state.Store, []event.Record, error) {
@@ -59,7 +79,7 @@ func (s *storeOptions) records(ctx context.Context, env *Env, ff *filterOptions,
 	if err != nil {
 		return nil, nil, err
 	}
-	st, _, err := s.open(ctx, env)
+	st, _, err := s.openReadOnly(ctx, env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -142,14 +162,26 @@ type exposuresOptions struct {
 	store  storeOptions
 	filter filterOptions
 	format string
+	sort   string
+	limit  int
+	now    time.Time // zero: the clock (tests set it)
 }
+
+// exposureSorts are the orders of --sort: the most urgent or recent first,
+// services in address order.
+var exposureSorts = []string{"service", "severity", "cvss", "first-seen", "last-seen", "verdict"}
 
 func newExposuresCmd(env *Env) *cobra.Command {
 	var o exposuresOptions
 	c := &cobra.Command{
 		Use:   "exposures --store URL [--verdict V[,V]] [--network CIDR[,CIDR]] [--port N[,N]] [--since DUR] [--severity S] [--format table|json|csv]",
 		Short: "list the inventory of exposed services",
+		Long: `List the inventory of exposed services. The table fits a 120-column
+terminal (AGE: since first seen, SEEN: since last seen); --format json and csv
+carry every field with absolute times. The store is opened read-only: a store
+that does not exist is an error, never an empty list.`,
 		Example: `  synwatch exposures --store file:synwatch.db
+  synwatch exposures --store file:synwatch.db --sort severity --limit 20
   synwatch exposures --store redis://127.0.0.1:6379 --verdict exposed --severity high --format json`,
 		Args: exactArgs(0, ""),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -159,6 +191,10 @@ func newExposuresCmd(env *Env) *cobra.Command {
 	o.store.register(c.Flags())
 	o.filter.register(c.Flags())
 	c.Flags().StringVar(&o.format, "format", "table", "table, json or csv")
+	c.Flags().StringVar(&o.sort, "sort", "service", "order: "+strings.Join(exposureSorts, ", ")+" (severity, cvss and the times: highest or newest first)")
+	c.Flags().IntVar(&o.limit, "limit", 0, "print at most `N` services (0: all)")
+	_ = c.RegisterFlagCompletionFunc("sort", cobra.FixedCompletions(exposureSorts, cobra.ShellCompDirectiveNoFileComp))
+	_ = c.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"table", "json", "csv"}, cobra.ShellCompDirectiveNoFileComp))
 	return c
 }
 
@@ -170,16 +206,34 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 	default:
 		return usagef("--format %q: want table, json or csv", *format)
 	}
-	st, recs, err := o.store.records(ctx, env, &o.filter, time.Now())
+	if !slices.Contains(exposureSorts, o.sort) {
+		return usagef("--sort %q: want %s", o.sort, strings.Join(exposureSorts, ", "))
+	}
+	if o.limit < 0 {
+		return usagef("--limit must be 0 (all) or more")
+	}
+	now := o.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	st, recs, err := o.store.records(ctx, env, &o.filter, now)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	total := len(recs)
+	sortRecords(recs, o.sort)
+	if o.limit > 0 && len(recs) > o.limit {
+		recs = recs[:o.limit]
+	}
 	rows := report.Exposures(recs)
 	// deep checks' findings, beside the records
 	findings, ferr := checks.AllFindings(ctx, st)
 	if ferr != nil {
 		fmt.Fprintf(env.Stderr, "synwatch exposures: findings: %v\n", ferr)
+	}
+	if *format != "table" && len(rows) < total {
+		fmt.Fprintf(env.Stderr, "%d of %d services (--limit %d)\n", len(rows), total, o.limit)
 	}
 	switch *format {
 	case "json":
@@ -201,8 +255,20 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 		w.Flush()
 		return w.Error()
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVICE\tVERDICT\tSEVERITY\tNAME\tPRODUCT VERSION\tCVSS\tVULNS\tFINDINGS\tFIRST SEEN\tLAST SEEN")
+	// FINDINGS only where deep checks found something: the width goes to
+	// the product otherwise
+	withFindings := false
+	for i := range rows {
+		withFindings = withFindings || len(findingsOf(findings, recs[i].Service)) > 0
+	}
+	t := table{
+		header: []string{"SERVICE", "VERDICT", "SEVERITY", "NAME", "PRODUCT VERSION", "CVSS", "VULNS"},
+		shrink: []bool{false, false, false, true, true, false, false},
+	}
+	if withFindings {
+		t.header, t.shrink = append(t.header, "FINDINGS"), append(t.shrink, false)
+	}
+	t.header, t.shrink = append(t.header, "AGE", "SEEN"), append(t.shrink, false, false)
 	var open []event.Finding
 	for i, r := range rows {
 		nf := 0
@@ -220,15 +286,19 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 				cvss += "!"
 			}
 		}
-		fmt.Fprintf(tw, "%s:%d/%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.IP, r.Port, r.Proto, r.Verdict, orDash(r.Severity, "-"), orDash(r.Service, "-"), orDash(pv, "-"),
-			cvss, r.Vulns, nf, r.FirstSeen.Format("2006-01-02 15:04"), r.LastSeen.Format("2006-01-02 15:04"))
+		cells := []string{recs[i].Service.String(), r.Verdict, orDash(r.Severity, "-"), orDash(r.Service, "-"), orDash(pv, "-"),
+			cvss, strconv.Itoa(r.Vulns)}
+		if withFindings {
+			cells = append(cells, strconv.Itoa(nf))
+		}
+		t.add(append(cells, age(now, r.FirstSeen), age(now, r.LastSeen))...)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.write(env.Stdout, termWidth); err != nil {
 		return err
 	}
 	if len(open) > 0 {
 		fmt.Fprintln(env.Stdout, "\nFINDINGS")
-		tw = tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 		for _, f := range open {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Service, f.Severity, f.Title, f.Profile)
 		}
@@ -236,8 +306,40 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 			return err
 		}
 	}
-	fmt.Fprintf(env.Stderr, "%d services\n", len(rows))
+	if len(rows) < total {
+		fmt.Fprintf(env.Stderr, "%d of %d services (--limit %d)\n", len(rows), total, o.limit)
+	} else {
+		fmt.Fprintf(env.Stderr, "%d services\n", len(rows))
+	}
 	return nil
+}
+
+// sortRecords puts recs in the order of --sort; ties keep address order.
+func sortRecords(recs []event.Record, by string) {
+	rank := func(r *event.Record) int {
+		return event.Severity(report.Exposures([]event.Record{*r})[0].Severity).Rank()
+	}
+	cvss := func(r *event.Record) float64 {
+		if s := report.Exposures([]event.Record{*r})[0].MaxCVSS; s != nil {
+			return *s
+		}
+		return -1
+	}
+	slices.SortStableFunc(recs, func(a, b event.Record) int {
+		switch by {
+		case "severity":
+			return cmp.Compare(rank(&b), rank(&a))
+		case "cvss":
+			return cmp.Compare(cvss(&b), cvss(&a))
+		case "first-seen":
+			return b.FirstSeen.Compare(a.FirstSeen)
+		case "last-seen":
+			return b.LastSeen.Compare(a.LastSeen)
+		case "verdict":
+			return cmp.Compare(a.Status, b.Status)
+		}
+		return 0 // service: the store's address order
+	})
 }
 
 // exposureRow is one service of exposures --format json: the inventory row

@@ -55,6 +55,7 @@ func newReportCmd(env *Env) *cobra.Command {
 	fs.StringVar(&o.format, "format", "", "md, html, json, tex or pdf (default: from --out's extension, else --upload's key); pdf runs pdflatex")
 	fs.StringVar(&o.tz, "tz", "UTC", "time `ZONE` of the report's times (IANA name such as Europe/Paris, or Local)")
 	fs.StringVar(&o.vulndb, "vulndb", "", "offline NVD index `PATH` for vulnerability descriptions (default: config verifier.vulndb; none when unset)")
+	fs.Lookup("vulndb").Annotations = map[string][]string{keyAnnotation: {"verifier.vulndb"}}
 	fs.StringVar(&o.out, "out", "", "output `FILE` (- for stdout)")
 	fs.DurationVar(&o.period, "period", 7*24*time.Hour, "the changes section covers this long before now")
 	fs.StringVar(&o.title, "title", "synwatch: exposed services", "report title")
@@ -128,7 +129,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	if err != nil {
 		return err
 	}
-	st, cfg, err := sf.open(ctx, env)
+	st, cfg, err := sf.openReadOnly(ctx, env)
 	if err != nil {
 		return err
 	}
