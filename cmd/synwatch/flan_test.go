@@ -308,3 +308,71 @@ func reportSchema(t *testing.T) *jsonschema.Schema {
 	}
 	return s
 }
+
+// The issue's second command line, as the report shows it: after triage
+// fp the CVE is listed under false positives (with who and why) and
+// nowhere among the open vulnerabilities, and the service's severity no
+// longer counts it.
+func TestTriageFalsePositiveInReport(t *testing.T) {
+	dir := t.TempDir()
+	store := "file:" + filepath.Join(dir, "inv.db")
+	xml := filepath.Join("..", "..", "verifier", "baseline", "testdata", "flan.xml")
+	var o, e bytes.Buffer
+	for _, args := range [][]string{
+		{"baseline", "import", "--store", store, xml},
+		{"triage", "fp", "--service", "192.0.2.10:22/tcp", "--vuln", "CVE-2023-38408", "--reason", "backported fix", "--by", "noc-oncall", "--store", store},
+		{"report", "--store", store, "--format", "json", "--out", filepath.Join(dir, "R.json")},
+	} {
+		if code := run(args, &o, &e); code != 0 {
+			t.Fatalf("%q: exit %d: %s", args, code, e.String())
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "R.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Services []reportGroup `json:"services"`
+		Triaged  []struct {
+			Service, ID, State string
+			Triage             struct{ By, Reason string }
+		} `json:"triaged"`
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Triaged) != 1 || rep.Triaged[0].ID != "CVE-2023-38408" || rep.Triaged[0].Service != "192.0.2.10:22/tcp" ||
+		rep.Triaged[0].State != "false_positive" || rep.Triaged[0].Triage.By != "noc-oncall" || rep.Triaged[0].Triage.Reason != "backported fix" {
+		t.Errorf("triaged %+v", rep.Triaged)
+	}
+	for _, g := range rep.Services {
+		for _, v := range g.Vulns {
+			if v.ID == "CVE-2023-38408" {
+				t.Errorf("CVE-2023-38408 still open in %s at %v", g.Name, v.Locations)
+			}
+		}
+		for _, l := range g.Locations {
+			if l.Address == "192.0.2.10:22/tcp" && g.Severity != "high" {
+				t.Errorf("OpenSSH severity %s, want high (next highest CVSS 8.1)", g.Severity)
+			}
+		}
+	}
+}
+
+// report --out FILE.pdf writes a PDF (pdflatex, installed by scripts/setup).
+func TestReportPDF(t *testing.T) {
+	dir := t.TempDir()
+	store := "file:" + filepath.Join(dir, "inv.db")
+	var o, e bytes.Buffer
+	if code := run([]string{"baseline", "import", "--store", store, filepath.Join("..", "..", "verifier", "baseline", "testdata", "flan.xml")}, &o, &e); code != 0 {
+		t.Fatalf("import: %s", e.String())
+	}
+	out := filepath.Join(dir, "audit.pdf")
+	if code := run([]string{"report", "--store", store, "--out", out, "--tz", "Europe/Paris"}, &o, &e); code != 0 {
+		t.Fatalf("report: exit %d: %s", code, e.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Fatalf("not a PDF: %v %q", err, b[:min(len(b), 16)])
+	}
+}
