@@ -7,6 +7,7 @@ package capture
 
 import (
 	"errors"
+	"runtime"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -84,6 +85,9 @@ func Open(o Options) ([]Source, error) {
 		s, err := OpenFile(o.File, o.Filter)
 		if err != nil {
 			return nil, err
+		}
+		if runtime.GOMAXPROCS(0) > 1 {
+			s = ReadAhead(s)
 		}
 		return []Source{s}, nil
 	case o.Interface == "":

@@ -3,12 +3,15 @@ package sensor
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/synwatch/synwatch/internal/pcapgen"
 )
 
 // Frames written by hand (no checksums verified by the sensor, none
@@ -160,6 +163,12 @@ const benchInside = "198.18.0.0/15"
 // ports, DNS requests and replies, a share behind VLAN 100 and inside
 // VXLAN (VNI 42). Returns how many SYN-ACKs it wrote.
 func writeMix(t testing.TB, path string, n int, seed uint64) (synacks int) {
+	return writeShape(t, path, n, seed, false)
+}
+
+// writeShape is writeMix, or with allSynAcks a capture of SYN-ACKs only (the
+// sensor's worst case: every frame is decoded and examined).
+func writeShape(t testing.TB, path string, n int, seed uint64, allSynAcks bool) (synacks int) {
 	w, done := newPcapWriter(t, path, 256)
 	defer done()
 	r := rand.New(rand.NewPCG(seed, seed^0x5eed))
@@ -179,6 +188,9 @@ func writeMix(t testing.TB, path string, n int, seed uint64) (synacks int) {
 		srv, cli := inside(), outside()
 		sp, cp := ports[r.IntN(len(ports))], uint16(32768+r.IntN(28000))
 		x := r.IntN(1000)
+		if allSynAcks {
+			x = 30
+		}
 		switch {
 		case x < 30: // outside SYN
 			f.src, f.dst, f.sport, f.dport, f.flags, f.ack = cli, srv, cp, sp, 0x02, 0
@@ -213,8 +225,43 @@ func writeMix(t testing.TB, path string, n int, seed uint64) (synacks int) {
 	return synacks
 }
 
-// TestWriteBenchCapture writes the benchmark capture for scripts/bench-sensor:
-// SYNWATCH_BENCH_PCAP=/tmp/mix.pcap SYNWATCH_BENCH_PACKETS=3000000.
+// writeTunnels writes n SYN-ACKs, each inside one of the tunnels a mirror
+// port carries (GRE, ERSPAN II/III, VXLAN, VXLAN-GPE, Geneve, MPLS, GTP-U,
+// CAPWAP, Teredo, TZSP, NSH), over ~20,000 services.
+func writeTunnels(t testing.TB, path string, n int, seed uint64) {
+	w, done := newPcapWriter(t, path, 256)
+	defer done()
+	r := rand.New(rand.NewPCG(seed, seed^0x7a11))
+	ts := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	const a, b = "198.19.250.1", "198.19.250.2"
+	wraps := []func(ip []byte) []byte{
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.GRE(a, b, 0x0800, 7, p)) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.ERSPAN2(a, b, 42, pcapgen.Eth(p))) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.ERSPAN3(a, b, 43, true, pcapgen.Eth(p))) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.VXLAN(a, b, 4242, pcapgen.Eth(p))) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.VXLANGPE(a, b, 4243, p)) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.Geneve(a, b, 777, pcapgen.Eth(p))) },
+		func(p []byte) []byte { return pcapgen.MPLS(p, 1000, 2000) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.GTPU(a, b, 0xabcd, true, p)) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.CAPWAP80211(a, b, 1, p)) },
+		func(p []byte) []byte { return pcapgen.Eth(pcapgen.TZSP(a, b, pcapgen.Eth(p))) },
+		func(p []byte) []byte { return pcapgen.NSH(0x123, p) },
+	}
+	ports := []uint16{22, 25, 80, 443, 993, 3306, 5432, 8080, 8443, 9200}
+	for i := 0; i < n; i++ {
+		ts = ts.Add(time.Duration(200+r.IntN(400)) * time.Nanosecond)
+		x := r.IntN(2000)
+		srv := fmt.Sprintf("198.18.%d.%d", x/250, 1+x%250)
+		cli := fmt.Sprintf("%d.%d.%d.%d", 1+r.IntN(100), r.IntN(256), r.IntN(256), 1+r.IntN(254))
+		seg := pcapgen.TCP(srv, cli, ports[r.IntN(len(ports))], uint16(32768+r.IntN(28000)), pcapgen.SYN|pcapgen.ACK, r.Uint32(), r.Uint32())
+		frame := wraps[i%len(wraps)](seg)
+		w.write(ts, frame, len(frame))
+	}
+}
+
+// TestWriteBenchCapture writes a benchmark capture for scripts/bench-sensor:
+// SYNWATCH_BENCH_PCAP=/tmp/mix.pcap SYNWATCH_BENCH_PACKETS=3000000, and
+// SYNWATCH_BENCH_SHAPE=mix (default), synack (SYN-ACKs only) or tunnels.
 func TestWriteBenchCapture(t *testing.T) {
 	path := os.Getenv("SYNWATCH_BENCH_PCAP")
 	if path == "" {
@@ -224,6 +271,15 @@ func TestWriteBenchCapture(t *testing.T) {
 	if err != nil || n <= 0 {
 		n = 3_000_000
 	}
-	s := writeMix(t, path, n, 1)
-	t.Logf("wrote %d packets (%d SYN-ACKs) to %s", n, s, path)
+	switch shape := os.Getenv("SYNWATCH_BENCH_SHAPE"); shape {
+	case "", "mix":
+		s := writeMix(t, path, n, 1)
+		t.Logf("wrote %d packets (%d SYN-ACKs) to %s", n, s, path)
+	case "synack":
+		writeShape(t, path, n, 1, true)
+	case "tunnels":
+		writeTunnels(t, path, n, 1)
+	default:
+		t.Fatalf("SYNWATCH_BENCH_SHAPE %q: want mix, synack or tunnels", shape)
+	}
 }
