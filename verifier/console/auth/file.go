@@ -305,7 +305,7 @@ func (f *File) Token(tok string) (Principal, bool) {
 func (f *File) Password(name, password string) (Principal, bool) {
 	i := slices.IndexFunc(f.Users, func(u User) bool { return u.Name == name })
 	if i < 0 || f.Users[i].Hash == "" {
-		_ = CheckPassword(dummyHash, password)
+		_ = CheckPassword(dummyHash(), password)
 		return Principal{}, false
 	}
 	if !CheckPassword(f.Users[i].Hash, password) {

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -21,11 +22,12 @@ const (
 )
 
 // dummyHash is checked for unknown users so that a login takes as long
-// whether or not the name exists.
-var dummyHash = func() string {
+// whether or not the name exists. Made on first use: computed at package
+// initialisation it cost every synwatch command 140 ms and 19 MiB.
+var dummyHash = sync.OnceValue(func() string {
 	h, _ := HashPassword("not a password of anyone")
 	return h
-}()
+})
 
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) (string, error) {
