@@ -6,6 +6,11 @@ LDFLAGS  := -X main.version=$(VERSION)
 
 .PHONY: all build test unit bench fuzz demo vet fmt clean setup man
 
+# One target at a time, in the order written: `demo` and `test` must install
+# what the build needs (scripts/setup: libpcap-dev, ...) before building,
+# also under make -j.
+.NOTPARALLEL:
+
 all: build
 
 build:
@@ -37,7 +42,8 @@ bench: setup build
 fuzz:
 	scripts/fuzz
 
-demo: build
+# A fresh Debian machine: setup installs libpcap-dev and the tools first.
+demo: setup build
 	scripts/demo
 
 clean:
