@@ -17,8 +17,9 @@ import (
 )
 
 // openPublisher returns where the sensor's observations go: "-" is stdout, a
-// path is a JSON-lines file, "kafka" the observations topic through the spool.
-func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg prometheus.Registerer) (detect.Publisher, error) {
+// path is a JSON-lines file (returned too, to be reopened on SIGHUP),
+// "kafka" the observations topic through the spool.
+func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg prometheus.Registerer) (detect.Publisher, *outputFile, error) {
 	lines := func(j *publish.JSONLines) *publish.JSONLines {
 		if cfg.Sensor.Pcap != "" { // a file is read at full speed: whole buffers, not a write per line
 			return j.Lazy()
@@ -27,7 +28,7 @@ func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg promet
 	}
 	switch out := cfg.Sensor.Output; out {
 	case "-", "":
-		return lines(publish.NewJSONLines(env.Stdout, nil)), nil
+		return lines(publish.NewJSONLines(env.Stdout, nil)), nil, nil
 	case "kafka":
 		log := obs.NewLogger(cfg.Obs, env.Stderr)
 		// Auto-creation is off on the broker: create the topic if it is
@@ -43,13 +44,14 @@ func openPublisher(ctx context.Context, env *Env, cfg *config.Config, reg promet
 		case len(created) > 0:
 			log.Info("kafka: created topic", "topic", t.Observations, "partitions", t.Partitions)
 		}
-		return publish.NewKafka(cfg.Kafka, spoolDir(cfg), log, reg)
+		k, err := publish.NewKafka(cfg.Kafka, spoolDir(cfg), log, reg)
+		return k, nil, err
 	default:
-		f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+		f, err := openOutputFile(out)
 		if err != nil {
-			return nil, fmt.Errorf("output: %w", err)
+			return nil, nil, fmt.Errorf("output: %w", err)
 		}
-		return lines(publish.NewJSONLines(f, f)), nil
+		return lines(publish.NewJSONLines(f, f)), f, nil
 	}
 }
 

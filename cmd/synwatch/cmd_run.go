@@ -24,6 +24,8 @@ type runOptions struct {
 	common   commonOptions // with the capture, store and scan flags
 	webhooks webhookURLs
 	console  consoleServeOptions
+	// reload reads the config again as the command line did (SIGHUP).
+	reload func() (config.Config, error)
 }
 
 // cmdRun is the all-in-one mode: sensor → in-process bus → pipeline (embedded
@@ -48,6 +50,7 @@ SIGINT/SIGTERM.`,
 			if err != nil {
 				return err
 			}
+			o.reload = func() (config.Config, error) { return o.config(env) }
 			return runRun(c.Context(), env, &o, cfg)
 		},
 	}
@@ -74,6 +77,8 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 	side.dropPrivileges()
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
+	hup, stopHup := env.hangups()
+	defer stopHup()
 	s, err := sensor.New(cfg, bus, log, reg)
 	if err == nil {
 		err = s.Open()
@@ -117,6 +122,7 @@ func runRun(ctx context.Context, env *Env, f *runOptions, cfg config.Config) err
 		maintDone = c
 	}
 
+	go side.hangups(bg, hup, f.reload)
 	start := time.Now()
 	runErr := s.Run(ctx)
 	// Drain in order: the sensor is done → the bus has handed every

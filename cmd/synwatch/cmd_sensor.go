@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -53,7 +55,7 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 	log := obs.NewLogger(cfg.Obs, env.Stderr)
 	reg, health := roleObs(log)
 
-	pub, err := openPublisher(ctx, env, &cfg, reg)
+	pub, outFile, err := openPublisher(ctx, env, &cfg, reg)
 	if err != nil {
 		return err
 	}
@@ -84,6 +86,9 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 	}
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
+	hup, stopHup := env.hangups()
+	defer stopHup()
+	go sensorHangups(ctx, hup, outFile, log)
 	health.Add("capture", s.CaptureCheck(cfg.Obs.Readiness.MaxDropRatio))
 	if k, ok := pub.(*publish.Kafka); ok {
 		health.Add("kafka", kafkaCheck(cfg.Kafka))
@@ -157,4 +162,25 @@ func (f *sensorOptions) config(env *Env) (config.Config, error) {
 		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	return cfg, nil
+}
+
+// sensorHangups reopens the output file on each SIGHUP (logrotate); the
+// capture settings are read at start only.
+func sensorHangups(ctx context.Context, hup <-chan os.Signal, out *outputFile, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if out == nil {
+				log.Info("SIGHUP: no output file to reopen; sensor settings are read at start (restart to change them)")
+				continue
+			}
+			if err := out.Reopen(); err != nil {
+				log.Error("SIGHUP: reopening the output file", "path", out.path, "err", err)
+				continue
+			}
+			log.Info("SIGHUP: output file reopened; sensor settings are read at start (restart to change them)", "path", out.path)
+		}
+	}
 }

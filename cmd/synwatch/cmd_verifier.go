@@ -21,6 +21,9 @@ type verifierOptions struct {
 	common   commonOptions // with the Kafka, store and scan flags
 	webhooks webhookURLs
 	console  consoleServeOptions
+	// reload reads the config again as the command line did (SIGHUP); nil:
+	// SIGHUP only reopens output files.
+	reload func() (config.Config, error)
 }
 
 // cmdVerifier consumes observations from Kafka (a consumer group), verifies
@@ -42,6 +45,7 @@ dead-letter topic. Runs until SIGINT/SIGTERM.`,
 			if err != nil {
 				return err
 			}
+			o.reload = func() (config.Config, error) { return o.config(env) }
 			return runVerifier(c.Context(), env, &o, cfg)
 		},
 	}
@@ -91,6 +95,8 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	side.dropPrivileges()
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
+	hup, stopHup := env.hangups()
+	defer stopHup()
 	health.Add("kafka", kafkaCheck(cfg.Kafka))
 	bg, stopBG := context.WithCancel(ctx)
 	defer stopBG()
@@ -110,6 +116,7 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 		return err
 	}
 	maintDone := side.maintain(bg)
+	go side.hangups(bg, hup, f.reload)
 	log.Info("verifier started", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"topic", cfg.Kafka.Topics.Observations, "group", cfg.Verifier.Group, "inside", cfg.Inside.String())
 

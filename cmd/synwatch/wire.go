@@ -45,7 +45,9 @@ type verifierSide struct {
 	log     *slog.Logger
 	reg     prometheus.Registerer
 	store   state.Store
-	alerts  *alert.Dispatcher
+	opts    sideOptions
+	alerts  *liveAlerts // the dispatcher in force, replaced on SIGHUP
+	book    *triage.Book
 	scan    *scan.Scheduler
 	pipe    *pipeline.Pipeline
 	handler consume.Handler // the pipeline
@@ -73,7 +75,7 @@ func (c countingHandler) Handle(ctx context.Context, o *event.Observation) error
 }
 
 func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log *slog.Logger, reg *prometheus.Registry, health *obs.Health) (*verifierSide, error) {
-	v := &verifierSide{cfg: cfg, log: log, reg: reg}
+	v := &verifierSide{cfg: cfg, log: log, reg: reg, opts: o}
 	fail := func(err error) (*verifierSide, error) {
 		_ = v.close(context.WithoutCancel(ctx))
 		return nil, err
@@ -87,28 +89,25 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	}
 	v.store = st
 	health.Add("store", storeCheck(st))
-	d, err := newDispatcher(cfg, o, log, reg)
+	d, err := v.buildAlerts(cfg)
 	if err != nil {
 		return fail(err)
 	}
-	v.alerts = d
-	d.OnGiveUp(func(ctx context.Context, dl alert.DeadLetter) error {
-		v.givenUp.Add(1)
-		return nil // counted, logged and written to alert.dead_letter_file by the dispatcher
-	})
+	v.alerts = newLiveAlerts(d)
 	// nmap runner (binary, extra arguments, offline database checked now)
 	// and the batching scheduler that implements pipeline.Verifier
 	if v.scan, err = scan.FromConfig(cfg, log, reg); err != nil {
 		return fail(err)
 	}
 	health.Add("scanner", v.scan.Ready)
-	v.pipe = pipeline.New(st, v.scan, d, cfg, log, reg)
+	v.pipe = pipeline.New(st, v.scan, v.alerts, cfg, log, reg)
 	// triage decisions and the store's allowlist, read at each verification
 	book := triage.NewBook(st, nil)
 	if err := book.Refresh(ctx); err != nil {
 		return fail(err)
 	}
 	v.pipe.SetTriage(book)
+	v.book = book
 	d.Policy().SetAllowSource(book)
 	v.handler = v.pipe
 	if v.checker, err = newSideChecker(cfg, st, v.pipe, log); err != nil {
@@ -117,6 +116,24 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	log.Info("verifier side ready", "role", o.role, "store", st.Kind(), "sinks", d.Sinks(),
 		"reverify", cfg.Verifier.Reverify, "gone_after", cfg.Verifier.GoneAfter)
 	return v, nil
+}
+
+// buildAlerts builds the dispatcher of cfg's alert section as the side uses
+// it: the command line's sinks added, give-ups counted, the store's
+// allowlist read (once the book exists). At start and on SIGHUP.
+func (v *verifierSide) buildAlerts(cfg config.Config) (*alert.Dispatcher, error) {
+	d, err := newDispatcher(cfg, v.opts, v.log, v.reg)
+	if err != nil {
+		return nil, err
+	}
+	d.OnGiveUp(func(ctx context.Context, dl alert.DeadLetter) error {
+		v.givenUp.Add(1)
+		return nil // counted, logged and written to alert.dead_letter_file by the dispatcher
+	})
+	if v.book != nil {
+		d.Policy().SetAllowSource(v.book)
+	}
+	return d, nil
 }
 
 // newDispatcher builds the alert dispatcher from the config and adds the

@@ -139,18 +139,27 @@ func readable(path string) error {
 	return nil
 }
 
-// dirWritable says whether files can be created in dir.
+// dirWritable says whether files can be created in dir, which synwatch
+// creates when missing: its nearest existing ancestor must be a directory
+// this user may write to.
 func dirWritable(dir string) error {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("directory %w", unwrapPath(err))
+	d := dir
+	for {
+		st, err := os.Stat(d)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is not a directory", d)
+			}
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) || filepath.Dir(d) == d {
+			return fmt.Errorf("directory %w", unwrapPath(err))
+		}
+		d = filepath.Dir(d)
 	}
-	if !st.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	f, err := os.CreateTemp(dir, ".synwatch-check-*")
+	f, err := os.CreateTemp(d, ".synwatch-check-*")
 	if err != nil {
-		return fmt.Errorf("directory %s is not writable by this user", dir)
+		return fmt.Errorf("directory %s is not writable by this user", d)
 	}
 	name := f.Name()
 	f.Close()

@@ -140,7 +140,7 @@ func TestCheckInvalid(t *testing.T) {
 		"check-env-unset.yml": "config testdata/check-env-unset.yml: line 5: alert.sinks.slack.url_env: environment variable SYNWATCH_TEST_UNSET_SLACK_URL is not set\n" +
 			"line 9: alert.sinks.webhooks.0.hmac_key_env: environment variable SYNWATCH_TEST_UNSET_HMAC is not set",
 		"check-missing-files.yml": "config testdata/check-missing-files.yml: line 5: kafka.tls.ca_file: testdata/no-such-ca.pem: no such file or directory\n" +
-			"line 7: alert.dead_letter_file: directory testdata/no-such-dir: no such file or directory",
+			"line 7: alert.dead_letter_file: testdata/valid-minimal.yml is not a directory",
 		"check-gone-after.yml":     "config testdata/check-gone-after.yml: line 5: verifier.gone_after: 1h0m0s is not longer than sensor.refresh (2h0m0s): a sensor reports a service that stays open only once per refresh, so every such service would turn gone between two reports; make gone_after several refresh intervals",
 		"invalid-syslog-tls.yml":   "config testdata/invalid-syslog-tls.yml: line 8: alert.sinks.syslog.tls.enabled: true, but network is \"tcp\", which sends plaintext: syslog TLS is network: tls",
 		"invalid-typo-section.yml": "config testdata/invalid-typo-section.yml: line 3: unknown key gone_afer (did you mean gone_after?)",

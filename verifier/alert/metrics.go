@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/obs"
 )
 
 // metrics of the alerting stage; names documented in docs/operating.md.
@@ -62,9 +63,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Given-up alerts written to the dead-letter path, by outcome (written, failed).",
 		}, []string{"outcome"}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.alerts, m.suppressed, m.deliveries, m.latency, m.retries, m.queueFull, m.queueDepth, m.deadLetter)
-	}
+	// A dispatcher rebuilt on SIGHUP registers again: it takes over the
+	// series of the one it replaces (obs.Register returns those).
+	m.alerts = mustRegister(reg, m.alerts)
+	m.suppressed = mustRegister(reg, m.suppressed)
+	m.deliveries = mustRegister(reg, m.deliveries)
+	m.latency = mustRegister(reg, m.latency)
+	m.retries = mustRegister(reg, m.retries)
+	m.queueFull = mustRegister(reg, m.queueFull)
+	m.queueDepth = mustRegister(reg, m.queueDepth)
+	m.deadLetter = mustRegister(reg, m.deadLetter)
 	// every series exists at 0 from the start: rate() and absent() rules
 	// need a first sample, not a series born with the first incident
 	for _, s := range []event.Severity{event.SevInfo, event.SevLow, event.SevMedium, event.SevHigh, event.SevCritical} {
@@ -73,6 +81,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.deadLetter.WithLabelValues("written")
 	m.deadLetter.WithLabelValues("failed")
 	return m
+}
+
+func mustRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	c, err := obs.Register(reg, c)
+	if err != nil {
+		panic(err)
+	}
+	return c
 }
 
 // addSink creates the series of one sink at 0.

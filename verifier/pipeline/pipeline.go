@@ -43,7 +43,7 @@ type Pipeline struct {
 	store    Store
 	verifier Verifier
 	alerter  Alerter
-	policy   *alert.Policy
+	policyOf func() *alert.Policy
 	triage   Triage
 	inside   config.Networks
 	exclude  config.Networks
@@ -114,7 +114,7 @@ func New(store Store, v Verifier, a Alerter, cfg config.Config, log *slog.Logger
 		p.lat = lat
 	}
 	if ph, ok := a.(policyHolder); ok {
-		p.policy = ph.Policy()
+		p.policyOf = ph.Policy // asked each time: a SIGHUP may replace it
 	}
 	return p
 }
@@ -388,7 +388,11 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 // score sets the record's severity and alert state with the alert
 // policy (or from the highest CVSS when there is none).
 func (p *Pipeline) score(after *event.Record, changes []event.Change) {
-	Score(p.policy, after)
+	var pol *alert.Policy
+	if p.policyOf != nil {
+		pol = p.policyOf()
+	}
+	Score(pol, after)
 	if len(changes) > 0 && after.AlertState != "suppressed" {
 		after.AlertState = "alerted"
 	}
