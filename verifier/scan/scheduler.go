@@ -15,6 +15,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/scan/nmapxml"
+	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
 // Scanner runs one scan over a target; *Runner implements it.
@@ -439,7 +440,7 @@ func (s *Scheduler) addVulns(v *event.Verification, p *nmapxml.Port, tr *Vulners
 		v.VulnSources = append(v.VulnSources, run)
 	}
 	if s.opts.Source == FromOffline || s.opts.Source == FromBoth {
-		off, k := s.opts.Offline.Match(p.CPEs)
+		off, k := s.opts.Offline.Match(offlineCPEs(p))
 		known = known || k
 		rows = append(rows, off...)
 		run := event.SourceRun{Source: event.SourceNVD, Status: event.SourceAnswered}
@@ -493,4 +494,19 @@ func score(v event.Vuln) float64 {
 		return -1
 	}
 	return *v.CVSS
+}
+
+// offlineCPEs are the CPEs the offline database is asked about: nmap's,
+// or when none carries a version, the one nmap's probes write for the
+// product it named (vsftpd 2.3.4 → cpe:/a:vsftpd:vsftpd:2.3.4).
+func offlineCPEs(p *nmapxml.Port) []string {
+	for _, c := range p.CPEs {
+		if cp, err := vulndb.ParseURI(c); err == nil && cp.Version != "" {
+			return p.CPEs
+		}
+	}
+	if c := vulndb.ProductCPE(p.Product, p.Version); c != "" {
+		return append(slices.Clone(p.CPEs), c)
+	}
+	return p.CPEs
 }

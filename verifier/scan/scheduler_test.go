@@ -16,6 +16,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/scan/nmapxml"
+	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
 var lab = []netip.Prefix{netip.MustParsePrefix("198.18.4.0/24"), netip.MustParsePrefix("198.18.5.0/24")}
@@ -519,5 +520,22 @@ func TestHostTimeoutReason(t *testing.T) {
 	v, err := s.Verify(context.Background(), svc("198.18.4.50", event.TCP, 22))
 	if err != nil || v.Verdict != event.Error || !strings.Contains(v.Reason, "host_timeout") {
 		t.Errorf("%+v %v", v, err)
+	}
+}
+
+// A service nmap named without a versioned CPE is still looked up
+// offline, by the CPE nmap's probes write for its product and version.
+func TestOfflineByProduct(t *testing.T) {
+	db := vulndb.New()
+	if _, err := db.ImportFile("../vulndb/testdata/nvd-aliases.json"); err != nil {
+		t.Fatal(err)
+	}
+	port := &nmapxml.Port{Host: netip.MustParseAddr("198.18.4.5"), Port: 21, Proto: "tcp", State: "open",
+		Service: "ftp", Product: "vsftpd", Version: "2.3.4", CPEs: []string{}}
+	s := &Scheduler{opts: Options{Source: FromOffline, Offline: db}}
+	v := event.Verification{}
+	s.addVulns(&v, port, nil)
+	if len(v.Vulns) != 1 || v.Vulns[0].ID != "CVE-2011-2523" || !v.VulnsKnown {
+		t.Errorf("vsftpd 2.3.4 without a CPE: %+v known=%v", v.Vulns, v.VulnsKnown)
 	}
 }
