@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Store selects the inventory (verifier/state): file:PATH, the embedded
 // single-file store (bbolt; one process at a time), or
@@ -13,9 +16,15 @@ type Store struct {
 	// written in the config.
 	PasswordFile string `yaml:"password_file"`
 	TLS          TLS    `yaml:"tls"`
+	// BackupFile, for file: stores, is where the process holding the store
+	// writes a consistent copy every BackupInterval (and once at start):
+	// the embedded store takes one process at a time, so only its holder
+	// can copy it safely while it runs. "": no backups.
+	BackupFile     string        `yaml:"backup_file"`
+	BackupInterval time.Duration `yaml:"backup_interval"`
 }
 
-func defaultStore() Store { return Store{URL: "file:synwatch.db"} }
+func defaultStore() Store { return Store{URL: "file:synwatch.db", BackupInterval: time.Hour} }
 
 func (s *Store) validate() []error {
 	var errs []error
@@ -23,6 +32,9 @@ func (s *Store) validate() []error {
 		errs = append(errs, fieldErr("store.url", "required: file:PATH or redis://HOST:PORT"))
 	} else if !strings.HasPrefix(s.URL, "file:") && !strings.HasPrefix(s.URL, "redis://") && !strings.HasPrefix(s.URL, "rediss://") {
 		errs = append(errs, fieldErr("store.url", "want file:PATH, redis://HOST:PORT or rediss://HOST:PORT"))
+	}
+	if s.BackupFile != "" && s.BackupInterval <= 0 {
+		errs = append(errs, fieldErr("store.backup_interval", "must be positive when store.backup_file is set"))
 	}
 	return errs
 }

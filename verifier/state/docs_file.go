@@ -40,7 +40,7 @@ func (f *File) GetDoc(ctx context.Context, coll, id string) ([]byte, bool, error
 		return nil, false, err
 	}
 	var out []byte
-	err := f.db.View(func(tx *bolt.Tx) error {
+	err := f.view(func(tx *bolt.Tx) error {
 		b, err := docBucket(tx, coll, false)
 		if b == nil || err != nil {
 			return err
@@ -61,7 +61,7 @@ func (f *File) ListDocs(ctx context.Context, coll string, fn func(id string, doc
 	if err := checkDocName(coll, "-"); err != nil {
 		return err
 	}
-	return f.db.View(func(tx *bolt.Tx) error {
+	return f.view(func(tx *bolt.Tx) error {
 		b, err := docBucket(tx, coll, false)
 		if b == nil || err != nil {
 			return err
@@ -83,7 +83,7 @@ func (f *File) UpdateDoc(ctx context.Context, coll, id string, fn func(old []byt
 	if err := checkDocName(coll, id); err != nil {
 		return err
 	}
-	return f.db.Update(func(tx *bolt.Tx) error {
+	return f.update(func(tx *bolt.Tx) error {
 		b, err := docBucket(tx, coll, true)
 		if err != nil {
 			return err

@@ -7,7 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,46 +31,177 @@ var (
 
 // File is the embedded store: one bbolt file. bbolt takes an exclusive lock
 // on the file, so one process at a time opens it (a second waits up to 2s,
-// then fails with "store in use").
+// then fails with "store in use"). Every bbolt call goes through guard: a
+// damaged file ends in a DamagedError, never a panic or a fault.
 type File struct {
-	db *bolt.DB
+	db       *bolt.DB
+	path     string
+	readOnly bool
+	created  bool          // this open made the file
+	wrote    atomic.Bool   // something was written since
+	damage   *DamagedError // found on open (readers only: writers refuse the file)
+	salvaged string        // the copy a reader of a damaged file reads, removed on Close
+
+	mu         sync.Mutex
+	unreadable map[string]bool // records skipped by reads since open
+
+	stopBackups func() // BackupEvery's, nil when none
 }
 
 var _ pipeline.Store = (*File)(nil)
 
-// OpenFile opens or creates the embedded store at path.
-func OpenFile(path string) (*File, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+// OpenFile opens or creates the embedded store at path for reading and
+// writing. The whole file is checked first: a damaged one is refused with a
+// DamagedError (writing to it would spread the damage).
+func OpenFile(path string) (*File, error) { return openFile(path, false) }
+
+// OpenFileForReading opens an existing store read-only (a shared lock: one
+// writer or several readers) and tolerates damage: reads skip what cannot be
+// read; Damage and Unreadable say what was skipped.
+func OpenFileForReading(path string) (*File, error) { return openFile(path, true) }
+
+func openFile(path string, readOnly bool) (*File, error) {
+	_, statErr := os.Stat(path)
+	created := errors.Is(statErr, fs.ErrNotExist)
+	if readOnly && created {
+		return nil, fmt.Errorf("open store file:%s: no such file", path)
+	}
+	f := &File{path: path, readOnly: readOnly, created: created, unreadable: map[string]bool{}}
+	open := path
+	if !created {
+		// check the pages before bbolt reads them (see pageScan)
+		data, err := readLocked(path, 2*time.Second)
+		if errors.Is(err, errInUse) {
+			return nil, inUse(path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open store file:%s: %w", path, err)
+		}
+		if scan := scanPages(data); len(scan.problems) > 0 {
+			d := &DamagedError{Path: path}
+			for _, p := range scan.problems {
+				d.add("%s", p)
+			}
+			if !readOnly {
+				return nil, d
+			}
+			// a reader reads what the scan could salvage, from a copy
+			tmp, err := salvageTemp(scan, path)
+			if err != nil {
+				return nil, errors.Join(d, err)
+			}
+			f.damage, f.salvaged, open = d, tmp, tmp
+		}
+	}
+	var db *bolt.DB
+	err := guard(path, "open", func() error {
+		var err error
+		db, err = bolt.Open(open, 0o600, &bolt.Options{Timeout: 2 * time.Second, ReadOnly: readOnly})
+		return err
+	})
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open store file:%s: store in use by another process (the embedded store takes one process at a time)", path)
+		if created {
+			_ = os.Remove(path) // a failed start-up leaves no empty store behind
+		}
+		if f.salvaged != "" {
+			_ = os.Remove(f.salvaged)
+		}
+		var d *DamagedError
+		switch {
+		case errors.Is(err, bolterrors.ErrTimeout):
+			return nil, inUse(path)
+		case errors.As(err, &d):
+			return nil, d
 		}
 		return nil, fmt.Errorf("open store file:%s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bServices, bChanges, bPending, bLog, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+	f.db = db
+	if err := f.view(func(tx *bolt.Tx) error {
+		for _, k := range unreadableRecords(tx) {
+			f.unreadable[k] = true
 		}
 		return nil
+	}); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	if readOnly {
+		return f, nil
+	}
+	err = guard(path, "open", func() error {
+		return db.Update(func(tx *bolt.Tx) error {
+			for _, b := range [][]byte{bServices, bChanges, bPending, bLog, bMeta} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
-		_ = db.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("open store file:%s: %w", path, err)
 	}
 	// Batch (observe, commit) coalesces concurrent callers into one
 	// transaction and one fsync, waiting at most this long for company.
 	db.MaxBatchDelay = time.Millisecond
-	return &File{db: db}, nil
+	return f, nil
 }
 
 func (f *File) Kind() string { return "file" }
 
-func (f *File) Close() error { return f.db.Close() }
+// Close closes the file; one this process created and never wrote to is
+// removed, so a start-up that fails later leaves no empty store behind.
+func (f *File) Close() error {
+	if f.stopBackups != nil {
+		f.stopBackups()
+	}
+	err := f.db.Close()
+	if f.salvaged != "" {
+		_ = os.Remove(f.salvaged)
+	}
+	if f.created && !f.wrote.Load() {
+		if rerr := os.Remove(f.path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+// Damage is what the check on open found (nil: nothing); only a file
+// opened for reading can have any.
+func (f *File) Damage() error {
+	if f.damage == nil {
+		return nil
+	}
+	return f.damage
+}
+
+// Unreadable lists the records (bucket/key) that reads skipped or the
+// check on open found undecodable.
+func (f *File) Unreadable() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.unreadable))
+	for k := range f.unreadable {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (f *File) skipped(bucket []byte, k []byte) {
+	f.mu.Lock()
+	f.unreadable[fmt.Sprintf("%s/%q", bucket, k)] = true
+	f.mu.Unlock()
+}
 
 func getRec(tx *bolt.Tx, k string) (*event.Record, error) {
-	v := tx.Bucket(bServices).Get([]byte(k))
+	b := tx.Bucket(bServices)
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get([]byte(k))
 	if v == nil {
 		return nil, nil
 	}
@@ -102,7 +237,7 @@ func (f *File) Observe(ctx context.Context, o *event.Observation) (event.Record,
 	)
 	t := micro(o.ObservedAt)
 	// Batch: concurrent observations share one transaction and one fsync.
-	err := f.db.Batch(func(tx *bolt.Tx) error {
+	err := f.batch(func(tx *bolt.Tx) error {
 		created = false
 		r, err := getRec(tx, svcKey(o.Service()))
 		if err != nil {
@@ -126,7 +261,7 @@ func (f *File) Observe(ctx context.Context, o *event.Observation) (event.Record,
 
 func (f *File) Get(ctx context.Context, svc event.Service) (*event.Record, error) {
 	var out *event.Record
-	err := f.db.View(func(tx *bolt.Tx) error {
+	err := f.view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = getRec(tx, svcKey(svc))
 		return err
@@ -145,7 +280,7 @@ func (f *File) Commit(ctx context.Context, c pipeline.Commit) ([]event.Change, b
 		fresh   []event.Change
 		applied bool
 	)
-	err := f.db.Batch(func(tx *bolt.Tx) error {
+	err := f.batch(func(tx *bolt.Tx) error {
 		fresh, applied = nil, false
 		k := svcKey(c.Service)
 		r, err := getRec(tx, k)
@@ -206,7 +341,7 @@ func pendingKey(ch event.Change) []byte {
 func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now time.Time, lease time.Duration) ([]event.Change, error) {
 	// most calls find nothing: look first without a write transaction
 	any := false
-	err := f.db.View(func(tx *bolt.Tx) error {
+	err := f.view(func(tx *bolt.Tx) error {
 		var prefix []byte
 		if svc != nil {
 			prefix = []byte(svc.IP.Unmap().String() + "\x00")
@@ -224,7 +359,7 @@ func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now tim
 		return nil, err
 	}
 	var out []event.Change
-	err = f.db.Update(func(tx *bolt.Tx) error {
+	err = f.update(func(tx *bolt.Tx) error {
 		out = nil
 		b := tx.Bucket(bPending)
 		var prefix []byte
@@ -261,7 +396,7 @@ func (f *File) Claim(ctx context.Context, svc *event.Service, limit int, now tim
 
 func (f *File) Hold(ctx context.Context, cs []event.Change, until time.Time) error {
 	claim := binary.BigEndian.AppendUint64(nil, uint64(toMicro(until))) // zero time: 0
-	return f.db.Update(func(tx *bolt.Tx) error {
+	return f.update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bPending)
 		for _, ch := range cs {
 			v := b.Get(pendingKey(ch))
@@ -278,7 +413,7 @@ func (f *File) Hold(ctx context.Context, cs []event.Change, until time.Time) err
 }
 
 func (f *File) Delivered(ctx context.Context, cs []event.Change) error {
-	return f.db.Update(func(tx *bolt.Tx) error {
+	return f.update(func(tx *bolt.Tx) error {
 		for _, ch := range cs {
 			if err := tx.Bucket(bPending).Delete(pendingKey(ch)); err != nil {
 				return err
@@ -288,16 +423,23 @@ func (f *File) Delivered(ctx context.Context, cs []event.Change) error {
 	})
 }
 
+// Records calls fn for every readable record; an unreadable one is skipped
+// (Unreadable lists it) instead of refusing the whole inventory.
 func (f *File) Records(ctx context.Context, fn func(event.Record) bool) error {
-	return f.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bServices).Cursor()
+	return f.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bServices)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
 		for k, v := cur.First(); k != nil; k, v = cur.Next() {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 			var r event.Record
 			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("record %s: %w", k, err)
+				f.skipped(bServices, k)
+				continue
 			}
 			if !fn(r) {
 				return nil
@@ -309,12 +451,17 @@ func (f *File) Records(ctx context.Context, fn func(event.Record) bool) error {
 
 func (f *File) Changes(ctx context.Context, since time.Time) ([]event.Change, error) {
 	var out []event.Change
-	err := f.db.View(func(tx *bolt.Tx) error {
-		cur := tx.Bucket(bLog).Cursor()
+	err := f.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bLog)
+		if b == nil {
+			return nil
+		}
+		cur := b.Cursor()
 		for k, v := cur.Seek(logKey(since, "")); k != nil; k, v = cur.Next() {
 			var ch event.Change
 			if err := json.Unmarshal(v, &ch); err != nil {
-				return fmt.Errorf("change log: %w", err)
+				f.skipped(bLog, k)
+				continue
 			}
 			out = append(out, ch)
 		}
@@ -325,21 +472,27 @@ func (f *File) Changes(ctx context.Context, since time.Time) ([]event.Change, er
 
 func (f *File) Started(ctx context.Context, now time.Time) (time.Time, error) {
 	var out time.Time
-	err := f.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bMeta)
-		if v := b.Get([]byte("started")); len(v) == 8 {
-			out = fromMicro(int64(binary.BigEndian.Uint64(v)))
-			return nil
-		}
-		out = micro(now)
-		return b.Put([]byte("started"), binary.BigEndian.AppendUint64(nil, uint64(toMicro(out))))
+	if err := f.writable(); err != nil {
+		return out, err
+	}
+	// not f.update: a start time alone does not keep a new file (see Close)
+	err := guard(f.path, "write", func() error {
+		return f.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bMeta)
+			if v := b.Get([]byte("started")); len(v) == 8 {
+				out = fromMicro(int64(binary.BigEndian.Uint64(v)))
+				return nil
+			}
+			out = micro(now)
+			return b.Put([]byte("started"), binary.BigEndian.AppendUint64(nil, uint64(toMicro(out))))
+		})
 	})
 	return out, err
 }
 
 func (f *File) Import(ctx context.Context, rec event.Record) error {
 	rec.IP = rec.IP.Unmap()
-	return f.db.Update(func(tx *bolt.Tx) error {
+	return f.update(func(tx *bolt.Tx) error {
 		r, err := getRec(tx, svcKey(rec.Service))
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ package state
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -40,11 +41,37 @@ func Open(ctx context.Context, url string, cfg config.Store) (Store, error) {
 		if path == "" {
 			return nil, fmt.Errorf("store %q: want file:PATH", url)
 		}
-		return OpenFile(path)
+		f, err := OpenFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if cfg.BackupFile != "" {
+			f.BackupEvery(cfg.BackupFile, cfg.BackupInterval, slog.Default())
+		}
+		return f, nil
 	case strings.HasPrefix(url, "redis://"), strings.HasPrefix(url, "rediss://"):
 		return OpenRedis(ctx, url, cfg)
 	}
 	return nil, fmt.Errorf("store %q: want file:PATH, redis://HOST:PORT or rediss://HOST:PORT", redactURL(url))
+}
+
+// OpenForReading opens the store for commands that only read it (exposures,
+// report): an embedded file must exist, is opened read-only and may be
+// damaged (reads skip what they cannot read: see File.Damage and
+// File.Unreadable); Redis opens as with Open.
+func OpenForReading(ctx context.Context, url string, cfg config.Store) (Store, error) {
+	if path, ok := strings.CutPrefix(url, "file:"); ok {
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return nil, fmt.Errorf("store %q: want file:PATH", url)
+		}
+		f, err := OpenFileForReading(path)
+		if err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	return Open(ctx, url, cfg)
 }
 
 // changeTTL is how long a change ID is remembered for deduplication and how
