@@ -84,6 +84,7 @@ func (s *storeOptions) records(ctx context.Context, env *Env, ff *filterOptions,
 		return nil, nil, err
 	}
 	recs, err := report.Load(ctx, st, filter)
+	warnDamage(env, "exposures", st)
 	if err != nil {
 		st.Close()
 		return nil, nil, err

@@ -135,6 +135,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	}
 	defer st.Close()
 	recs, err := report.Load(ctx, st, filter)
+	warnDamage(env, "report", st)
 	if err != nil {
 		return err
 	}

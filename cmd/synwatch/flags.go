@@ -252,6 +252,9 @@ func checkBrokers(brokers []string) error {
 	if len(brokers) == 0 {
 		return usagef("--kafka: want HOST:PORT[,HOST:PORT...]")
 	}
+	if err := config.CheckBrokers(brokers); err != nil {
+		return usagef("--kafka: %v", err)
+	}
 	return nil
 }
 

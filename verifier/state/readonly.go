@@ -7,10 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/synwatch/synwatch/internal/config"
 )
@@ -39,14 +37,12 @@ func OpenReadOnly(ctx context.Context, url string, cfg config.Store) (Store, err
 	case fi.IsDir():
 		return nil, fmt.Errorf("store file:%s is a directory, not a store file", path)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 2 * time.Second})
+	// a damaged file is read as far as it can be (see OpenFileForReading)
+	f, err := OpenFileForReading(path)
 	if err != nil {
-		if errors.Is(err, bolterrors.ErrTimeout) {
-			return nil, fmt.Errorf("open store file:%s: store in use by another process (the embedded store takes one process at a time)", path)
-		}
-		return nil, fmt.Errorf("open store file:%s: not a synwatch store: %w", path, err)
+		return nil, err
 	}
-	err = db.View(func(tx *bolt.Tx) error {
+	err = f.view(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bServices, bChanges, bPending, bLog, bMeta} {
 			if tx.Bucket(b) == nil {
 				return fmt.Errorf("open store file:%s: not a synwatch store (no %s bucket)", path, b)
@@ -55,8 +51,8 @@ func OpenReadOnly(ctx context.Context, url string, cfg config.Store) (Store, err
 		return nil
 	})
 	if err != nil {
-		_ = db.Close()
+		_ = f.Close()
 		return nil, err
 	}
-	return &File{db: db}, nil
+	return f, nil
 }

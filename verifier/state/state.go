@@ -55,25 +55,6 @@ func Open(ctx context.Context, url string, cfg config.Store) (Store, error) {
 	return nil, fmt.Errorf("store %q: want file:PATH, redis://HOST:PORT or rediss://HOST:PORT", redactURL(url))
 }
 
-// OpenForReading opens the store for commands that only read it (exposures,
-// report): an embedded file must exist, is opened read-only and may be
-// damaged (reads skip what they cannot read: see File.Damage and
-// File.Unreadable); Redis opens as with Open.
-func OpenForReading(ctx context.Context, url string, cfg config.Store) (Store, error) {
-	if path, ok := strings.CutPrefix(url, "file:"); ok {
-		path = strings.TrimPrefix(path, "//")
-		if path == "" {
-			return nil, fmt.Errorf("store %q: want file:PATH", url)
-		}
-		f, err := OpenFileForReading(path)
-		if err != nil {
-			return nil, err
-		}
-		return f, nil
-	}
-	return Open(ctx, url, cfg)
-}
-
 // changeTTL is how long a change ID is remembered for deduplication and how
 // long the change log keeps changes.
 const changeTTL = 400 * 24 * time.Hour
