@@ -37,7 +37,7 @@ func (o *consoleServeOptions) register(fs *pflag.FlagSet, listenFlag, prefix str
 	fs.StringVar(&o.tlsCert, prefix+"tls-cert", "", "serve the console over TLS with this certificate `FILE` (PEM)")
 	fs.StringVar(&o.tlsKey, prefix+"tls-key", "", "the TLS private key `FILE` (PEM)")
 	fs.BoolVar(&o.secureCookies, prefix+"secure-cookies", false, "mark cookies Secure without --tls-cert (a TLS-terminating proxy in front)")
-	fs.DurationVar(&o.refresh, prefix+"refresh", time.Minute, "read the whole inventory again this often (changes arrive in between)")
+	fs.DurationVar(&o.refresh, prefix+"refresh", 5*time.Minute, "read the whole inventory again this often (changes arrive in between through the change log; a full read of 100,000 services takes seconds)")
 }
 
 func (o *consoleServeOptions) check(listenFlag, prefix string) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/console/auth"
+	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/state"
 )
 
@@ -126,6 +127,13 @@ func BenchmarkConsole100k(b *testing.B) {
 			get(b, "/services")
 		}
 	})
+	b.Run("overview-after-a-change", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			c.inv.Put(&rec)
+			get(b, "/")
+		}
+	})
 	b.Run("page-through-all", func(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
@@ -145,6 +153,17 @@ func BenchmarkConsole100k(b *testing.B) {
 			if err := c.inv.Load(ctx, st); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+	// the baseline: a page made by reading the store per request, as
+	// `synwatch exposures` and the report do
+	b.Run("baseline-page-by-reading-the-store", func(b *testing.B) {
+		for b.Loop() {
+			recs, err := report.Load(ctx, st, report.Filter{})
+			if err != nil || len(recs) != n {
+				b.Fatalf("%d records, %v", len(recs), err)
+			}
+			_ = report.Exposures(recs[:50])
 		}
 	})
 }

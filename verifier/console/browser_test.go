@@ -18,6 +18,7 @@ import (
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/triage"
@@ -338,6 +339,53 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 
+	// approve a deep check waiting in the queue (verifier/checks)
+	rec, _ := st.Get(context.Background(), svc)
+	prof := checks.Profile{CheckProfile: config.CheckProfile{Name: "ssh-brute-default", Match: config.CheckMatch{Services: []string{"ssh"}}}, Risk: checks.Intrusive}
+	q := checks.NewQueue(st, 0, nil)
+	queued, err := q.Offer(context.Background(), rec, []checks.Profile{prof}, cfg.Inside, nil)
+	if err != nil || len(queued) != 1 {
+		t.Fatalf("offer: %v %v", queued, err)
+	}
+	err = cdp.Do(ctx,
+		cdp.Navigate(base+"/queue"),
+		cdp.WaitVisible(css("#r-"+queued[0].ID)),
+		sh.take("09-approvals"),
+		cdp.SendKeys(css("#r-"+queued[0].ID), "maintenance window CHG-42"),
+		cdp.Click(css(`button[value="approve"]`)),
+		cdp.WaitVisible(css(".flash")),
+	)
+	if err != nil {
+		t.Fatalf("approve: %v", err)
+	}
+	if c, err := q.Get(context.Background(), queued[0].ID); err != nil || c.State != checks.Approved || c.Approval == nil || c.Approval.By != "otto" {
+		t.Fatalf("check after approval: %+v %v", c, err)
+	}
+
+	// every control of every page has a label, and Tab walks the form
+	for _, path := range []string{"/", "/services", "/services/198.18.7.7/tcp/22", "/changes", "/queue", "/audit"} {
+		var unlabelled int
+		err := cdp.Do(ctx, cdp.Navigate(base+path), cdp.WaitVisible(css("main")), func(ctx context.Context, t *cdp.Target) (cdp.Void, error) {
+			n, err := cdp.Evaluate[int](`[...document.querySelectorAll("main input:not([type=hidden]), main select, main textarea, main button")]
+				.filter(e => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !(e.tagName == "BUTTON" && e.textContent.trim())).length`)(ctx, t)
+			unlabelled = n
+			return cdp.Void{}, err
+		})
+		if err != nil || unlabelled != 0 {
+			t.Errorf("%s: %d controls without a label (%v)", path, unlabelled, err)
+		}
+	}
+	var focused string
+	err = cdp.Do(ctx, cdp.Navigate(base+"/services"), cdp.Focus(css("#q")), cdp.KeyEvent("\t"),
+		func(ctx context.Context, t *cdp.Target) (cdp.Void, error) {
+			id, err := cdp.Evaluate[string](`document.activeElement.id`)(ctx, t)
+			focused = id
+			return cdp.Void{}, err
+		})
+	if err != nil || focused != "verdict" {
+		t.Fatalf("Tab from the search box reached %q (%v), want the verdict filter", focused, err)
+	}
+
 	// a request without the CSRF token is refused, even from the console's own page
 	var code int
 	err = cdp.Do(ctx,
@@ -359,7 +407,7 @@ func TestBrowser(t *testing.T) {
 		cdp.Navigate(base+"/services/198.18.7.7/tcp/22"),
 		cdp.WaitVisible(css("#h-vulns")),
 		text("main", &s),
-		sh.take("09-service-viewer"),
+		sh.take("10-service-viewer"),
 	)
 	if err != nil {
 		t.Fatalf("viewer: %v", err)
@@ -373,7 +421,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || code != 403 {
 		t.Fatalf("viewer POST with CSRF token: %v, status %d, want 403", err, code)
 	}
-	if err := cdp.Do(ctx, cdp.Navigate(base+"/"), cdp.WaitVisible(css("#h-matrix")), sh.take("10-overview")); err != nil {
+	if err := cdp.Do(ctx, cdp.Navigate(base+"/"), cdp.WaitVisible(css("#h-matrix")), sh.take("11-overview")); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -65,7 +65,8 @@ type Options struct {
 	Secure bool
 	Log    *slog.Logger
 	// Refresh is how often the whole inventory is read again (changes
-	// arrive in between through the change log); default one minute.
+	// arrive in between through the change log; between reads only
+	// last_seen and observation counts lag); default five minutes.
 	Refresh time.Duration
 	// Poll is how often the change log is read; default one second.
 	Poll time.Duration
@@ -97,7 +98,7 @@ func New(opt Options) (*Console, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	if opt.Refresh <= 0 {
-		opt.Refresh = time.Minute
+		opt.Refresh = 5 * time.Minute
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = time.Second

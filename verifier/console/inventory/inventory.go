@@ -435,6 +435,31 @@ var Severities = []string{"critical", "high", "medium", "low", "info", "none"}
 // Verdicts lists the statuses in the overview's order.
 var Verdicts = []string{"exposed", "restricted", "closed", "gone", "error", "unverified"}
 
+// sevIndex places a severity rank in Severities (critical first, none last).
+func sevIndex(rank int8) int {
+	if rank < 0 {
+		return len(Severities) - 1
+	}
+	return 4 - int(rank)
+}
+
+// verdictIndex places a status in Verdicts.
+func verdictIndex(s event.Status) int {
+	switch s {
+	case event.StatusExposed:
+		return 0
+	case event.StatusRestricted:
+		return 1
+	case event.StatusClosed:
+		return 2
+	case event.StatusGone:
+		return 3
+	case event.StatusError:
+		return 4
+	}
+	return 5
+}
+
 // Summarize counts the whole inventory; attention keeps at most n rows:
 // exposed, high or critical, highest severity and newest first. Cached per
 // version.
@@ -448,10 +473,9 @@ func (inv *Inventory) Summarize(n int) Summary {
 	if inv.sum != nil && inv.sumN == n && inv.sumVer == v {
 		return *inv.sum
 	}
-	s := Summary{ByVerdict: map[string]int{}, BySev: map[string]int{}, Matrix: map[string]map[string]int{}}
-	for _, sev := range Severities {
-		s.Matrix[sev] = map[string]int{}
-	}
+	// counted in arrays (severity rank+1 × verdict index), turned into maps once
+	var counts [6][6]int // len(Severities) × len(Verdicts)
+	var s Summary
 	var attention []*Row
 	var last netip.Addr
 	for _, r := range rows {
@@ -460,17 +484,22 @@ func (inv *Inventory) Summarize(n int) Summary {
 			s.Hosts++
 			last = r.IP
 		}
-		sev := string(r.Severity)
-		if sev == "" {
-			sev = "none"
-		}
-		s.ByVerdict[r.status]++
-		s.BySev[sev]++
-		if m := s.Matrix[sev]; m != nil {
-			m[r.status]++
-		}
+		counts[sevIndex(r.sev)][verdictIndex(r.Verdict)]++
 		if r.Verdict == event.StatusExposed && int(r.sev) >= event.SevHigh.Rank() {
 			attention = append(attention, r)
+		}
+	}
+	s.ByVerdict, s.BySev, s.Matrix = map[string]int{}, map[string]int{}, map[string]map[string]int{}
+	for i, sev := range Severities {
+		s.Matrix[sev] = map[string]int{}
+		for j, v := range Verdicts {
+			n := counts[i][j]
+			if n == 0 {
+				continue
+			}
+			s.Matrix[sev][v] = n
+			s.BySev[sev] += n
+			s.ByVerdict[v] += n
 		}
 	}
 	slices.SortFunc(attention, func(a, b *Row) int {
