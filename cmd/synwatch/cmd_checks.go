@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/synwatch/synwatch/internal/config"
@@ -268,7 +269,7 @@ func runChecksRun(ctx context.Context, env *Env, o *checksRunOptions) error {
 	}
 	defer d.Close(context.WithoutCancel(ctx))
 	pipe := pipeline.New(st, nil, d, cfg, log, nil)
-	c, err := checks.FromConfig(cfg, st, st, pipe, auditTo(st), log)
+	c, err := checks.FromConfig(cfg, st, st, pipe, auditTo(st), log, nil)
 	if err != nil {
 		return err
 	}
@@ -326,11 +327,11 @@ func runJSON(r checks.Result) checkRun {
 
 // newSideChecker builds the checker of a verifier side (verifier, run);
 // nil when checks are disabled.
-func newSideChecker(cfg config.Config, st state.Store, pipe *pipeline.Pipeline, log *slog.Logger) (*checks.Checker, error) {
+func newSideChecker(cfg config.Config, st state.Store, pipe *pipeline.Pipeline, log *slog.Logger, reg prometheus.Registerer) (*checks.Checker, error) {
 	if !cfg.Checks.Enabled {
 		return nil, nil
 	}
-	c, err := checks.FromConfig(cfg, st, st, pipe, auditTo(st), log)
+	c, err := checks.FromConfig(cfg, st, st, pipe, auditTo(st), log, reg)
 	if err != nil {
 		return nil, err
 	}

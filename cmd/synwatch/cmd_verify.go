@@ -150,7 +150,7 @@ func verifyAndRecord(ctx context.Context, env *Env, cfg config.Config, s *scan.S
 	defer d.Close(context.WithoutCancel(ctx))
 	cv := &capturingVerifier{inner: s}
 	pipe := pipeline.New(st, cv, d, cfg, log, nil)
-	checker, err := newSideChecker(cfg, st, pipe, log)
+	checker, err := newSideChecker(cfg, st, pipe, log, nil)
 	if err != nil {
 		return err
 	}

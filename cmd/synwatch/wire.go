@@ -110,7 +110,7 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	v.book = book
 	d.Policy().SetAllowSource(book)
 	v.handler = v.pipe
-	if v.checker, err = newSideChecker(cfg, st, v.pipe, log); err != nil {
+	if v.checker, err = newSideChecker(cfg, st, v.pipe, log, reg); err != nil {
 		return fail(err)
 	}
 	log.Info("verifier side ready", "role", o.role, "store", st.Kind(), "sinks", d.Sinks(),

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 )
@@ -40,6 +42,7 @@ type Options struct {
 	Inventory       Inventory      // nil: the check's own copy of the service is used
 	Owner           string         // names this process on running checks
 	Log             *slog.Logger
+	Registerer      prometheus.Registerer // nil: metrics are not registered
 }
 
 // Checker queues checks when verifications find services and runs the
@@ -51,6 +54,7 @@ type Checker struct {
 	sems     map[string]chan struct{}
 	limit    *netLimiter
 	log      *slog.Logger
+	m        *metrics
 }
 
 // NewChecker returns a Checker over q.
@@ -67,8 +71,12 @@ func NewChecker(q *Queue, o Options) (*Checker, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	c := &Checker{q: q, o: o, profiles: map[string]*Profile{}, sems: map[string]chan struct{}{},
-		limit: newNetLimiter(o.PerNetPerMinute), log: o.Log}
+		limit: newNetLimiter(o.PerNetPerMinute), log: o.Log, m: m}
 	for i := range o.Profiles {
 		p := &o.Profiles[i]
 		c.profiles[p.Name] = p
@@ -140,10 +148,17 @@ func (c *Checker) RunDue(ctx context.Context) ([]Result, error) {
 	if _, err := c.q.Expire(ctx); err != nil {
 		c.log.Warn("expiring approvals failed", "err", err)
 	}
-	list, lerr := c.q.List(ctx, Approved, Done, Running)
+	list, lerr := c.q.List(ctx, Approved, Done, Running, Pending)
 	if lerr != nil && list == nil {
 		return nil, lerr
 	}
+	pending := 0
+	for _, k := range list {
+		if k.State == Pending {
+			pending++
+		}
+	}
+	c.m.pending.Set(float64(pending))
 	now := c.q.now().UTC()
 	var (
 		wg  sync.WaitGroup
@@ -157,10 +172,12 @@ func (c *Checker) RunDue(ctx context.Context) ([]Result, error) {
 		p, ok := c.profiles[k.Profile]
 		if !ok {
 			c.log.Warn("check due, but its profile is no longer configured; skipped", "check", k.ID, "profile", k.Profile)
+			c.m.refused.Inc()
 			continue
 		}
 		if reason := c.scope(&k); reason != "" {
 			c.log.Warn("check refused: target out of scope", "check", k.ID, "reason", reason)
+			c.m.refused.Inc()
 			continue
 		}
 		hold := p.Timeout*time.Duration(tries(p)) + 10*time.Minute
@@ -259,6 +276,13 @@ func (c *Checker) run(ctx context.Context, p *Profile, k Check) Result {
 		}
 	}
 	rr := RunResult{Started: started, Finished: c.q.now().UTC(), Findings: len(res.Findings)}
+	c.m.findings.WithLabelValues("new").Add(float64(len(res.Fresh)))
+	c.m.findings.WithLabelValues("fixed").Add(float64(len(res.Fixed)))
+	if res.Err != nil {
+		c.m.runs.WithLabelValues(p.Name, "failed").Inc()
+	} else {
+		c.m.runs.WithLabelValues(p.Name, "ok").Inc()
+	}
 	if res.Err != nil {
 		rr.Error = clip(res.Err.Error(), 500)
 		c.log.Warn("check failed", "check", k.ID, "profile", p.Name, "service", k.Service.String(), "err", res.Err)

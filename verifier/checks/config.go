@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/verifier/scan"
 )
@@ -15,7 +17,8 @@ import (
 // checks run`: the profiles (checked against nmap's script database), the
 // nmap binary (verifier.nmap), the scope and the limits. Problems are found
 // here, at start-up.
-func FromConfig(cfg config.Config, docs Docs, inv Inventory, changes ChangeRecorder, audit AuditFunc, log *slog.Logger) (*Checker, error) {
+// reg may be nil.
+func FromConfig(cfg config.Config, docs Docs, inv Inventory, changes ChangeRecorder, audit AuditFunc, log *slog.Logger, reg prometheus.Registerer) (*Checker, error) {
 	ps, err := Profiles(cfg.Checks, "")
 	if err != nil {
 		return nil, err
@@ -30,6 +33,6 @@ func FromConfig(cfg config.Config, docs Docs, inv Inventory, changes ChangeRecor
 		Rerun: cfg.Checks.Rerun, PerNetPerMinute: cfg.Checks.PerNetPerMinute,
 		Runner:  &ProcessRunner{Nmap: bin, RawSocket: scan.HasNetRaw},
 		Changes: changes, Inventory: inv,
-		Owner: host + ":" + strconv.Itoa(os.Getpid()), Log: log,
+		Owner: host + ":" + strconv.Itoa(os.Getpid()), Log: log, Registerer: reg,
 	})
 }
