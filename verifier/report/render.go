@@ -86,10 +86,9 @@ func triageText(f Finding) string {
 
 func stateText(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
-func mdEscape(s string) string {
-	r := strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "\n", " ")
-	return r.Replace(s)
-}
+var mdEscaper = strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "\n", " ")
+
+func mdEscape(s string) string { return mdEscaper.Replace(s) }
 
 func renderMD(w io.Writer, rep Report) error {
 	var b strings.Builder

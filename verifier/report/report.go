@@ -368,7 +368,8 @@ func Build(rs []event.Record, o Options) Report {
 	hosts := map[netip.Addr]bool{}
 	groups := map[string]*Group{}
 	var order []string
-	best := map[string]*event.Record{} // the most severe record of each group
+	best := map[string]*event.Record{}   // the most severe record of each group
+	rowOf := map[string]map[string]int{} // group → vulnerability id → index in its Vulns
 	var verified []event.Record
 	for i := range rs {
 		r := &rs[i]
@@ -387,6 +388,7 @@ func Build(rs []event.Record, o Options) Report {
 			g = &Group{Name: name, Service: r.Name, Product: r.Product, Version: r.Version, CPEs: orEmpty(r.CPEs),
 				Severity: sev, VulnsKnown: "unknown", Reasons: []string{}, Vulns: []VulnRow{}}
 			groups[key] = g
+			rowOf[key] = map[string]int{}
 			order = append(order, key)
 			best[key] = r
 		} else if sevRank(sev) > sevRank(g.Severity) {
@@ -397,7 +399,7 @@ func Build(rs []event.Record, o Options) Report {
 			Verdict: verdict(r.Status), Severity: sev, FirstSeen: in(r.FirstSeen), LastSeen: in(r.LastSeen),
 			VerifiedAt: in(r.VerifiedAt), Baseline: r.Baseline, VulnsNote: r.VulnsNote})
 		switch {
-		case len(r.OpenVulns()) > 0:
+		case slices.ContainsFunc(r.Vulns, func(v event.Vuln) bool { return v.Active() }):
 			g.VulnsKnown = "found"
 		case g.VulnsKnown == "unknown" && vulnsAnswered(r):
 			g.VulnsKnown = "none"
@@ -411,8 +413,8 @@ func Build(rs []event.Record, o Options) Report {
 			if v.IsExploit {
 				rep.Summary.Exploits++
 			}
-			j := slices.IndexFunc(g.Vulns, func(x VulnRow) bool { return x.ID == v.ID })
-			if j < 0 {
+			j, ok := rowOf[key][v.ID]
+			if !ok {
 				row := VulnRow{ID: v.ID, Type: v.Type, CVSS: scoreOrNil(v), Exploit: v.IsExploit, URL: VulnURL(v),
 					Source: string(v.Source), FirstSeen: in(v.FirstSeen), FirstScan: v.FirstScan, Locations: []string{}}
 				row.Severity = cvssSeverity(row.CVSS)
@@ -421,6 +423,7 @@ func Build(rs []event.Record, o Options) Report {
 				}
 				g.Vulns = append(g.Vulns, row)
 				j = len(g.Vulns) - 1
+				rowOf[key][v.ID] = j
 			}
 			row := &g.Vulns[j]
 			row.Exploit = row.Exploit || v.IsExploit

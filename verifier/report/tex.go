@@ -19,12 +19,13 @@ import (
 // it pdflatex falls back to bitmap fonts).
 const TeXPackages = "texlive-latex-base texlive-latex-recommended lmodern"
 
+var texEscaper = strings.NewReplacer(`\`, `\textbackslash{}`, "{", `\{`, "}", `\}`, "$", `\$`, "&", `\&`, "#", `\#`, "^", `\^{}`,
+	"_", `\_`, "~", `\~{}`, "%", `\%`, "<", `\textless{}`, ">", `\textgreater{}`, "|", `\textbar{}`, "→", `$\rightarrow$`,
+	"—", "---", "–", "--", "--", "-{}-", "\n", " ")
+
 func texEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\textbackslash{}`, "{", `\{`, "}", `\}`, "$", `\$`, "&", `\&`, "#", `\#`, "^", `\^{}`,
-		"_", `\_`, "~", `\~{}`, "%", `\%`, "<", `\textless{}`, ">", `\textgreater{}`, "|", `\textbar{}`, "→", `$\rightarrow$`,
-		"—", "---", "–", "--", "--", "-{}-", "\n", " ")
 	var b strings.Builder
-	for _, c := range r.Replace(s) {
+	for _, c := range texEscaper.Replace(s) {
 		if c < 128 {
 			b.WriteRune(c)
 		} else {
@@ -36,14 +37,14 @@ func texEscape(s string) string {
 
 // texURL keeps what \url and \href accept: no braces, percent or hash
 // unescaped, no backslashes.
-func texURL(s string) string {
-	return strings.NewReplacer(`\`, "", "{", "", "}", "", "%", `\%`, "#", `\#`).Replace(s)
-}
+func texURL(s string) string { return texURLEscaper.Replace(s) }
+
+var texURLEscaper = strings.NewReplacer(`\`, "", "{", "", "}", "", "%", `\%`, "#", `\#`)
 
 // texBreakable lets long addresses and lists break after separators.
-func texBreakable(s string) string {
-	return strings.NewReplacer(",", `,\allowbreak{}`, ":", `:\allowbreak{}`, "/", `/\allowbreak{}`).Replace(texEscape(s))
-}
+func texBreakable(s string) string { return texBreaker.Replace(texEscape(s)) }
+
+var texBreaker = strings.NewReplacer(",", `,\allowbreak{}`, ":", `:\allowbreak{}`, "/", `/\allowbreak{}`)
 
 func sevBox(s string) string {
 	return fmt.Sprintf(`\sev{%s}{%s}`, s, strings.ToUpper(s))
