@@ -18,7 +18,7 @@ type Sensor struct {
 	Handshake  Handshake     `yaml:"handshake"`
 	Spray      Spray         `yaml:"spray"`
 	Refresh    time.Duration `yaml:"refresh"`          // emit each (ip, proto, port) at most once per refresh
-	SuppressN  int           `yaml:"suppress_entries"` // LRU size of the suppression table
+	SuppressN  int           `yaml:"suppress_entries"` // services the suppression table holds
 	StatsEvery time.Duration `yaml:"stats_interval"`   // periodic capture statistics log line
 }
 

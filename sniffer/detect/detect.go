@@ -121,7 +121,7 @@ type Detector struct {
 	nextDue  atomic.Int64         // earliest end of a window with pending observations; MaxInt64: none
 	syns     *flowTable
 	udpReqs  *flowTable
-	suppress *lru[svcKey, int64]
+	suppress *svcTable
 	spray    *lru[[16]byte, sprayHost]
 	udpHigh  [65536 / 64]uint64 // bitmap of watched UDP ports above 1024
 
@@ -179,7 +179,7 @@ func New(cfg Config) *Detector {
 		holdNs:    int64(cfg.SprayHoldDown),
 		syns:      newFlowTable(cfg.SYNFlows, int64(cfg.SYNWindow)),
 		udpReqs:   newFlowTable(cfg.UDPFlows, int64(cfg.UDPWindow)),
-		suppress:  newLRU[svcKey, int64](cfg.SuppressEntries),
+		suppress:  newSvcTable(cfg.SuppressEntries),
 		spray:     newLRU[[16]byte, sprayHost](cfg.SprayHosts),
 	}
 	for _, p := range cfg.UDPHighPorts {
@@ -429,8 +429,7 @@ func (d *Detector) due(ns int64, out []*event.Observation) []*event.Observation 
 // suppressed says whether the service was reported within the refresh
 // interval; if not, it records now. Called with d.mu held.
 // reportedWithin says whether p's service was reported within the refresh
-// interval, recording nothing (suppressed records); a hit counts as a use
-// for the LRU.
+// interval, recording nothing (suppressed records).
 func (d *Detector) reportedWithin(p *Packet, now int64) bool {
 	at, ok := d.suppress.get(svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto})
 	return ok && now-*at > -d.refreshNs && now-*at < d.refreshNs

@@ -215,21 +215,23 @@ func TestSuppressionBounded(t *testing.T) {
 	cfg.SuppressEntries = 100
 	cfg.SprayPorts = 10
 	d := New(cfg)
-	for i := 0; i < 1000; i++ {
-		d.Process(pkt(0, ProtoTCP, SA, fmt.Sprintf("198.18.%d.%d", 4+i/250, 1+i%250), 80, cli, 40000))
+	// 2,000 services into a table for 100 (256 slots: 64 sets of 4)
+	for i := 0; i < 2000; i++ {
+		d.Process(pkt(time.Duration(i)*time.Millisecond, ProtoTCP, SA, fmt.Sprintf("198.18.%d.%d", 4+i/250, 1+i%250), 80, cli, 40000))
 	}
-	if n := d.suppress.Len(); n != 100 {
-		t.Errorf("suppression table holds %d entries, want its bound 100", n)
+	if n := d.suppress.Len(); n != 256 {
+		t.Errorf("suppression table holds %d entries, want its bound 256", n)
 	}
 	_, _, ev, _ := d.Evictions()
-	if ev != 900 {
-		t.Errorf("evicted %d, want 900", ev)
+	if ev != 2000-256 {
+		t.Errorf("evicted %d, want %d", ev, 2000-256)
 	}
-	// the most recent entries are kept, the oldest evicted (LRU)
-	if d.Process(pkt(time.Second, ProtoTCP, SA, "198.18.7.250", 80, cli, 40000)) != nil {
+	// the most recent report is kept, the oldest given up (each set
+	// replaces the service reported longest ago)
+	if d.Process(pkt(2*time.Second, ProtoTCP, SA, "198.18.11.250", 80, cli, 40000)) != nil {
 		t.Error("most recent service reported again")
 	}
-	if d.Process(pkt(time.Second, ProtoTCP, SA, "198.18.4.1", 80, cli, 40000)) == nil {
+	if d.Process(pkt(2*time.Second, ProtoTCP, SA, "198.18.4.1", 80, cli, 40000)) == nil {
 		t.Error("evicted service not reported again")
 	}
 }
@@ -423,7 +425,7 @@ func TestSuppressionRSS1M(t *testing.T) {
 		t.Skip("set SYNWATCH_RSS_TEST=1 to measure (allocates ~150 MB)")
 	}
 	cfg := testConfig()
-	cfg.SprayPorts = 300
+	cfg.SprayPorts = 1 << 20 // the spray guard off: this measures the tables
 	cfg.SprayHosts = 1 << 10
 	cfg.SuppressEntries = 1 << 20
 	runtime.GC()
@@ -455,7 +457,10 @@ func TestSuppressionRSS1M(t *testing.T) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	flood := rss(t)
-	t.Logf("after 1M more distinct services (table full, LRU evicting): RSS %d MiB, entries %d", flood>>20, d.suppress.Len())
+	t.Logf("after 1M more distinct services (table full, evicting): RSS %d MiB, entries %d", flood>>20, d.suppress.Len())
+	if after-before > 100<<20 {
+		t.Errorf("1M services took %d MiB, want at most 100", (after-before)>>20)
+	}
 	runtime.KeepAlive(d)
 }
 
