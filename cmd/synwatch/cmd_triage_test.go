@@ -166,7 +166,7 @@ func TestBaselineImportThenReport(t *testing.T) {
 // service's severity no longer counts the CVE (OpenSSH falls from critical
 // to high: the next highest CVSS is 8.1) and the record says who marked it
 // and why. triage list shows the decision, reopen undoes it.
-func TestTriageFalsePositiveThenReport(t *testing.T) {
+func TestTriageFalsePositiveCommand(t *testing.T) {
 	dir := t.TempDir()
 	store := "file:" + filepath.Join(dir, "inv.db")
 	xml := filepath.Join("..", "..", "verifier", "baseline", "testdata", "flan.xml")

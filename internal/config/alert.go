@@ -130,11 +130,12 @@ type FileSink struct {
 
 func defaultAlert() Alert {
 	return Alert{
-		GiveUp:         10 * time.Minute,
-		RetryMin:       time.Second,
-		RetryMax:       time.Minute,
-		AttemptTimeout: 10 * time.Second,
-		QueueSize:      1024,
+		GiveUp:             10 * time.Minute,
+		RetryMin:           time.Second,
+		RetryMax:           time.Minute,
+		AttemptTimeout:     10 * time.Second,
+		QueueSize:          1024,
+		VulnsFixedSeverity: "info",
 	}
 }
 

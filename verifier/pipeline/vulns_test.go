@@ -246,3 +246,48 @@ func TestTriageHidesVulns(t *testing.T) {
 		})
 	}
 }
+
+// A baseline import records the vulnerabilities scored and without a
+// change; the first verification with the same findings records none
+// either, and the rows keep the import as their first scan.
+func TestImportThenSameVerification(t *testing.T) {
+	for name, open := range fileAndRedis(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			store := open()
+			scanned := t0.Add(-24 * time.Hour)
+			v := vulners(event.SourceAnswered, row("CVE-2023-38408", 9.8), row("CVE-2024-6387", 8.1))
+			v.Service = observation("198.18.1.4", 22, t0).Service()
+			v.ScannedAt = scanned
+			n, err := pipeline.ImportScan(ctx, store, nil, nil, []event.Verification{v}, "baseline scan.xml")
+			if err != nil || n != 1 {
+				t.Fatal(n, err)
+			}
+			r, _ := store.Get(ctx, v.Service)
+			if r == nil || !r.Baseline || r.Severity != event.SevCritical || len(r.Vulns) != 2 || r.Vulns[0].FirstScan != "baseline scan.xml" || !r.Vulns[0].FirstSeen.Equal(scanned) {
+				t.Fatalf("imported %+v", r)
+			}
+			if cs, _ := store.Changes(ctx, time.Time{}); len(cs) != 0 {
+				t.Fatalf("import recorded changes %v", cs)
+			}
+			fv, a, clk := &fakeVerifier{}, &fakeAlerter{}, &clock{t: t0}
+			p := pipeline.New(store, fv, a, testConfig(), nil, nil)
+			p.SetClock(clk.now)
+			same := vulners(event.SourceAnswered, row("CVE-2024-6387", 8.1), row("CVE-2023-38408", 9.8))
+			same.ScannedAt = t0
+			fv.set(same)
+			if err := p.Handle(ctx, observation("198.18.1.4", 22, t0)); err != nil {
+				t.Fatal(err)
+			}
+			if len(a.got) != 0 {
+				t.Errorf("verification with the imported findings raised %v", a.kinds())
+			}
+			r, _ = store.Get(ctx, v.Service)
+			for _, x := range r.Vulns {
+				if x.FirstScan != "baseline scan.xml" || !x.FirstSeen.Equal(scanned) {
+					t.Errorf("%s: first seen %v by %q, want the import", x.ID, x.FirstSeen, x.FirstScan)
+				}
+			}
+		})
+	}
+}
