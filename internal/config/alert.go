@@ -97,6 +97,9 @@ type SlackSink struct {
 	SinkCommon `yaml:",inline"`
 	URLFile    string `yaml:"url_file"`
 	URLEnv     string `yaml:"url_env"`
+	// DetailsURL is where a digest sends its readers for details (the
+	// console's address, where one is served); empty: synwatch exposures.
+	DetailsURL string `yaml:"details_url"`
 }
 
 // WebhookSink posts the alert as JSON, signed with HMAC-SHA256.
@@ -275,6 +278,9 @@ func (a *Alert) validate() []error {
 	if s.Slack != nil {
 		errs = append(errs, s.Slack.validate("alert.sinks.slack")...)
 		errs = append(errs, secretPair("alert.sinks.slack", "url_file", "url_env", s.Slack.URLFile, s.Slack.URLEnv)...)
+		if u := s.Slack.DetailsURL; u != "" && !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
+			errs = append(errs, fieldErr("alert.sinks.slack.details_url", "want an http:// or https:// URL, not %q", u))
+		}
 		if s.Slack.URLFile == "" && s.Slack.URLEnv == "" {
 			errs = append(errs, fieldErr("alert.sinks.slack.url_file", "the incoming-webhook URL is required: url_file or url_env"))
 		}

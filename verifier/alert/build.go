@@ -29,7 +29,7 @@ func sinksFromConfig(c config.Sinks, kafkaCfg config.Kafka, d *Dispatcher, geten
 		}
 		if err == nil {
 			var s *Slack
-			if s, err = NewSlack(u); err == nil {
+			if s, err = NewSlack(u, c.Slack.DetailsURL); err == nil {
 				out = append(out, routedSink{s, RouteFrom(c.Slack.SinkCommon)})
 			}
 		}

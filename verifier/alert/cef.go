@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/synwatch/synwatch/internal/event"
 )
@@ -118,22 +119,24 @@ func CEF(a *event.Alert, version string) string {
 	if !r.LastSeen.IsZero() {
 		add("end", strconv.FormatInt(r.LastSeen.UnixMilli(), 10))
 	}
-	add("cs1Label", "product")
-	add("cs1", orDash(strings.TrimSpace(r.Product+" "+r.Version)))
-	add("cs2Label", "verdict")
-	add("cs2", orDash(orNone(string(r.Status))))
+	// a custom field is sent with its label only when it has a value: an
+	// empty one would be indexed by the SIEM as a value ("-")
+	custom := func(n int, label, v string) {
+		if v != "" {
+			add(fmt.Sprintf("cs%dLabel", n), label)
+			add(fmt.Sprintf("cs%d", n), v)
+		}
+	}
+	custom(1, "product", strings.TrimSpace(r.Product+" "+r.Version))
+	custom(2, "verdict", orNone(string(r.Status)))
 	var ids []string
 	for _, v := range TopVulns(r.Vulns, 10) {
 		ids = append(ids, v.ID)
 	}
-	add("cs3Label", "vulnerabilities")
-	add("cs3", orDash(strings.Join(ids, ",")))
-	add("cs4Label", "severity")
-	add("cs4", string(a.Severity))
-	add("cs5Label", "sensors")
-	add("cs5", orDash(strings.Join(r.Sensors, ",")))
-	add("cs6Label", "catalogue")
-	add("cs6", orDash(a.Catalogue))
+	custom(3, "vulnerabilities", strings.Join(ids, ","))
+	custom(4, "severity", string(a.Severity))
+	custom(5, "sensors", strings.Join(r.Sensors, ","))
+	custom(6, "catalogue", a.Catalogue)
 	if top, score := topVuln(r.Vulns); top != nil {
 		add("cfp1Label", "maxCVSS")
 		add("cfp1", strconv.FormatFloat(score, 'f', 1, 64))
@@ -142,9 +145,35 @@ func CEF(a *event.Alert, version string) string {
 		add("cn1Label", "ports")
 		add("cn1", strconv.Itoa(a.Change.Observation.Ports))
 	}
-	add("msg", truncate(strings.Join(a.Reasons, "; "), 1023))
+	// msg is cut after escaping: the SIEM's 1,023-byte limit counts the
+	// escaped bytes, and a cut before could still end up longer
+	if m := cutEscaped(cefValue(strings.Join(a.Reasons, "; ")), 1023); m != "" {
+		ext = append(ext, "msg="+m)
+	}
 	b.WriteString(strings.Join(ext, " "))
 	return b.String()
+}
+
+// cutEscaped shortens an escaped CEF value to at most n bytes, marking the
+// cut with "...", on a rune boundary and never inside an escape sequence.
+func cutEscaped(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	s = s[:cut]
+	// an odd run of trailing backslashes ends in half an escape
+	bs := 0
+	for i := len(s) - 1; i >= 0 && s[i] == '\\'; i-- {
+		bs++
+	}
+	if bs%2 == 1 {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
 }
 
 func orDash(s string) string {

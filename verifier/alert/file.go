@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,7 +31,12 @@ func ECS(a *event.Alert) map[string]any {
 	}
 	categories := []string{"network"}
 	if len(r.Vulns) > 0 {
+		// ECS allows only "info" with vulnerability: keep the network
+		// type (start, end) and add info, which both categories accept
 		categories = append(categories, "vulnerability")
+		if eventType[0] != "info" {
+			eventType = append(eventType, "info")
+		}
 	}
 	ev := map[string]any{
 		"kind":     "alert",
@@ -72,6 +78,13 @@ func ECS(a *event.Alert) map[string]any {
 		dst["port"] = s.Port
 	}
 	doc["destination"] = dst
+	// the exposed service's host, as the security app pivots on host.*,
+	// and every address of the alert in related.ip
+	related := []string{}
+	if s.IP.IsValid() {
+		doc["host"] = map[string]any{"ip": []string{s.IP.String()}}
+		related = append(related, s.IP.String())
+	}
 	if r.Name != "" {
 		doc["service"] = map[string]any{"name": r.Name}
 		doc["network"].(map[string]any)["protocol"] = strings.TrimPrefix(r.Name, "ssl/")
@@ -80,6 +93,9 @@ func ECS(a *event.Alert) map[string]any {
 		src := map[string]any{}
 		if o.PeerIP.IsValid() {
 			src["ip"] = o.PeerIP.String()
+			if !slices.Contains(related, o.PeerIP.String()) {
+				related = append(related, o.PeerIP.String())
+			}
 		}
 		if o.PeerPort != 0 {
 			src["port"] = o.PeerPort
@@ -94,6 +110,9 @@ func ECS(a *event.Alert) map[string]any {
 			}
 			doc["observer"] = obs
 		}
+	}
+	if len(related) > 0 {
+		doc["related"] = map[string]any{"ip": related}
 	}
 	if len(r.Vulns) > 0 {
 		ids := []string{}

@@ -89,7 +89,7 @@ func TestFileSinkECSAndRotation(t *testing.T) {
 	}
 	cat, _ := dig(doc, "event", "category").([]any)
 	typ, _ := dig(doc, "event", "type").([]any)
-	if len(cat) != 2 || cat[0] != "network" || cat[1] != "vulnerability" || len(typ) != 1 || typ[0] != "start" {
+	if len(cat) != 2 || cat[0] != "network" || cat[1] != "vulnerability" || len(typ) != 2 || typ[0] != "start" || typ[1] != "info" {
 		t.Errorf("event.category = %v, event.type = %v", cat, typ)
 	}
 }

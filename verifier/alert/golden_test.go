@@ -54,7 +54,7 @@ func TestGolden(t *testing.T) {
 		section("Slack", SlackMessage(a))
 		section("ECS (file sink)", ECS(a))
 		if name == "redis-new" {
-			section("Slack digest of all three (alerts that waited for one message)", SlackDigest(all))
+			section("Slack digest of all three (alerts that waited for one message)", SlackDigest(all, ""))
 		}
 		path := filepath.Join("testdata", "golden", name+".txt")
 		if *updateDocs {

@@ -22,7 +22,8 @@ import (
 // hundreds (Slack also allows about one message a second per webhook). A
 // lone alert still gets its full message at once.
 type Slack struct {
-	p *poster
+	p       *poster
+	details string // where the digest sends readers for details (a console URL); "": the exposures command
 
 	mu       sync.Mutex
 	waiting  []*slackWaiter
@@ -46,13 +47,15 @@ const slackDigestMax = 100
 const slackGap = time.Second
 
 // NewSlack builds the Slack sink. url is the incoming-webhook URL (a
-// secret: never logged, never in errors).
-func NewSlack(url string) (*Slack, error) {
+// secret: never logged, never in errors); details, when set, is the address
+// digests link to for details (alert.sinks.slack.details_url, e.g. the
+// console).
+func NewSlack(url, details string) (*Slack, error) {
 	p, err := newPoster(url, "")
 	if err != nil {
 		return nil, fmt.Errorf("slack: %w", err)
 	}
-	return &Slack{p: p}, nil
+	return &Slack{p: p, details: details}, nil
 }
 
 // Name implements Sink.
@@ -125,7 +128,7 @@ func (s *Slack) post(batch []*slackWaiter) error {
 	}
 	msg := SlackMessage(alerts[0])
 	if len(alerts) > 1 {
-		msg = SlackDigest(alerts)
+		msg = SlackDigest(alerts, s.details)
 	}
 	body, err := json.Marshal(msg)
 	if err != nil {
@@ -292,14 +295,15 @@ func SlackMessage(a *event.Alert) SlackPayload {
 		{Type: "mrkdwn", Text: fmt.Sprintf("synwatch · %s · alert `%s` · %s", a.Change.Kind, slackEscape(a.ID), fmtTime(a.CreatedAt))},
 	}})
 	return SlackPayload{
-		Text:   fmt.Sprintf("[%s] %s", a.Severity, a.Title),
+		Text:   fmt.Sprintf("[%s] %s", a.Severity, slackEscape(a.Title)), // mrkdwn: a banner must not ping
 		Blocks: blocks,
 	}
 }
 
 // SlackDigest builds one message for several alerts: a count by severity,
-// then one line each, most severe first.
-func SlackDigest(alerts []*event.Alert) SlackPayload {
+// then one line each, most severe first; its last line sends readers to
+// details (a URL), else to `synwatch exposures`.
+func SlackDigest(alerts []*event.Alert, details string) SlackPayload {
 	sorted := slices.Clone(alerts)
 	slices.SortStableFunc(sorted, func(a, b *event.Alert) int { return b.Severity.Rank() - a.Severity.Rank() })
 	count := map[event.Severity]int{}
@@ -327,11 +331,17 @@ func SlackDigest(alerts []*event.Alert) SlackPayload {
 		}
 		b.WriteString(line + "\n")
 	}
+	hint := "`synwatch exposures`"
+	if details != "" {
+		hint = "<" + slackEscape(details) + ">"
+	}
 	blocks = append(blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: b.String()}},
 		slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: fmt.Sprintf(
-			"synwatch · %d alerts in one message; details: `synwatch exposures` · %s", len(sorted), fmtTime(sorted[0].CreatedAt))}}})
+			"synwatch · %d alerts in one message; details: %s · %s", len(sorted), hint, fmtTime(sorted[0].CreatedAt))}}})
 	return SlackPayload{
-		Text:   fmt.Sprintf("[%s] %d synwatch alerts: %s", top, len(sorted), sorted[0].Title),
+		// the notification text is mrkdwn too: a banner saying <!channel>
+		// must not ping anyone
+		Text:   fmt.Sprintf("[%s] %d synwatch alerts: %s", top, len(sorted), slackEscape(sorted[0].Title)),
 		Blocks: blocks,
 	}
 }
