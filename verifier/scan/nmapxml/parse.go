@@ -280,7 +280,7 @@ func VulnersRows(s nmap.Script) ([]Vuln, error) {
 						continue
 					}
 					f, err := strconv.ParseFloat(val, 64)
-					if err != nil || f < 0 || f > 10 {
+					if err != nil || !(f >= 0 && f <= 10) {
 						return nil, fmt.Errorf("row %q: bad cvss %q", v.ID, val)
 					}
 					v.CVSS = &f
@@ -320,7 +320,7 @@ func vulnersLines(cpe, text string) ([]Vuln, error) {
 		}
 		v := Vuln{ID: f[0], CPE: cpe}
 		sc, err := strconv.ParseFloat(f[1], 64)
-		if err != nil || sc < 0 || sc > 10 {
+		if err != nil || !(sc >= 0 && sc <= 10) {
 			return nil, fmt.Errorf("row %q: bad cvss %q", v.ID, f[1])
 		}
 		v.CVSS = &sc

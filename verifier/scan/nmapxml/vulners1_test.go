@@ -3,6 +3,8 @@ package nmapxml
 import (
 	"os"
 	"testing"
+
+	nmap "github.com/Ullaakut/nmap/v3"
 )
 
 // vulners.nse 1.x (nmap 7.70) printed its rows as text under one element
@@ -35,5 +37,29 @@ func TestVulnersOneDotX(t *testing.T) {
 	rows, err := vulnersLines("cpe:/a:x:y:1", "\tEDB-ID:1\t\t0.0\t\thttps://vulners.com/exploitdb/EDB-ID:1\t*EXPLOIT*")
 	if err != nil || len(rows) != 1 || !rows[0].IsExploit || rows[0].Type != "exploitdb" {
 		t.Errorf("exploit row: %+v %v", rows, err)
+	}
+}
+
+func FuzzVulnersLines(f *testing.F) {
+	f.Add("\n\tCVE-2017-7679\t\t7.5\t\thttps://vulners.com/cve/CVE-2017-7679\n\tEDB-ID:1\t\t0.0\t\thttps://vulners.com/exploitdb/EDB-ID:1\t*EXPLOIT*")
+	f.Add("\tCVE-1\t\tNaN\t\t")
+	f.Fuzz(func(t *testing.T, text string) {
+		rows, err := vulnersLines("cpe:/a:x:y:1", text)
+		if err != nil {
+			return
+		}
+		for _, v := range rows {
+			if v.ID == "" || v.CVSS == nil || !(*v.CVSS >= 0 && *v.CVSS <= 10) {
+				t.Fatalf("accepted a bad row: %+v", v)
+			}
+		}
+	})
+}
+
+// A score of NaN is not between 0 and 10 (the range check let it through).
+func TestVulnersRowsRejectNaN(t *testing.T) {
+	s := nmap.Script{ID: "vulners", Tables: []nmap.Table{{Key: "cpe:/a:x:y:1", Tables: []nmap.Table{{Elements: []nmap.Element{{Key: "id", Value: "CVE-1"}, {Key: "cvss", Value: "NaN"}}}}}}}
+	if _, err := VulnersRows(s); err == nil {
+		t.Error("a NaN score was accepted")
 	}
 }
