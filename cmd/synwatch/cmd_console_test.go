@@ -139,3 +139,75 @@ func jsonNum(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// --console on run and verifier needs --auth; the console command needs
+// --listen and --auth: usage errors (exit 2) that say so.
+func TestConsoleFlagsNeedAuth(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--pcap", "x.pcap", "--inside", "198.18.0.0/15", "--console", "127.0.0.1:0"},
+		{"verifier", "--kafka", "127.0.0.1:1", "--inside", "198.18.0.0/15", "--console", "127.0.0.1:0"},
+		{"console", "--store", "file:x.db", "--listen", "127.0.0.1:0"},
+	} {
+		var e bytes.Buffer
+		if code := run(args, io.Discard, &e); code != 2 || !strings.Contains(e.String(), "--auth FILE is required") {
+			t.Errorf("%v: exit %d, %s", args, code, e.String())
+		}
+	}
+	var e bytes.Buffer
+	if code := run([]string{"console", "--store", "file:x.db", "--auth", "a.yml"}, io.Discard, &e); code != 2 || !strings.Contains(e.String(), "--listen ADDR is required") {
+		t.Errorf("console without --listen: exit %d, %s", code, e.String())
+	}
+}
+
+// synwatch run --console: while run holds the embedded store (no other
+// process can open it), its console is the way in.
+func TestRunServesConsole(t *testing.T) {
+	testenv.RequireTool(t, "nmap")
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.yml")
+	var tok bytes.Buffer
+	if err := runAuthAddToken(context.Background(), &Env{Stdout: &tok, Stderr: io.Discard}, &authOptions{file: authFile, role: "viewer", name: "noc"}); err != nil {
+		t.Fatal(err)
+	}
+	db := "file:" + filepath.Join(dir, "run.db")
+	addr := freeAddr(t)
+	var logs bytes.Buffer
+	c := newRunCmd(&Env{Stdout: io.Discard, Stderr: &logs})
+	c.SetArgs([]string{"--interface", "lo", "--inside", "198.18.0.0/15", "--store", db, "--console", addr, "--auth", authFile})
+	c.SetOut(io.Discard)
+	c.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.ExecuteContext(ctx) }()
+	testenv.WaitFor(t, "run's console", 20*time.Second, func() bool {
+		r, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil
+	})
+	req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/services", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("run's console: %s", r.Status)
+	}
+	var e bytes.Buffer
+	if code := run([]string{"exposures", "--store", db}, io.Discard, &e); code == 0 || !strings.Contains(e.String(), "in use") {
+		t.Fatalf("exposures on the file run holds: exit %d %s", code, e.String())
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v\n%s", err, logs.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("run did not stop")
+	}
+}

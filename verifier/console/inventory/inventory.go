@@ -43,6 +43,9 @@ type Row struct {
 	Sensors      []string       `json:"sensors"`
 	AlertState   string         `json:"alert_state,omitempty"`
 	Baseline     bool           `json:"baseline"`
+	// Unreachable: a vulnerability source could not be reached at the
+	// last verification (its rows are from an earlier scan, or unknown).
+	Unreachable bool `json:"vulns_source_unreachable,omitempty"`
 
 	hay    string // lower-case text the search box matches
 	sk     string // IP (16 bytes), proto, port: the service order as bytes
@@ -73,6 +76,9 @@ func RowOf(rec *event.Record) *Row {
 	if r.Sensors == nil {
 		r.Sensors = []string{}
 	}
+	for _, sr := range rec.VulnSources {
+		r.Unreachable = r.Unreachable || sr.Status == event.SourceUnreachable
+	}
 	r.status = string(r.Verdict)
 	if r.Verdict == event.StatusUnverified {
 		r.status = "unverified"
@@ -90,7 +96,7 @@ func same(a, b *Row) bool {
 	return a.Verdict == b.Verdict && a.Severity == b.Severity && a.Name == b.Name && a.Product == b.Product &&
 		a.Version == b.Version && a.MaxCVSS == b.MaxCVSS && a.Vulns == b.Vulns && a.Exploit == b.Exploit &&
 		a.FirstSeen.Equal(b.FirstSeen) && a.LastSeen.Equal(b.LastSeen) && a.VerifiedAt.Equal(b.VerifiedAt) &&
-		a.Observations == b.Observations && slices.Equal(a.Sensors, b.Sensors) && a.AlertState == b.AlertState && a.Baseline == b.Baseline
+		a.Observations == b.Observations && slices.Equal(a.Sensors, b.Sensors) && a.AlertState == b.AlertState && a.Baseline == b.Baseline && a.Unreachable == b.Unreachable
 }
 
 // Inventory is the in-memory view. Rows are never changed in place: an
@@ -427,6 +433,9 @@ type Summary struct {
 	BySev     map[string]int            `json:"by_severity"`
 	Matrix    map[string]map[string]int `json:"by_severity_and_verdict"` // severity → verdict → count
 	Attention []*Row                    `json:"attention"`               // exposed, high or critical, newest first
+	// Unreachable counts the exposed services whose vulnerability
+	// sources could not be reached at their last verification.
+	Unreachable int `json:"vulns_source_unreachable"`
 }
 
 // Severities lists severities highest first, as the overview shows them.
@@ -487,6 +496,9 @@ func (inv *Inventory) Summarize(n int) Summary {
 		counts[sevIndex(r.sev)][verdictIndex(r.Verdict)]++
 		if r.Verdict == event.StatusExposed && int(r.sev) >= event.SevHigh.Rank() {
 			attention = append(attention, r)
+		}
+		if r.Verdict == event.StatusExposed && r.Unreachable {
+			s.Unreachable++
 		}
 	}
 	s.ByVerdict, s.BySev, s.Matrix = map[string]int{}, map[string]int{}, map[string]map[string]int{}
