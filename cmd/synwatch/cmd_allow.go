@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -100,8 +99,8 @@ func newAllowListCmd(env *Env) *cobra.Command {
 }
 
 func runAllowList(ctx context.Context, env *Env, o *allowOptions) error {
-	if o.format != "text" && o.format != "json" {
-		return usagef("--format must be text or json, not %q", o.format)
+	if err := textOrJSON(o.format); err != nil {
+		return err
 	}
 	st, _, err := o.store.open(ctx, env)
 	if err != nil {
@@ -116,9 +115,7 @@ func runAllowList(ctx context.Context, env *Env, o *allowOptions) error {
 		if es == nil {
 			es = []triage.AllowEntry{}
 		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(es)
+		return writeJSON(env.Stdout, es)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNETWORK\tPORT\tPROTO\tSERVICE\tOWNER\tEXPIRES\tADDED BY\tADDED AT\tREASON")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -203,9 +204,7 @@ func runTriageList(ctx context.Context, env *Env, o *triageOptions) error {
 		for _, d := range ds {
 			out = append(out, row{Decision: d, Service: d.Service.String(), Expired: d.Expired(now)})
 		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(env.Stdout, out)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVICE\tVULN\tSTATE\tBY\tAT\tOWNER\tEXPIRES\tREASON")
@@ -220,4 +219,19 @@ func runTriageList(ctx context.Context, env *Env, o *triageOptions) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Service, d.Vuln, d.State, d.By, d.At.Format("2006-01-02 15:04Z07:00"), orDash(d.Owner, "-"), exp, d.Reason)
 	}
 	return tw.Flush()
+}
+
+// textOrJSON checks the --format of the list verbs.
+func textOrJSON(format string) error {
+	if format != "text" && format != "json" {
+		return usagef("--format must be text or json, not %q", format)
+	}
+	return nil
+}
+
+// writeJSON writes v indented, as the --format json outputs do.
+func writeJSON(w io.Writer, v any) error {
+	e := json.NewEncoder(w)
+	e.SetIndent("", "  ")
+	return e.Encode(v)
 }

@@ -156,31 +156,40 @@ func parseJSON(b []byte) ([]Port, error) {
 	return out, nil
 }
 
-func parseNDJSON(b []byte) ([]Port, error) {
-	var out []Port
+// eachLine calls fn for every non-blank line, numbered from 1; an error of
+// fn stops it and is returned with the line number.
+func eachLine(b []byte, fn func(line string) error) error {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
 	n := 0
 	for sc.Scan() {
 		n++
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
 			continue
 		}
-		var h hostObject
-		if err := json.Unmarshal(line, &h); err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
+		if err := fn(line); err != nil {
+			return fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
 		}
-		ps, err := h.ports()
-		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
-		}
-		out = append(out, ps...)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n+1, err)
+		return fmt.Errorf("%w: line %d: %v", ErrMalformed, n+1, err)
 	}
-	return out, nil
+	return nil
+}
+
+func parseNDJSON(b []byte) ([]Port, error) {
+	var out []Port
+	err := eachLine(b, func(line string) error {
+		var h hostObject
+		if err := json.Unmarshal([]byte(line), &h); err != nil {
+			return err
+		}
+		ps, err := h.ports()
+		out = append(out, ps...)
+		return err
+	})
+	return out, err
 }
 
 func (h *hostObject) ports() ([]Port, error) {
@@ -245,55 +254,43 @@ func (h *hostObject) ports() ([]Port, error) {
 // "banner tcp 80 198.18.1.4 1763600201 http Server: nginx"; # comments.
 func parseList(b []byte) ([]Port, error) {
 	var out []Port
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	err := eachLine(b, func(line string) error {
+		if strings.HasPrefix(line, "#") {
+			return nil
 		}
 		f := strings.Fields(line)
-		if len(f) < 5 {
-			return nil, fmt.Errorf("%w: line %d: want \"open PROTO PORT IP TIME\", got %q", ErrMalformed, n, line)
-		}
-		if f[0] != "open" && f[0] != "banner" {
-			if f[0] == "closed" {
-				continue
-			}
-			return nil, fmt.Errorf("%w: line %d: unknown record %q", ErrMalformed, n, f[0])
+		switch {
+		case len(f) < 5:
+			return fmt.Errorf("want \"open PROTO PORT IP TIME\", got %q", line)
+		case f[0] == "closed":
+			return nil
+		case f[0] != "open" && f[0] != "banner":
+			return fmt.Errorf("unknown record %q", f[0])
 		}
 		ip, err := netip.ParseAddr(f[3])
 		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: ip %q: %v", ErrMalformed, n, f[3], err)
+			return fmt.Errorf("ip %q: %v", f[3], err)
 		}
 		port, err := strconv.Atoi(f[2])
 		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: port %q", ErrMalformed, n, f[2])
+			return fmt.Errorf("port %q", f[2])
 		}
 		at, err := unixTime(f[4])
 		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
+			return err
 		}
 		p, err := newPort(ip.Unmap(), port, f[1], at)
 		if err != nil {
-			return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n, err)
+			return err
 		}
-		if f[0] == "banner" {
-			if len(f) > 5 {
-				p.Service = f[5]
-			}
-			if len(f) > 6 {
-				p.Banner = strings.Join(f[6:], " ")
-			}
+		if f[0] == "banner" && len(f) > 5 {
+			p.Service = f[5]
+			p.Banner = strings.Join(f[6:], " ")
 		}
 		out = append(out, p)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: line %d: %v", ErrMalformed, n+1, err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 func newPort(ip netip.Addr, port int, proto string, at time.Time) (Port, error) {
