@@ -39,24 +39,16 @@ func (s *storeOptions) register(fs *pflag.FlagSet) {
 
 // open loads the config and opens the store.
 func (s *storeOptions) open(ctx context.Context, env *Env) (state.Store, config.Config, error) {
-	cfg, err := config.Load(configPath(s.config))
-	env.warnUnknownEnv()
-	if err != nil {
-		return nil, cfg, err
-	}
-	if s.store != "" {
-		cfg.Store.URL = s.store
-	}
-	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)
-	if err != nil {
-		return nil, cfg, err
-	}
-	return st, cfg, nil
+	return s.openWith(ctx, env, state.Open)
 }
 
 // openReadOnly loads the config and opens the store to read it only: a
 // store that does not exist is an error (see state.OpenReadOnly).
 func (s *storeOptions) openReadOnly(ctx context.Context, env *Env) (state.Store, config.Config, error) {
+	return s.openWith(ctx, env, state.OpenReadOnly)
+}
+
+func (s *storeOptions) openWith(ctx context.Context, env *Env, open func(context.Context, string, config.Store) (state.Store, error)) (state.Store, config.Config, error) {
 	cfg, err := config.Load(configPath(s.config))
 	env.warnUnknownEnv()
 	if err != nil {
@@ -65,7 +57,7 @@ func (s *storeOptions) openReadOnly(ctx context.Context, env *Env) (state.Store,
 	if s.store != "" {
 		cfg.Store.URL = s.store
 	}
-	st, err := state.OpenReadOnly(ctx, cfg.Store.URL, cfg.Store)
+	st, err := open(ctx, cfg.Store.URL, cfg.Store)
 	if err != nil {
 		return nil, cfg, err
 	}

@@ -20,7 +20,7 @@ const EnvPrefix = "SYNWATCH_"
 // a warning. A bad value of a setting is an error.
 func ApplyEnv(cfg *Config, env []string) error {
 	fields := map[string]reflect.Value{}
-	collectEnv(reflect.ValueOf(cfg).Elem(), "SYNWATCH", fields)
+	collectEnv(reflect.ValueOf(cfg).Elem(), fields)
 	for _, kv := range env {
 		name, val, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(name, EnvPrefix) {
@@ -87,7 +87,7 @@ func envIgnored(name string) bool {
 func EnvNames() []string {
 	var cfg Config
 	fields := map[string]reflect.Value{}
-	collectEnv(reflect.ValueOf(&cfg).Elem(), "SYNWATCH", fields)
+	collectEnv(reflect.ValueOf(&cfg).Elem(), fields)
 	out := make([]string, 0, len(fields))
 	for k := range fields {
 		out = append(out, k)
@@ -97,29 +97,13 @@ func EnvNames() []string {
 
 var durationType = reflect.TypeOf(time.Duration(0))
 
-func collectEnv(v reflect.Value, prefix string, out map[string]reflect.Value) {
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		tag := strings.Split(sf.Tag.Get("yaml"), ",")
-		fv := v.Field(i)
-		if len(tag) > 1 && tag[1] == "inline" {
-			collectEnv(fv, prefix, out)
-			continue
-		}
-		if tag[0] == "" || tag[0] == "-" {
-			continue
-		}
-		name := prefix + "_" + strings.ToUpper(tag[0])
-		switch {
-		case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(time.Time{}):
-			collectEnv(fv, name, out)
-		case fv.Kind() == reflect.Pointer || fv.Kind() == reflect.Map:
-			// optional sections and maps are set in the file only
-		case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Networks{}):
-		default:
-			out[name] = fv
-		}
+// collectEnv maps each settable field of v (a Config) to its environment
+// variable.
+func collectEnv(v reflect.Value, out map[string]reflect.Value) {
+	keys := map[string]reflect.Value{}
+	collectKeys(v, "", keys)
+	for k, f := range keys {
+		out[EnvName(k)] = f
 	}
 }
 

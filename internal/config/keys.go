@@ -122,7 +122,9 @@ func formatValue(f reflect.Value) string {
 	return fmt.Sprint(f.Interface())
 }
 
-// collectKeys walks cfg as collectEnv does, naming fields by dotted key.
+// collectKeys maps each field of v that a string can set (scalars, lists
+// of scalars, networks) to its dotted key; optional sections (pointers),
+// maps and lists of sections are set in the file only.
 func collectKeys(v reflect.Value, prefix string, out map[string]reflect.Value) {
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
