@@ -318,7 +318,18 @@ func TestReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, b.Bytes()) {
-		t.Errorf("docs/reference.md is out of date: run go test ./cmd/synwatch -run TestReference -update")
+		g, w := strings.Split(string(got), "\n"), strings.Split(b.String(), "\n")
+		i := 0
+		for i < len(g) && i < len(w) && g[i] == w[i] {
+			i++
+		}
+		line := func(l []string) string {
+			if i < len(l) {
+				return l[i]
+			}
+			return "(end of file)"
+		}
+		t.Errorf("docs/reference.md is out of date (a flag or config key changed): run\n\tgo test ./cmd/synwatch -run TestReference -update\nline %d is\n\t%s\nthe code makes it\n\t%s", i+1, line(g), line(w))
 	}
 	// the vocabulary itself: every key flag's name is its key's last part,
 	// but for the few documented exceptions
