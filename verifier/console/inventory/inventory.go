@@ -436,6 +436,16 @@ type Summary struct {
 	// Unreachable counts the exposed services whose vulnerability
 	// sources could not be reached at their last verification.
 	Unreachable int `json:"vulns_source_unreachable"`
+	// Sensors are the sensors that saw services, with the newest
+	// observation of each: a sensor that went quiet stands out.
+	Sensors []SensorSeen `json:"sensors"`
+}
+
+// SensorSeen is one sensor in the overview.
+type SensorSeen struct {
+	Name     string    `json:"name"`
+	Services int       `json:"services"`
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // Severities lists severities highest first, as the overview shows them.
@@ -487,7 +497,19 @@ func (inv *Inventory) Summarize(n int) Summary {
 	var s Summary
 	var attention []*Row
 	var last netip.Addr
+	sensors := map[string]*SensorSeen{}
 	for _, r := range rows {
+		for _, name := range r.Sensors {
+			ss := sensors[name]
+			if ss == nil {
+				ss = &SensorSeen{Name: name}
+				sensors[name] = ss
+			}
+			ss.Services++
+			if r.LastSeen.After(ss.LastSeen) {
+				ss.LastSeen = r.LastSeen
+			}
+		}
 		s.Services++
 		if r.IP != last {
 			s.Hosts++
@@ -514,6 +536,10 @@ func (inv *Inventory) Summarize(n int) Summary {
 			s.ByVerdict[v] += n
 		}
 	}
+	for _, ss := range sensors {
+		s.Sensors = append(s.Sensors, *ss)
+	}
+	slices.SortFunc(s.Sensors, func(a, b SensorSeen) int { return strings.Compare(a.Name, b.Name) })
 	slices.SortFunc(attention, func(a, b *Row) int {
 		return cmp.Or(cmp.Compare(b.sev, a.sev), b.FirstSeen.Compare(a.FirstSeen), strings.Compare(a.sk, b.sk))
 	})
