@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,13 @@ type Kafka struct {
 	sent, failed prometheus.Counter
 	lastErr      error
 	mu           sync.Mutex
+
+	// losses: observations the spool dropped at its cap or could not write
+	notKept     atomic.Uint64 // Append failed (disk full, I/O error)
+	lossMu      sync.Mutex
+	lossLogged  time.Time // last loss log line
+	lossDropped uint64    // cap drops at that line
+	lossNotKept uint64    // unwritten at that line
 
 	acked func(recs [][]byte) // test hook: records the broker acknowledged
 }
@@ -74,7 +82,8 @@ func newKafka(cfg config.Kafka, dir string, log *slog.Logger, reg prometheus.Reg
 		reg.MustRegister(k.sent, k.failed,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synwatch_spool_depth", Help: "Observations in the spool not yet acknowledged by Kafka."}, func() float64 { return float64(sp.Pending()) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "synwatch_spool_bytes", Help: "Size of the spool on disk."}, func() float64 { return float64(sp.Bytes()) }),
-			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synwatch_spool_dropped_total", Help: "Observations dropped because the spool reached its size cap."}, func() float64 { return float64(sp.Dropped) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synwatch_spool_dropped_total", Help: "Observations dropped because the spool reached its size cap."}, func() float64 { return float64(sp.DroppedCount()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "synwatch_spool_not_kept_total", Help: "Observations the spool could not write (disk full, I/O error): lost; capture goes on."}, func() float64 { return float64(k.notKept.Load()) }),
 		)
 	}
 	go k.run()
@@ -112,7 +121,14 @@ func (k *Kafka) Publish(_ context.Context, o *event.Observation) error {
 		return err
 	}
 	if err := k.spool.Append(rec); err != nil {
-		return err
+		// capture goes on: a full disk loses this observation, counted and
+		// logged, and the spool takes the next once there is room again
+		k.notKept.Add(1)
+		k.logLoss(err)
+		return nil
+	}
+	if k.spool.DroppedCount() > 0 {
+		k.logLoss(nil)
 	}
 	select {
 	case k.wake <- struct{}{}:
@@ -121,12 +137,53 @@ func (k *Kafka) Publish(_ context.Context, o *event.Observation) error {
 	return nil
 }
 
+// lossLogEvery spaces the log lines about lost observations after the first.
+const lossLogEvery = time.Minute
+
+// logLoss logs the first loss at once, then at most every lossLogEvery, with
+// the totals: dropped at the spool's cap, and not written (err, when this
+// call is about one).
+func (k *Kafka) logLoss(err error) {
+	dropped, notKept := k.spool.DroppedCount(), k.notKept.Load()
+	k.lossMu.Lock()
+	defer k.lossMu.Unlock()
+	if dropped == k.lossDropped && notKept == k.lossNotKept {
+		return
+	}
+	first := k.lossLogged.IsZero()
+	if !first && time.Since(k.lossLogged) < lossLogEvery {
+		return
+	}
+	msg := "spool: observations lost"
+	if first {
+		msg = "spool: observations lost (the first; from now on a line at most every minute)"
+	}
+	attrs := []any{"dropped_at_cap", dropped, "not_written", notKept, "max_mib", k.spool.maxBytes >> 20, "dir", k.spool.dir}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	k.log.Error(msg, attrs...)
+	k.lossLogged, k.lossDropped, k.lossNotKept = time.Now(), dropped, notKept
+}
+
+// Lost says how many observations this publisher lost: dropped at the
+// spool's size cap, and not written (disk full, I/O error).
+func (k *Kafka) Lost() (droppedAtCap, notWritten uint64) {
+	return k.spool.DroppedCount(), k.notKept.Load()
+}
+
+// sendBatch bounds the records sent in one write and acknowledged in the
+// spool at once: what a kill -9 during a write sends again. Measured while
+// draining 40,000 observations with 5 kills (TestKafkaKilledWhileDraining):
+// 300 duplicates per kill at 500, 52 at 100.
+const sendBatch = 100
+
 func (k *Kafka) run() {
 	defer close(k.done)
 	backoff := 100 * time.Millisecond
 	headers := bus.Headers(event.SchemaVersion, event.ContentType)
 	for {
-		recs, pos, err := k.spool.Peek(500)
+		recs, pos, err := k.spool.Peek(sendBatch)
 		if err != nil {
 			k.log.Error("spool: read failed", "err", err)
 		}
@@ -206,5 +263,9 @@ func (k *Kafka) Close(ctx context.Context) error {
 	}
 	k.once.Do(func() { close(k.stop) })
 	<-k.done
+	if dropped, notKept := k.Lost(); dropped+notKept > 0 {
+		k.log.Error("spool: observations lost during this run", "lost", dropped+notKept,
+			"dropped_at_cap", dropped, "max_mib", k.spool.maxBytes>>20, "not_written", notKept, "dir", k.spool.dir)
+	}
 	return errors.Join(err, k.w.Close(), k.spool.Close())
 }

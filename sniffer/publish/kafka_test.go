@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 		spoolChild(dir)
 		return
 	}
+	if spec := os.Getenv("SYNWATCH_TEST_DRAIN_CHILD"); spec != "" {
+		drainChild(spec)
+		return
+	}
 	os.Exit(m.Run())
 }
 

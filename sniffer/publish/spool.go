@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -41,7 +42,7 @@ type Spool struct {
 
 	cur cursor // read position: first unacknowledged record
 
-	Dropped uint64 // records lost to the size cap
+	Dropped uint64 // records lost to the size cap (DroppedCount reads it safely)
 	Torn    uint64 // torn records cut off on open
 }
 
@@ -235,11 +236,15 @@ func (s *Spool) Append(rec []byte) error {
 	var h [8]byte
 	binary.BigEndian.PutUint32(h[:4], uint32(len(rec)))
 	binary.BigEndian.PutUint32(h[4:], crc32.Checksum(rec, crcTable))
-	if _, err := s.bw.Write(h[:]); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	_, err := s.bw.Write(h[:])
+	if err == nil {
+		_, err = s.bw.Write(rec)
 	}
-	if _, err := s.bw.Write(rec); err != nil {
-		return fmt.Errorf("spool: %w", err)
+	if err == nil {
+		err = s.bw.Flush() // a record is on disk whole or not at all
+	}
+	if err != nil {
+		return s.undoLocked(err)
 	}
 	n := int64(8 + len(rec))
 	s.wsize += n
@@ -251,6 +256,25 @@ func (s *Spool) Append(rec []byte) error {
 	for s.total > s.maxBytes && s.dropOldestLocked() {
 	}
 	return nil
+}
+
+// ErrNoSpace wraps a spool write that failed for lack of room on its disk:
+// the record is not kept, the spool stays whole, and a later Append
+// succeeds once space returns.
+var ErrNoSpace = errors.New("spool: no space left on its disk")
+
+// undoLocked cuts the segment back to its last whole record after a failed
+// write (a full disk writes part of a record; the records after it would
+// never be read) and resets the buffer, whose error would otherwise stick.
+func (s *Spool) undoLocked(werr error) error {
+	s.bw.Reset(s.w)
+	if err := s.w.Truncate(s.wsize); err != nil {
+		return errors.Join(fmt.Errorf("spool: %w", werr), fmt.Errorf("spool: cut back a partial record: %w", err))
+	}
+	if errors.Is(werr, syscall.ENOSPC) || errors.Is(werr, syscall.EDQUOT) {
+		return fmt.Errorf("%w (%s): %w", ErrNoSpace, s.dir, werr)
+	}
+	return fmt.Errorf("spool: %w", werr)
 }
 
 // flushLocked writes buffered records to the file (so a reader sees them) and
@@ -278,7 +302,15 @@ func (s *Spool) rotate() error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	s.wseg++
-	return s.openWriter()
+	if err := s.openWriter(); err != nil {
+		// no new segment (a full disk): go on appending to the last one
+		s.wseg--
+		if rerr := s.openWriter(); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return s.undoLocked(err)
+	}
+	return nil
 }
 
 // dropOldestLocked deletes the oldest segment that is not being written,
@@ -307,6 +339,13 @@ func (s *Spool) dropOldestLocked() bool {
 		_ = s.saveCursor()
 	}
 	return true
+}
+
+// DroppedCount is Dropped, read under the spool's lock.
+func (s *Spool) DroppedCount() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Dropped
 }
 
 // Pending is the number of records not yet acknowledged.

@@ -59,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{Name: "synwatch_consume_uncommitted", Help: "Observations fetched whose offsets cannot be committed yet (an unhandled one holds back every later one of its partition)."}),
 		stalled:     prometheus.NewCounter(prometheus.CounterOpts{Name: "synwatch_consume_stalled_total", Help: "Observations that stayed unhandled longer than kafka.stall_after (each logged with its offset)."}),
 	}
+	// every outcome from 0, so that rate() and alerts see the first one
+	for _, o := range []string{"ok", outDeadLetter, outDeadLetterBounded, outDeadLetterLost, "retry"} {
+		m.handled.WithLabelValues(o)
+	}
 	if reg != nil {
 		reg.MustRegister(m.handled, m.lag, m.oldest, m.uncommitted, m.stalled)
 	}
