@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -150,17 +151,13 @@ func findingsAt(t *testing.T, store, ip string, port int, proto string) []findin
 	return nil
 }
 
-// TestDeepChecks runs the issue's command lines as written in a lab at
-// 198.18.74.0/24: synwatch verify records a Zabbix-like login page and
-// queues its default-credentials check as pending; no login reaches the
-// service before a person approves; after checks approve and checks run,
-// exposures names Zabbix and the account. An SNMP agent answering
-// "public" is reported by the safe SNMP check without any approval.
-func TestDeepChecks(t *testing.T) {
-	e2eTest(t, "snmpd")
+// newChecksLab builds the lab at 198.18.74.0/24: the Zabbix-like login on
+// 198.18.74.1:80 and snmpd answering "public" on 198.18.74.1:161; in the
+// outside namespace vulners.com names the outside host, where nothing
+// listens (nmap's vulners script must not leave the lab).
+func newChecksLab(t *testing.T) (*testenv.Lab, *zabbixLogin) {
+	t.Helper()
 	lab := testenv.NewLabAt(t, "198.18.74.1", "198.18.74.2")
-	// nmap's vulners script asks vulners.com: inside the outside namespace
-	// that name is the outside host itself, where nothing listens.
 	etc := filepath.Join("/etc/netns", lab.Outside)
 	if err := os.MkdirAll(etc, 0o755); err != nil {
 		t.Fatal(err)
@@ -175,7 +172,18 @@ func TestDeepChecks(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	startSNMPAgent(t, lab, lab.InsideIP)
+	return lab, zbx
+}
 
+// TestDeepChecks runs the issue's command lines as written in a lab at
+// 198.18.74.0/24: synwatch verify records a Zabbix-like login page and
+// queues its default-credentials check as pending; no login reaches the
+// service before a person approves; after checks approve and checks run,
+// exposures names Zabbix and the account. An SNMP agent answering
+// "public" is reported by the safe SNMP check without any approval.
+func TestDeepChecks(t *testing.T) {
+	e2eTest(t, "snmpd")
+	lab, zbx := newChecksLab(t)
 	dir := t.TempDir()
 	store := "file:" + filepath.Join(dir, "synwatch.db")
 	alerts := filepath.Join(dir, "alerts.jsonl")
@@ -257,5 +265,102 @@ func TestDeepChecks(t *testing.T) {
 	}
 	if n := bytes.Count(b, []byte(`"new_finding"`)); n != 2 {
 		t.Errorf("%d new_finding alerts in the file sink, want 2 (SNMP community, Zabbix login)\n%s", n, b)
+	}
+}
+
+// snmpGetSysDescr is an SNMPv1 get-request for sysDescr.0 with the
+// community "public" (BER: message, version 0, community, GetRequest PDU
+// with request id 0x5357, one varbind 1.3.6.1.2.1.1.1.0 = NULL).
+var snmpGetSysDescr = []byte{
+	0x30, 0x29, 0x02, 0x01, 0x00, 0x04, 0x06, 'p', 'u', 'b', 'l', 'i', 'c',
+	0xa0, 0x1c, 0x02, 0x04, 0x00, 0x00, 0x53, 0x57, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00,
+	0x30, 0x0e, 0x30, 0x0c, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x02, 0x01, 0x01, 0x01, 0x00, 0x05, 0x00,
+}
+
+// snmpGet asks the agent from the outside namespace; it reports whether an
+// answer came.
+func snmpGet(t *testing.T, ns, addr string) bool {
+	t.Helper()
+	answered := false
+	testenv.InNetns(t, ns, func() {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(snmpGetSysDescr); err != nil {
+			return
+		}
+		buf := make([]byte, 1500)
+		n, err := c.Read(buf)
+		answered = err == nil && n > 0
+	})
+	return answered
+}
+
+// In synwatch run, on live traffic: clients reach the web service and the
+// SNMP agent; the sensor sees the answers, the verifier verifies them, and
+// the safe checks run on their own, with no command and no approval: the
+// SNMP community is a finding and an alert. The intrusive login check
+// waits as pending: no login reaches the web service.
+func TestRunChecksSafeServicesOnTheirOwn(t *testing.T) {
+	e2eTest(t, "snmpd")
+	lab, zbx := newChecksLab(t)
+	dir := t.TempDir()
+	store := "file:" + filepath.Join(dir, "synwatch.db")
+	alerts := filepath.Join(dir, "alerts.jsonl")
+	cfg := writeConfig(t, `
+sensor:
+  refresh: 1s
+  stats_interval: 0s
+verifier:
+  batch_window: 300ms
+  host_timeout: 60s
+  script_timeout: 10s
+  host_cooldown: 1ms
+checks:
+  checks_per_net_per_minute: 600
+alert:
+  sinks:
+    file:
+      path: `+alerts+"\n")
+	run := startSynwatch(t, "synwatch run", lab.Outside, "run", "--config", cfg, "--interface", lab.OutsideDev,
+		"--inside", "198.18.74.1/32", "--store", store) // the client is outside: a SYN-ACK leaves the perimeter
+	run.waitLog("capture open", 30*time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		_ = connect(t, lab.Outside, lab.InsideIP+":80")
+		if !snmpGet(t, lab.Outside, lab.InsideIP+":161") {
+			t.Log("snmpd did not answer (yet)")
+		}
+		if b, _ := os.ReadFile(alerts); bytes.Contains(b, []byte(`"new_finding"`)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(alerts)
+			t.Fatalf("no new_finding alert within 2 minutes; alerts:\n%s", b)
+		}
+		if !run.running() {
+			t.Fatalf("synwatch run exited: %v", run.err)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if code := run.stop(60 * time.Second); code != 0 {
+		t.Errorf("synwatch run exited %d", code)
+	}
+	snmp := findingsAt(t, store, "198.18.74.1", 161, "udp")
+	if len(snmp) != 1 || snmp[0].Account != "public" || snmp[0].Profile != "snmp-community" {
+		t.Fatalf("SNMP findings %+v", snmp)
+	}
+	var pending []checkDoc
+	if err := json.Unmarshal(synwatchIn(t, "", nil, "checks", "list", "--store", store, "--state", "pending", "--format", "json"), &pending); err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 || pending[0].Profile != "http-default-accounts" {
+		t.Errorf("pending %+v, want the login check on :80", pending)
+	}
+	if n := zbx.logins(); n != 0 {
+		t.Errorf("%d login attempts reached the service without an approval", n)
 	}
 }
