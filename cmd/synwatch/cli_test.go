@@ -93,10 +93,10 @@ func TestUsageErrors(t *testing.T) {
 			t.Errorf("synwatch %s: exit %d, stdout %q, stderr %q; want exit 2 and one line with %q", strings.Join(c.args, " "), code, out, errOut, c.want)
 		}
 	}
-	// a group without its verb, or nothing at all: the usage, on stderr
+	// a group without its verb, or nothing at all: the help, on stdout
 	for _, args := range [][]string{nil, {"nmap"}, {"vulndb"}} {
 		code, out, errOut := cli(args...)
-		if code != 2 || out != "" || !strings.Contains(errOut, "Usage:") {
+		if code != 0 || errOut != "" || !strings.Contains(out, "Usage:") || !strings.Contains(out, "Available Commands:") {
 			t.Errorf("synwatch %v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
 		}
 	}

@@ -16,9 +16,14 @@
 //   - positional arguments are checked by an Args function returning usagef
 //     (see exactArgs, minArgs); a command group without a verb of its own uses
 //     groupCmd, so `synwatch GROUP` and `synwatch GROUP typo` are usage errors;
-//   - flag names are the config keys' last words (--interface for
-//     sensor.interface): see flags.go and docs/reference.md;
-//   - --format json where a machine reads the output;
+//   - a flag that sets a config key is bound with keyFlags.add (flags.go)
+//     and named after the key's last word (--interface for
+//     sensor.interface, env SYNWATCH_SENSOR_INTERFACE); docs/reference.md
+//     is generated from the definitions (go test -run TestReference -update);
+//   - --format json where a machine reads the output; tables for people fit
+//     120 columns (table in table.go);
+//   - a command that only reads the inventory opens it with
+//     storeOptions.openReadOnly: a mistyped store is an error, never created;
 //   - commands that drop capabilities (sensor, run, verifier) carry the
 //     lateSignals annotation and call env.signals themselves after the drop;
 //     every other command gets SIGINT/SIGTERM handling in its context from the
@@ -163,12 +168,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var shown usageShown
-	if !errors.As(err, &shown) {
-		fmt.Fprintf(stderr, "%s: %v\n", c.CommandPath(), err)
-	}
+	fmt.Fprintf(stderr, "%s: %v\n", c.CommandPath(), err)
 	var ue usageError
-	if !parsed || errors.As(err, &ue) || errors.As(err, &shown) {
+	if !parsed || errors.As(err, &ue) {
 		return 2
 	}
 	return 1
@@ -181,15 +183,9 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-// usageShown: the usage was printed to stderr already (a group called
-// without its verb); exit 2 without another line.
-type usageShown struct{}
-
-func (usageShown) Error() string { return "usage shown" }
-
 // groupCmd makes c a command group: its verbs are subcommands; called
-// without one it prints its usage on stderr (exit 2), with an unknown one it
-// says so with suggestions (exit 2).
+// without one it prints its help on stdout (exit 0, as kubectl and gh do),
+// with an unknown one it says so with suggestions (exit 2).
 func groupCmd(env *Env, c *cobra.Command) *cobra.Command {
 	c.Args = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {
@@ -205,9 +201,7 @@ func groupCmd(env *Env, c *cobra.Command) *cobra.Command {
 		return usagef("%s; see %s --help", msg, c.CommandPath())
 	}
 	c.RunE = func(c *cobra.Command, args []string) error {
-		c.SetOut(env.Stderr)
-		_ = c.Usage()
-		return usageShown{}
+		return c.Help()
 	}
 	return c
 }
