@@ -56,8 +56,9 @@ type Pipeline struct {
 	m        *metrics
 	lat      *obs.Latency // end-to-end latency by stage; nil discards
 
-	startMu sync.Mutex
-	started time.Time // store's first start; zero until read
+	startMu      sync.Mutex
+	started      time.Time // store's first start; zero until read
+	expiredUntil time.Time // RetriageExpired looked up to here
 
 	onVerified func(ctx context.Context, rec event.Record) // deep checks; nil: none
 }
@@ -311,8 +312,8 @@ func (p *Pipeline) Flush(ctx context.Context) error {
 	return p.flush(ctx, nil)
 }
 
-// Maintain runs Flush, Sweep and ReverifyStale (at most 1000 services a
-// round) at once and then every interval until ctx ends; it returns when
+// Maintain runs Flush, Sweep, RetriageExpired and ReverifyStale (at most
+// 1000 services a round) at once and then every interval until ctx ends; it returns when
 // ctx is done. Run it in one goroutine per verifier process.
 func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -323,6 +324,9 @@ func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
 		}
 		if _, err := p.Sweep(ctx, p.now()); err != nil && ctx.Err() == nil {
 			p.log.Warn("sweep failed", "err", err)
+		}
+		if _, err := p.RetriageExpired(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("re-scoring records whose triage expired failed", "err", err)
 		}
 		if _, err := p.ReverifyStale(ctx, 1000); err != nil && ctx.Err() == nil {
 			p.log.Warn("re-verification failed", "err", err)

@@ -105,8 +105,11 @@ func mergeVulns(before *event.Record, v *event.Verification, at time.Time, scan 
 			why = append(why, s)
 		}
 	}
-	if len(why) > 0 {
+	switch {
+	case len(why) > 0 && kept > 0:
 		note = fmt.Sprintf("%s at %s: kept %d vulnerabilities from earlier scans", strings.Join(why, "; "), at.UTC().Format(time.RFC3339), kept)
+	case len(why) > 0:
+		note = fmt.Sprintf("%s at %s: vulnerabilities unknown until it answers", strings.Join(why, "; "), at.UTC().Format(time.RFC3339))
 	}
 	return vulns, fixed, newlyFixed, note
 }
@@ -142,6 +145,49 @@ func Score(policy *alert.Policy, r *event.Record) {
 			r.AlertState = "" // the allowlist entry is gone or expired
 		}
 	}
+}
+
+// expiring is what a Triage offers to find decisions that ran out:
+// verifier/triage's Book.
+type expiring interface {
+	Expired(ctx context.Context, since, now time.Time) ([]event.Service, error)
+}
+
+// RetriageExpired scores again the records whose triage decisions expired
+// since its last call (the first call looks back one reverify period), so
+// that a false positive or an accepted risk counts again when its expiry
+// passes, not at the next verification. Maintain calls it every round.
+func (p *Pipeline) RetriageExpired(ctx context.Context) (int, error) {
+	ex, ok := p.triage.(expiring)
+	if !ok {
+		return 0, nil
+	}
+	now := p.now()
+	p.startMu.Lock()
+	since := p.expiredUntil
+	if since.IsZero() {
+		since = now.Add(-p.reverify)
+	}
+	p.startMu.Unlock()
+	svcs, err := ex.Expired(ctx, since, now)
+	if err != nil {
+		return 0, fmt.Errorf("list expired triage decisions: %w", err)
+	}
+	var pol *alert.Policy
+	if p.policyOf != nil {
+		pol = p.policyOf()
+	}
+	n := 0
+	for _, s := range svcs {
+		if err := Retriage(ctx, p.store, pol, p.triage, s); err != nil {
+			return n, err
+		}
+		n++
+	}
+	p.startMu.Lock()
+	p.expiredUntil = now
+	p.startMu.Unlock()
+	return n, nil
 }
 
 // Retriage applies the triage decisions to one stored record and scores it

@@ -195,6 +195,22 @@ func (b *Book) Apply(ctx context.Context, r *event.Record) error {
 	return nil
 }
 
+// Expired lists the services with a decision whose expiry is in (since,
+// now]: their records count the vulnerability again.
+func (b *Book) Expired(ctx context.Context, since, now time.Time) ([]event.Service, error) {
+	ds, err := List(ctx, b.d)
+	if err != nil {
+		return nil, err
+	}
+	var out []event.Service
+	for _, d := range ds {
+		if !d.Expires.IsZero() && d.Expires.After(since) && !d.Expires.After(now) && !slices.Contains(out, d.Service) {
+			out = append(out, d.Service)
+		}
+	}
+	return out, nil
+}
+
 // Refresh reads the store's allowlist again.
 func (b *Book) Refresh(ctx context.Context) error {
 	es, err := AllowList(ctx, b.d)

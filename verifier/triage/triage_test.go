@@ -284,3 +284,57 @@ func (r *recorder) Deliver(ctx context.Context, cs []event.Change) error {
 	}
 	return nil
 }
+
+// A false positive with an expiry counts again once the expiry passes,
+// through the verifier's maintenance round, without a verification.
+func TestExpiredDecisionCountsAgain(t *testing.T) {
+	ctx := context.Background()
+	st, err := state.Open(ctx, "file:"+filepath.Join(t.TempDir(), "s.db"), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	clock := func() time.Time { return now }
+	cfg := config.Default()
+	cfg.Inside, _ = config.ParseNetworks("198.18.0.0/15")
+	book := triage.NewBook(st, clock)
+	v := &oneVerifier{v: event.Verification{Verdict: event.Exposed, Name: "ssh", VulnsKnown: true,
+		Vulns: []event.Vuln{{ID: "CVE-2023-38408", CVSS: cvss(9.8), Source: event.SourceVulners}}}}
+	p := pipeline.New(st, v, nopAlerter{}, cfg, nil, nil)
+	p.SetClock(clock)
+	p.SetTriage(book)
+	s := svc("198.18.1.5:22/tcp")
+	o := &event.Observation{SchemaVersion: 1, ID: "o1", Kind: event.KindService, Proto: event.TCP, IP: s.IP, Port: 22, ObservedAt: now, Sensor: "s"}
+	if err := p.Handle(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := triage.FalsePositive(ctx, st, triage.Request{Service: s, Vuln: "CVE-2023-38408", By: "noc", Reason: "until the patch window", Expires: now.Add(time.Hour)}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := pipeline.Retriage(ctx, st, nil, book, s); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := p.RetriageExpired(ctx); err != nil || n != 0 {
+		t.Fatalf("nothing expired yet: %d %v", n, err)
+	}
+	r, _ := st.Get(ctx, s)
+	if r.Severity != event.SevInfo {
+		t.Fatalf("during the decision: severity %s, want info", r.Severity)
+	}
+	now = now.Add(2 * time.Hour)
+	if n, err := p.RetriageExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("after the expiry: re-scored %d, %v; want 1", n, err)
+	}
+	r, _ = st.Get(ctx, s)
+	if r.Severity != event.SevCritical || !r.Vulns[0].Active() || r.Vulns[0].Triage == nil {
+		t.Errorf("after the expiry: severity %s, vuln %+v; want critical, open, its expired triage kept", r.Severity, r.Vulns[0])
+	}
+	if n, _ := p.RetriageExpired(ctx); n != 0 {
+		t.Errorf("the same expiry re-scored again (%d)", n)
+	}
+}
+
+type nopAlerter struct{}
+
+func (nopAlerter) Deliver(context.Context, []event.Change) error { return nil }
