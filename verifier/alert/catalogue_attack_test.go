@@ -32,7 +32,7 @@ func TestCatalogueCoversAttackerFavourites(t *testing.T) {
 		{"AJP", rec("198.18.0.1", 8009, event.TCP, exp, "ajp13", "Apache Jserv", ""), "ajp", event.SevCritical, "Ghostcat"},
 		{"zabbix agent", rec("198.18.0.1", 10050, event.TCP, exp, "zabbix-agent", "Zabbix agent", ""), "zabbix-agent", event.SevHigh, "system.run"},
 		{"nrpe", rec("198.18.0.1", 5666, event.TCP, exp, "nrpe", "", ""), "nrpe", event.SevHigh, "dont_blame_nrpe"},
-		{"docker API", rec("198.18.0.1", 2375, event.TCP, exp, "docker", "Docker", "20.10.7"), "docker", event.SevCritical, "root on the host"},
+		{"docker API", rec("198.18.0.1", 2375, event.TCP, exp, "docker", "Docker remote API", "20.10.7"), "docker", event.SevCritical, "root on the host"},
 		{"etcd", rec("198.18.0.1", 2379, event.TCP, exp, "etcd-client", "", ""), "etcd", event.SevCritical, "secret"},
 		{"kubelet", rec("198.18.0.1", 10250, event.TCP, exp, "ssl/http", "Golang net/http server", ""), "kubelet", event.SevCritical, "pod"},
 		{"k8s API", rec("198.18.0.1", 6443, event.TCP, exp, "ssl/https", "", ""), "kubernetes-api", event.SevHigh, "control plane"},
@@ -124,5 +124,33 @@ func TestNoVulnsSaysUnknownOrNone(t *testing.T) {
 	a = p.Evaluate(change(event.ChangeNew, nil, r)).Alert
 	if why := strings.Join(a.Reasons, "; "); strings.Contains(why, "unknown") {
 		t.Errorf("vulners answered, yet %q", a.Reasons)
+	}
+}
+
+// Ports that ordinary web servers use as often as the catalogued service
+// (8000, 5000, 8088) do not make a plain HTTP server critical; nmap's
+// service or product names the real thing on any port.
+func TestCommonWebPortsAreNotCatalogued(t *testing.T) {
+	p, err := NewPolicy(config.Default().Alert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, port := range []uint16{8000, 5000, 8088} {
+		r := rec("198.18.0.1", port, event.TCP, event.StatusExposed, "http", "SimpleHTTPServer", "0.6")
+		if a := p.Evaluate(change(event.ChangeNew, nil, r)).Alert; a.Catalogue != "" || a.Severity.Rank() > event.SevLow.Rank() {
+			t.Errorf("SimpleHTTPServer on %d: %s %s %q", port, a.Catalogue, a.Severity, a.Reasons)
+		}
+	}
+	for _, c := range []struct {
+		r     *event.Record
+		entry string
+	}{
+		{rec("198.18.0.1", 8000, event.TCP, event.StatusExposed, "jdwp", "Java Debug Wire Protocol", ""), "jdwp"},
+		{rec("198.18.0.1", 5000, event.TCP, event.StatusExposed, "http", "Docker Registry", "2.0"), "docker-registry"},
+		{rec("198.18.0.1", 8088, event.TCP, event.StatusExposed, "http", "Hadoop YARN ResourceManager", ""), "hadoop-yarn"},
+	} {
+		if a := p.Evaluate(change(event.ChangeNew, nil, c.r)).Alert; a.Catalogue != c.entry {
+			t.Errorf("%s on %d: catalogue %q, want %q", c.r.Product, c.r.Port, a.Catalogue, c.entry)
+		}
 	}
 }
