@@ -101,6 +101,9 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	}
 	health.Add("scanner", v.scan.Ready)
 	v.pipe = pipeline.New(st, v.scan, v.alerts, cfg, log, reg)
+	if cfg.Verifier.Vulners && cfg.Verifier.VulnSource != "offline" {
+		health.Add("vulners", v.pipe.VulnersCheck(vulnersUnreachableReady))
+	}
 	// triage decisions and the store's allowlist, read at each verification
 	book := triage.NewBook(st, nil)
 	if err := book.Refresh(ctx); err != nil {
@@ -117,6 +120,10 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 		"reverify", cfg.Verifier.Reverify, "gone_after", cfg.Verifier.GoneAfter)
 	return v, nil
 }
+
+// vulnersUnreachableReady: after this many verifications in a row where
+// vulners could not reach its API, /readyz says so.
+const vulnersUnreachableReady = 10
 
 // buildAlerts builds the dispatcher of cfg's alert section as the side uses
 // it: the command line's sinks added, give-ups counted, the store's

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -55,6 +56,10 @@ type Pipeline struct {
 	now      func() time.Time
 	m        *metrics
 	lat      *obs.Latency // end-to-end latency by stage; nil discards
+
+	// vulnersStreak counts verifications in a row where vulners could
+	// not reach its API (VulnersCheck).
+	vulnersStreak atomic.Int64
 
 	startMu      sync.Mutex
 	started      time.Time // store's first start; zero until read
@@ -416,8 +421,10 @@ func (p *Pipeline) countSources(svc event.Service, v *event.Verification, after 
 		}
 		switch r.Status {
 		case event.SourceAnswered:
+			p.vulnersStreak.Store(0)
 			p.m.vulnersStreak.Set(0)
 		case event.SourceUnreachable:
+			p.vulnersStreak.Add(1)
 			p.m.vulnersStreak.Inc()
 		}
 	}

@@ -147,6 +147,20 @@ func Score(policy *alert.Policy, r *event.Record) {
 	}
 }
 
+// VulnersCheck is the readiness check "vulners": it fails once vulners
+// could not reach its API on after verifications in a row, with what that
+// means; the first verification where it answers clears it. The verifier
+// goes on meanwhile (its records keep the earlier vulnerabilities), so it
+// is a warning to the operator, not a stop.
+func (p *Pipeline) VulnersCheck(after int) func(context.Context) error {
+	return func(context.Context) error {
+		if n := p.vulnersStreak.Load(); n >= int64(after) {
+			return fmt.Errorf("vulners could not reach its API on the last %d verifications: vulnerabilities are kept from earlier scans and none is marked fixed (check outbound HTTPS to vulners.com, a proxy, an API key)", n)
+		}
+		return nil
+	}
+}
+
 // expiring is what a Triage offers to find decisions that ran out:
 // verifier/triage's Book.
 type expiring interface {

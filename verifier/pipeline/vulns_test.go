@@ -291,3 +291,43 @@ func TestImportThenSameVerification(t *testing.T) {
 		})
 	}
 }
+
+// vulners unreachable on verification after verification fails the
+// "vulners" readiness check, with what it means; one answer clears it.
+func TestVulnersReadiness(t *testing.T) {
+	ctx := context.Background()
+	store, err := state.Open(ctx, "file:"+filepath.Join(t.TempDir(), "s.db"), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	v, clk := &fakeVerifier{}, &clock{t: t0}
+	p := pipeline.New(store, v, &fakeAlerter{}, testConfig(), nil, nil)
+	p.SetClock(clk.now)
+	check := p.VulnersCheck(3)
+	o := observation("198.18.1.6", 22, t0)
+	verify := func(st event.SourceStatus) {
+		t.Helper()
+		clk.add(2 * time.Hour)
+		ver := vulners(st)
+		ver.ScannedAt = clk.now()
+		v.set(ver)
+		if err := p.Handle(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		verify(event.SourceUnreachable)
+	}
+	if err := check(ctx); err != nil {
+		t.Fatalf("after 2 unreachable: %v", err)
+	}
+	verify(event.SourceUnreachable)
+	if err := check(ctx); err == nil || !strings.Contains(err.Error(), "none is marked fixed") {
+		t.Fatalf("after 3 unreachable: %v", err)
+	}
+	verify(event.SourceAnswered)
+	if err := check(ctx); err != nil {
+		t.Errorf("after an answer: %v", err)
+	}
+}
