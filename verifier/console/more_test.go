@@ -193,3 +193,34 @@ func mustYAML(t *testing.T, f *auth.File) []byte {
 	}
 	return b
 }
+
+type reverifier struct{ got []event.Service }
+
+func (r *reverifier) Reverify(ctx context.Context, svc event.Service) error {
+	r.got = append(r.got, svc)
+	return nil
+}
+
+// A console without a verifier queues "re-verify now" in the store; a
+// verifier takes each request once.
+func TestReverifyQueued(t *testing.T) {
+	st := redisStore(t)
+	b := newBed(t, st)
+	svc := importRec(t, st, "198.18.4.4", 443, event.SevMedium, event.StatusExposed)
+	req, _ := http.NewRequest("POST", b.srv.URL+"/api/v1/reverify", strings.NewReader(`{"service":"198.18.4.4:443/tcp"}`))
+	req.Header.Set("Authorization", "Bearer "+b.operator)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("reverify without a verifier: %s, want 202", resp.Status)
+	}
+	var one, two reverifier
+	n1, err1 := ReverifyQueued(context.Background(), st, &one)
+	n2, err2 := ReverifyQueued(context.Background(), st, &two)
+	if err1 != nil || err2 != nil || n1 != 1 || n2 != 0 || len(one.got) != 1 || one.got[0] != svc {
+		t.Fatalf("first verifier %d %v %v, second %d %v", n1, one.got, err1, n2, err2)
+	}
+}
