@@ -29,19 +29,25 @@ type Filter struct {
 
 // Match says whether r passes the filter.
 func (f Filter) Match(r *event.Record) bool {
-	if len(f.Verdicts) > 0 && !slices.Contains(f.Verdicts, r.Status) {
+	return f.Matches(r.Service, r.Status, r.LastSeen, r.Severity)
+}
+
+// Matches is Match on the fields the filter reads (the console filters its
+// own compact rows with it).
+func (f Filter) Matches(s event.Service, st event.Status, lastSeen time.Time, sev event.Severity) bool {
+	if len(f.Verdicts) > 0 && !slices.Contains(f.Verdicts, st) {
 		return false
 	}
-	if len(f.Networks) > 0 && !f.Networks.Contains(r.IP) {
+	if len(f.Networks) > 0 && !f.Networks.Contains(s.IP) {
 		return false
 	}
-	if len(f.Ports) > 0 && !slices.Contains(f.Ports, r.Port) {
+	if len(f.Ports) > 0 && !slices.Contains(f.Ports, s.Port) {
 		return false
 	}
-	if !f.Since.IsZero() && r.LastSeen.Before(f.Since) {
+	if !f.Since.IsZero() && lastSeen.Before(f.Since) {
 		return false
 	}
-	if f.MinSeverity != "" && r.Severity.Rank() < f.MinSeverity.Rank() {
+	if f.MinSeverity != "" && sev.Rank() < f.MinSeverity.Rank() {
 		return false
 	}
 	return true

@@ -407,22 +407,7 @@ func (inv *Inventory) Each(q Query, fn func(*Row) bool) {
 
 // match is report.Filter.Match on a row (the same filters as exposures).
 func match(f report.Filter, r *Row) bool {
-	if len(f.Verdicts) > 0 && !slices.Contains(f.Verdicts, r.Verdict) {
-		return false
-	}
-	if len(f.Networks) > 0 && !f.Networks.Contains(r.IP) {
-		return false
-	}
-	if len(f.Ports) > 0 && !slices.Contains(f.Ports, r.Port) {
-		return false
-	}
-	if !f.Since.IsZero() && r.LastSeen.Before(f.Since) {
-		return false
-	}
-	if f.MinSeverity != "" && r.Severity.Rank() < f.MinSeverity.Rank() {
-		return false
-	}
-	return true
+	return f.Matches(r.Service, r.Verdict, r.LastSeen, r.Severity)
 }
 
 // Summary counts services by severity and verdict.
