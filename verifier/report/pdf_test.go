@@ -62,7 +62,7 @@ func TestPDF(t *testing.T) {
 	flat := strings.Join(strings.Fields(string(raw)), " ")
 	for _, want := range []string{"OpenSSH 8.9p1", "CRITICAL", "CVE-2023-38408", "CVE-2021-41617", "backported fix", "infra-team",
 		"[2001:db8::5]:443/tcp", "CET (+01:00)", "unknown", "Why this severity", "made-up description with <html> & 100% {TeX} specials_",
-		"nmap -sV --script vulners -oX scan.xml 198.18.1.0/24", "rpcbind 2", "Linux telnetd"} {
+		"nmap -sV --script vulners -oX scan.xml 198.18.1.0/24", "rpcbind 2", "Linux telnetd", "Müller"} {
 		// a table cell may break a line anywhere a separator allows
 		if !strings.Contains(flat, want) && !strings.Contains(strings.ReplaceAll(flat, " ", ""), strings.ReplaceAll(want, " ", "")) {
 			t.Errorf("the PDF's text lacks %q", want)

@@ -486,7 +486,7 @@ func Build(rs []event.Record, o Options) Report {
 	slices.SortFunc(rep.Triaged, byService)
 
 	if o.VerifyCommand != "" && len(verified) > 0 {
-		run := ScanRun{Kind: "verification", Name: "synwatch verifier", Command: o.VerifyCommand, Targets: []string{}, Services: len(verified)}
+		run := ScanRun{Kind: "verification", Name: "synwatch verifier (the latest verification of each service)", Command: o.VerifyCommand, Targets: []string{}, Services: len(verified)}
 		seen := map[string]bool{}
 		for _, r := range verified {
 			if t := in(r.VerifiedAt); run.Started.IsZero() || t.Before(run.Started) {

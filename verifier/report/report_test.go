@@ -94,7 +94,7 @@ func fixture() Report {
 		},
 		Describe: func(id string) string {
 			if id == "CVE-2023-40009" {
-				return "A made-up description with <html> & 100% {TeX} specials_"
+				return "A made-up description with <html> & 100% {TeX} specials_, Müller’s “quotes” … ☃"
 			}
 			return ""
 		},

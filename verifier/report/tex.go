@@ -21,14 +21,16 @@ const TeXPackages = "texlive-latex-base texlive-latex-recommended lmodern"
 
 var texEscaper = strings.NewReplacer(`\`, `\textbackslash{}`, "{", `\{`, "}", `\}`, "$", `\$`, "&", `\&`, "#", `\#`, "^", `\^{}`,
 	"_", `\_`, "~", `\~{}`, "%", `\%`, "<", `\textless{}`, ">", `\textgreater{}`, "|", `\textbar{}`, "→", `$\rightarrow$`,
-	"—", "---", "–", "--", "--", "-{}-", "\n", " ")
+	"—", "---", "–", "--", "--", "-{}-", "\n", " ",
+	"‘", "`", "’", "'", "“", "``", "”", "''", "…", `\ldots{}`, "×", `$\times$`, "÷", `$\div$`)
 
 func texEscape(s string) string {
 	var b strings.Builder
 	for _, c := range texEscaper.Replace(s) {
-		if c < 128 {
+		switch {
+		case c < 128, c >= 0xC0 && c <= 0xFF: // ASCII and Latin-1 letters: T1 has them
 			b.WriteRune(c)
-		} else {
+		default:
 			b.WriteByte('?') // outside what T1 surely has: keep it compiling
 		}
 	}
