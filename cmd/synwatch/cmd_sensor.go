@@ -52,7 +52,14 @@ an observation: JSON lines on stdout or to a file, or to Kafka.`,
 
 // runSensor captures and publishes until the end of the file or a signal.
 func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
-	log := obs.NewLogger(cfg.Obs, env.Stderr)
+	// over a file on a terminal: a progress line, which the log lines clear
+	var progress *termProgress
+	logOut := env.Stderr
+	if cfg.Sensor.Pcap != "" && isTerminal(env.Stderr) {
+		progress = &termProgress{w: env.Stderr}
+		logOut = progress
+	}
+	log := obs.NewLogger(cfg.Obs, logOut)
 	reg, health := roleObs(log)
 
 	pub, outFile, err := openPublisher(ctx, env, &cfg, reg)
@@ -102,7 +109,22 @@ func runSensor(ctx context.Context, env *Env, cfg config.Config) error {
 		_ = closePub()
 		return err
 	}
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	if progress != nil {
+		go func() {
+			defer close(progressDone)
+			progress.run(s, cfg.Sensor.Pcap, stopProgress)
+		}()
+	} else {
+		close(progressDone)
+	}
 	runErr := s.Run(ctx)
+	close(stopProgress)
+	<-progressDone
+	if p, ok := s.Progress(); ok && progress != nil {
+		progress.finish(progressLine(cfg.Sensor.Pcap, p))
+	}
 	closeErr := closePub()
 	stopServer()
 	if err := <-srvDone; err != nil {

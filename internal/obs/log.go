@@ -15,6 +15,14 @@ func NewLogger(cfg config.Obs, w io.Writer) *slog.Logger {
 	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated by config
 	opts := &slog.HandlerOptions{Level: lvl}
 	if cfg.LogFormat == "json" {
+		// JSON would write a duration as a bare number of nanoseconds:
+		// "elapsed":1534000000 reads as anything; "1.534s" does not
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synwatch/synwatch/internal/config"
 )
@@ -54,5 +55,18 @@ func TestNewLogger(t *testing.T) {
 				c.check(t, out)
 			}
 		})
+	}
+}
+
+// Durations carry their unit in JSON logs, as in text ones.
+func TestJSONLogDurationsHaveUnits(t *testing.T) {
+	var b bytes.Buffer
+	NewLogger(config.Obs{LogLevel: "info", LogFormat: "json"}, &b).Info("capture ended", "elapsed", 1534*time.Millisecond)
+	var m map[string]any
+	if err := json.Unmarshal(b.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["elapsed"] != "1.534s" {
+		t.Errorf("elapsed = %v (%T), want \"1.534s\"", m["elapsed"], m["elapsed"])
 	}
 }

@@ -41,6 +41,7 @@ type fileSource struct {
 
 	n    uint64        // frames read, owned by the reader
 	read atomic.Uint64 // n, published every 256 frames and at the end for Stats
+	size int64         // the file's size at open; 0 when unknown (standard input)
 }
 
 const (
@@ -65,6 +66,9 @@ func OpenFile(path string, flt Filter) (Source, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	s := &fileSource{f: f, name: path}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		s.size = st.Size()
+	}
 	if err := s.open(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("read %s: %w", path, err)
@@ -265,3 +269,17 @@ func (s *fileSource) Name() string              { return s.name }
 func (s *fileSource) Stats() (Stats, error) { return Stats{Received: s.read.Load()}, nil }
 
 func (s *fileSource) Close() error { return s.f.Close() }
+
+// Position says how far the file has been read (bytes taken from it; the
+// reader's buffer may hold up to 1 MiB of them) and its size, 0 when
+// unknown (standard input). Safe to call while another goroutine reads.
+func (s *fileSource) Position() (read, size int64) {
+	if s.size == 0 {
+		return 0, 0
+	}
+	off, err := s.f.Seek(0, io.SeekCurrent) // lseek: no read lock, no side effect
+	if err != nil {
+		return 0, s.size
+	}
+	return off, s.size
+}

@@ -118,3 +118,11 @@ func (r *readAhead) Close() error {
 	<-r.done
 	return r.Source.Close()
 }
+
+// Position forwards the file's read position (see fileSource.Position).
+func (r *readAhead) Position() (read, size int64) {
+	if p, ok := r.Source.(interface{ Position() (int64, int64) }); ok {
+		return p.Position()
+	}
+	return 0, 0
+}

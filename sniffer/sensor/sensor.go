@@ -41,13 +41,15 @@ type Sensor struct {
 	published  prometheus.Counter
 	lat        *obs.Latency // detection stage: packet time → published
 
-	mu      sync.Mutex
-	sources []capture.Source
-	workers []*worker
-	errs    map[string]uint64 // decode errors by reason of finished workers
-	unseenN map[string]uint64 // frames passed over unseen, by kind, of finished workers
-	frames  uint64            // frames read by finished workers
-	ended   bool              // Run has returned: the capture is closed for good
+	mu       sync.Mutex
+	sources  []capture.Source
+	workers  []*worker
+	errs     map[string]uint64 // decode errors by reason of finished workers
+	unseenN  map[string]uint64 // frames passed over unseen, by kind, of finished workers
+	frames   uint64            // frames read by finished workers
+	ended    bool              // Run has returned: the capture is closed for good
+	start    time.Time         // Run began
+	endBytes int64             // size of the file read, once it ended
 }
 
 // New checks the configuration (perimeter, BPF expression) and builds the
@@ -202,7 +204,15 @@ func (s *Sensor) Run(ctx context.Context) error {
 	s.log.Info("capture open", "source", s.sourceKind(), "from", srcs[0].Name(), "link", srcs[0].LinkType().String(),
 		"workers", len(srcs), "snaplen", s.cfg.Snaplen, "sensor", s.name)
 	start := time.Now()
+	s.mu.Lock()
+	s.start = start
+	s.mu.Unlock()
 	defer func() {
+		if p, ok := s.Progress(); ok && p.Size > 0 {
+			s.mu.Lock()
+			s.endBytes = p.Size
+			s.mu.Unlock()
+		}
 		s.stats.Freeze()
 		for _, src := range srcs {
 			_ = src.Close()
@@ -215,7 +225,7 @@ func (s *Sensor) Run(ctx context.Context) error {
 	}()
 
 	g, gctx := errgroup.WithContext(ctx)
-	if s.cfg.StatsEvery > 0 && s.cfg.Pcap == "" {
+	if s.cfg.StatsEvery > 0 { // a long file too: --stats-interval is honoured
 		done := make(chan struct{})
 		defer close(done)
 		go s.statsLoop(gctx, done, start)
@@ -299,12 +309,12 @@ func (s *Sensor) logStats(msg string, elapsed time.Duration) {
 		"received", st.Received, "kernel_dropped", st.KernelDropped, "interface_dropped", st.InterfaceDropped,
 		"frames", frames, "examined", c.Packets,
 		"services", c.Services, "host_sprays", c.HostSprays,
-		"skipped", c.Dropped, "decode_errors", decodeErrs)
+		"skipped", countsText(c.Dropped), "decode_errors", decodeErrs)
 	if len(errs) > 0 {
-		s.log.Info("decode errors by reason", "reasons", errs)
+		s.log.Info("decode errors by reason", "reasons", countsText(errs))
 	}
 	if len(unseen) > 0 {
-		s.log.Info("frames passed over unseen, by kind", "kinds", unseen)
+		s.log.Info("frames passed over unseen, by kind", "kinds", countsText(unseen))
 	}
 }
 
