@@ -3,8 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -209,5 +217,87 @@ func TestRunServesConsole(t *testing.T) {
 		}
 	case <-time.After(40 * time.Second):
 		t.Fatal("run did not stop")
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "synwatch console test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	_ = os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	_ = os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	return certFile, keyFile
+}
+
+// Over TLS the session and login cookies are Secure (and HSTS is sent).
+func TestConsoleTLS(t *testing.T) {
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.yml")
+	if err := runAuthAddUser(context.Background(), &Env{Stdin: strings.NewReader("s3cret-passw0rd\n"), Stderr: io.Discard}, &authOptions{file: authFile, role: "viewer", name: "vera"}); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := selfSigned(t, dir)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := &consoleOptions{store: storeOptions{store: "file:" + filepath.Join(dir, "s.db")},
+		serve: consoleServeOptions{listen: addr, auth: authFile, tlsCert: cert, tlsKey: key, refresh: time.Minute}}
+	done := make(chan error, 1)
+	go func() { done <- runConsole(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard}, opts) }()
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var resp *http.Response
+	testenv.WaitFor(t, "console over TLS", 10*time.Second, func() bool {
+		r, err := client.Get("https://" + addr + "/login")
+		if err == nil {
+			resp = r
+			r.Body.Close()
+		}
+		return err == nil
+	})
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over TLS")
+	}
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "synwatch_login" {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.Secure || !ck.HttpOnly {
+		t.Fatalf("login cookie over TLS: %+v", ck)
+	}
+	body := strings.NewReader("csrf=" + ck.Value + "&user=vera&password=s3cret-passw0rd")
+	req, _ := http.NewRequest("POST", "https://"+addr+"/login", body)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(ck)
+	r, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	var sess *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name == "synwatch_session" {
+			sess = c
+		}
+	}
+	if r.StatusCode != http.StatusSeeOther || sess == nil || !sess.Secure || !sess.HttpOnly || sess.SameSite != http.SameSiteStrictMode {
+		t.Fatalf("login over TLS: %s, session cookie %+v", r.Status, sess)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

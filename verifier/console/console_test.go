@@ -253,6 +253,16 @@ func TestLoginSessionCookie(t *testing.T) {
 	if strings.Contains(page, ck.Value) {
 		t.Fatal("the session id is in the page")
 	}
+	// a login's next page stays on this site
+	for next, want := range map[string]string{"/services?q=x": "/services?q=x", "//evil.example/": "/", "https://evil.example/": "/", "/\\evil": "/"} {
+		c3 := b.client()
+		_, page := b.get(c3, "/login")
+		tok := csrfRE.FindStringSubmatch(page)[1]
+		resp, _ := b.post(c3, "/login", url.Values{"csrf": {tok}, "user": {"vera"}, "password": {testPassword}, "next": {next}})
+		if got := resp.Header.Get("Location"); got != want {
+			t.Errorf("next %q: redirected to %q, want %q", next, got, want)
+		}
+	}
 	// a wrong password: 401 and no session
 	c2 := b.client()
 	_, page = b.get(c2, "/login")
@@ -383,5 +393,15 @@ func TestPagesRender(t *testing.T) {
 	resp, _ := b.get(c, "/services?port=99999")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("bad filter: %s", resp.Status)
+	}
+	// users and tokens: admins only, and never a hash
+	if resp, _ := b.get(c, "/admin"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator on /admin: %s", resp.Status)
+	}
+	ad := b.client()
+	b.login(ad, "ada")
+	resp, body := b.get(ad, "/admin")
+	if resp.StatusCode != 200 || !strings.Contains(body, "vera") || !strings.Contains(body, "dash") || strings.Contains(body, "$argon2id$") || strings.Contains(body, "sha256:") {
+		t.Errorf("admin page: %s\n%.1500s", resp.Status, body)
 	}
 }

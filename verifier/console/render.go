@@ -139,6 +139,7 @@ type layout struct {
 	User    string
 	Role    auth.Role
 	CanAct  bool
+	IsAdmin bool
 	CSRF    string
 	Version string
 	Flash   string
@@ -160,7 +161,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 		l.Title, l.Nav = td.title()
 	}
 	if p := principal(r); p.Name != "" {
-		l.User, l.Role, l.CanAct = p.Name, p.Role, p.Role.Allows(auth.Operator)
+		l.User, l.Role, l.CanAct, l.IsAdmin = p.Name, p.Role, p.Role.Allows(auth.Operator), p.Role.Allows(auth.Admin)
 	}
 	if s, ok := session(r); ok {
 		l.CSRF = s.CSRF

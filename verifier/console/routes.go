@@ -13,7 +13,7 @@ func parseAddrPort(s string) (netip.AddrPort, error) { return netip.ParseAddrPor
 // role it needs; authed enforces it and CSRF.
 func (c *Console) routes() {
 	m := http.NewServeMux()
-	v, o := auth.Viewer, auth.Operator
+	v, o, a := auth.Viewer, auth.Operator, auth.Admin
 
 	m.Handle("GET /static/", staticHandler())
 	m.HandleFunc("GET /login", c.loginPage)
@@ -30,6 +30,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /changes/events", c.authed(v, c.changeEvents))
 	m.HandleFunc("GET /audit", c.authed(v, c.auditPage))
 	m.HandleFunc("GET /queue", c.authed(v, c.queuePage))
+	m.HandleFunc("GET /admin", c.authed(a, c.adminPage))
 
 	m.HandleFunc("POST /services/{ip}/{proto}/{port}/allow", c.authed(o, c.allowForm))
 	m.HandleFunc("POST /services/{ip}/{proto}/{port}/triage", c.authed(o, c.triageForm))

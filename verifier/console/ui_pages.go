@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/console/inventory"
 	"github.com/synwatch/synwatch/verifier/state"
 )
@@ -374,4 +375,37 @@ func (c *Console) queuePage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.render(w, r, http.StatusOK, "queue.html", p)
+}
+
+// admin
+
+type adminPage struct {
+	Users  []adminUser
+	Tokens []adminUser
+	Proxy  *auth.Proxy
+}
+
+type adminUser struct {
+	Name, Role, Signs string
+}
+
+func (*adminPage) title() (string, string) { return "Users and tokens", "admin" }
+
+// adminPage lists who may sign in, never a hash: users and tokens are
+// managed with synwatch auth on the host, and the console reads the file
+// again when it changes.
+func (c *Console) adminPage(w http.ResponseWriter, r *http.Request) {
+	f := c.auth.Current()
+	p := &adminPage{Proxy: f.Proxy}
+	for _, u := range f.Users {
+		signs := "password"
+		if u.Hash == "" {
+			signs = "trusted proxy only"
+		}
+		p.Users = append(p.Users, adminUser{Name: u.Name, Role: string(u.Role), Signs: signs})
+	}
+	for _, t := range f.Tokens {
+		p.Tokens = append(p.Tokens, adminUser{Name: t.Name, Role: string(t.Role)})
+	}
+	c.render(w, r, http.StatusOK, "admin.html", p)
 }
