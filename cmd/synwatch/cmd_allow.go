@@ -8,6 +8,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/alert"
+	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/triage"
 )
 
@@ -69,7 +74,7 @@ func runAllowAdd(ctx context.Context, env *Env, o *allowOptions) error {
 	}
 	e := o.entry
 	e.Port, e.Expires, e.AddedBy = uint16(o.port), exp, o.by
-	st, _, err := o.store.open(ctx, env)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -79,6 +84,28 @@ func runAllowAdd(ctx context.Context, env *Env, o *allowOptions) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "allowlist entry %s added by %s (remove it with: synwatch allow remove %s --by NAME --reason TEXT)\n", added.ID, added.AddedBy, added.ID)
+	return rescoreCovered(ctx, env, st, cfg.Alert, added)
+}
+
+// rescoreCovered scores again the stored records an entry covers, so that
+// exposures and the report show the change at once.
+func rescoreCovered(ctx context.Context, env *Env, st state.Store, cfg config.Alert, e triage.AllowEntry) error {
+	policy, err := alert.NewPolicy(cfg, nil)
+	if err != nil {
+		return err
+	}
+	book := triage.NewBook(st, nil)
+	if err := book.Refresh(ctx); err != nil {
+		return err
+	}
+	policy.SetAllowSource(book)
+	n, err := pipeline.RetriageWhere(ctx, st, policy, book, func(r event.Record) bool { return e.Covers(r.Service) })
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		fmt.Fprintf(env.Stdout, "%d services in the inventory scored again\n", n)
+	}
 	return nil
 }
 
@@ -154,7 +181,7 @@ func runAllowRemove(ctx context.Context, env *Env, o *allowOptions) error {
 	if o.by == "" || o.reason == "" {
 		return usagef("--by and --reason are required")
 	}
-	st, _, err := o.store.open(ctx, env)
+	st, cfg, err := o.store.open(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -164,5 +191,5 @@ func runAllowRemove(ctx context.Context, env *Env, o *allowOptions) error {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "allowlist entry %s (%s, owner %s) removed by %s\n", was.ID, was.Network, was.Owner, o.by)
-	return nil
+	return rescoreCovered(ctx, env, st, cfg.Alert, was)
 }

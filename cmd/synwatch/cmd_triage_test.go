@@ -239,20 +239,49 @@ func TestTriageUsage(t *testing.T) {
 	}
 }
 
-// allow add / list / remove on the store, with who added it.
+// allow add / list / remove on the store, with who added it; the records
+// an entry covers are scored again at once (telnet, critical by the
+// catalogue, is suppressed while the entry stands).
 func TestAllowCommands(t *testing.T) {
 	store := "file:" + filepath.Join(t.TempDir(), "inv.db")
-	out, errs, code := sh("allow", "add", "--network", "198.18.4.0/24", "--port", "6379", "--proto", "tcp", "--reason", "lab cache", "--owner", "lab-team", "--by", "alice", "--expires", "2099-01-31", "--store", store)
-	if code != 0 {
-		t.Fatalf("allow add: exit %d %s", code, errs)
+	xml := filepath.Join("..", "..", "verifier", "baseline", "testdata", "flan.xml")
+	if _, errs, code := sh("baseline", "import", "--store", store, xml); code != 0 {
+		t.Fatalf("import: %s", errs)
+	}
+	telnet, _ := triage.ParseService("192.0.2.10:23/tcp")
+	severity := func() (event.Severity, string) {
+		t.Helper()
+		st, err := state.Open(context.Background(), store, config.Store{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		r, err := st.Get(context.Background(), telnet)
+		if err != nil || r == nil {
+			t.Fatal(r, err)
+		}
+		return r.Severity, r.AlertState
+	}
+	if sev, _ := severity(); sev != event.SevCritical {
+		t.Fatalf("telnet imported %s, want critical", sev)
+	}
+	out, errs, code := sh("allow", "add", "--network", "192.0.2.10/32", "--port", "23", "--proto", "tcp", "--reason", "lab console", "--owner", "lab-team", "--by", "alice", "--expires", "2099-01-31", "--store", store)
+	if code != 0 || !strings.Contains(out, "1 services in the inventory scored again") {
+		t.Fatalf("allow add: exit %d %s %s", code, out, errs)
+	}
+	if sev, st := severity(); sev != event.SevInfo || st != "suppressed" {
+		t.Errorf("telnet allowlisted: %s %s, want info suppressed", sev, st)
 	}
 	out, _, code = sh("allow", "list", "--store", store, "--format", "json")
 	var es []triage.AllowEntry
-	if code != 0 || json.Unmarshal([]byte(out), &es) != nil || len(es) != 1 || es[0].AddedBy != "alice" || es[0].Port != 6379 || es[0].Expires.Year() != 2099 {
+	if code != 0 || json.Unmarshal([]byte(out), &es) != nil || len(es) != 1 || es[0].AddedBy != "alice" || es[0].Port != 23 || es[0].Expires.Year() != 2099 {
 		t.Fatalf("allow list: exit %d %s", code, out)
 	}
 	if _, errs, code := sh("allow", "remove", es[0].ID, "--by", "bob", "--reason", "lab closed", "--store", store); code != 0 {
 		t.Fatalf("allow remove: %s", errs)
+	}
+	if sev, st := severity(); sev != event.SevCritical || st == "suppressed" {
+		t.Errorf("entry removed: %s %s, want critical, not suppressed", sev, st)
 	}
 	if _, errs, code := sh("allow", "remove", es[0].ID, "--by", "bob", "--reason", "again", "--store", store); code != 1 || !strings.Contains(errs, "no allowlist entry") {
 		t.Errorf("second remove: exit %d %s", code, errs)

@@ -229,6 +229,27 @@ func Retriage(ctx context.Context, store Store, policy *alert.Policy, tr Triage,
 	return nil
 }
 
+// RetriageWhere is Retriage for every stored record that match selects (an
+// allowlist entry added or removed: the records it covers are scored again
+// at once). It returns how many it scored.
+func RetriageWhere(ctx context.Context, store Store, policy *alert.Policy, tr Triage, match func(event.Record) bool) (int, error) {
+	var svcs []event.Service
+	if err := store.Records(ctx, func(r event.Record) bool {
+		if match(r) {
+			svcs = append(svcs, r.Service)
+		}
+		return true
+	}); err != nil {
+		return 0, fmt.Errorf("list records: %w", err)
+	}
+	for i, s := range svcs {
+		if err := Retriage(ctx, store, policy, tr, s); err != nil {
+			return i, err
+		}
+	}
+	return len(svcs), nil
+}
+
 // ImportScan records the findings of an earlier scan (a baseline file)
 // without alerting: each verification is applied to the service's record
 // with the same vulnerability life cycle, triage and severity policy as a

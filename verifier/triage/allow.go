@@ -37,6 +37,16 @@ type AllowEntry struct {
 	AddedAt time.Time `json:"added_at"`
 }
 
+// Covers says whether the entry's network, port and protocol take in s
+// (the service name is the policy's to match).
+func (e AllowEntry) Covers(s event.Service) bool {
+	nets, err := config.ParseNetworks(e.Network)
+	if err != nil || len(nets) != 1 || !nets[0].Contains(s.IP.Unmap()) {
+		return false
+	}
+	return (e.Port == 0 || e.Port == s.Port) && (e.Proto == "" || event.Proto(e.Proto) == s.Proto)
+}
+
 // Config returns the entry as the alert policy reads allowlist entries.
 func (e AllowEntry) Config() config.AllowEntry {
 	return config.AllowEntry{Network: e.Network, Port: e.Port, Proto: e.Proto, Service: e.Service, Reason: e.Reason, Owner: e.Owner, Expires: e.Expires}
