@@ -203,6 +203,10 @@ func (s *Sensor) Run(ctx context.Context) error {
 	// signal handling in between, and "capture open" means ready.
 	s.log.Info("capture open", "source", s.sourceKind(), "from", srcs[0].Name(), "link", srcs[0].LinkType().String(),
 		"workers", len(srcs), "snaplen", s.cfg.Snaplen, "sensor", s.name)
+	if s.cfg.UDP.Enabled {
+		s.log.Info("UDP: services on inside ports above 1024 are skipped unless listed in sensor.udp.high_ports",
+			"high_ports", s.cfg.UDP.HighPorts, "hint", udpHighPortsHint)
+	}
 	start := time.Now()
 	s.mu.Lock()
 	s.start = start
@@ -316,7 +320,13 @@ func (s *Sensor) logStats(msg string, elapsed time.Duration) {
 	if len(unseen) > 0 {
 		s.log.Info("frames passed over unseen, by kind", "kinds", countsText(unseen))
 	}
+	if n := c.Dropped["udp_port_ignored"]; n > 0 && msg == "capture ended" {
+		s.log.Info("UDP packets of inside ports above 1024 skipped", "packets", n, "high_ports", s.cfg.UDP.HighPorts, "hint", udpHighPortsHint)
+	}
 }
+
+// udpHighPortsHint says what to do about UDP services above port 1024.
+const udpHighPortsHint = "to watch a UDP service above 1024, add its port to sensor.udp.high_ports (e.g. 1194 OpenVPN, 1900 SSDP, 5353 mDNS, 11211 memcached, 51820 WireGuard)"
 
 // worker is one reader's state: its own decoder and counters.
 type worker struct {
