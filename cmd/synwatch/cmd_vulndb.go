@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -74,10 +75,11 @@ func newVulndbImportCmd(env *Env) *cobra.Command {
 func newVulndbLookupCmd(env *Env) *cobra.Command {
 	var o vulndbOptions
 	c := &cobra.Command{
-		Use:     "lookup [--vulndb FILE] CPE...",
-		Short:   "print the CVEs that match nmap CPEs (2.2 URIs), one JSON object each",
-		Example: `  synwatch vulndb lookup --vulndb vulndb.gob cpe:/a:openbsd:openssh:7.4`,
-		Args:    minArgs(1, "CPE URIs: CPE..."),
+		Use:   "lookup [--vulndb FILE] CPE|'PRODUCT VERSION'...",
+		Short: "print the CVEs that match nmap CPEs (2.2 URIs) or nmap product names with a version, one JSON object each",
+		Example: `  synwatch vulndb lookup --vulndb vulndb.gob cpe:/a:openbsd:openssh:7.4
+  synwatch vulndb lookup --vulndb vulndb.gob 'vsftpd 2.3.4' 'Apache httpd 2.4.49'`,
+		Args: minArgs(1, "CPE URIs: CPE..."),
 		RunE: func(c *cobra.Command, args []string) error {
 			o.args = args
 			return runVulndbLookup(c.Context(), env, &o)
@@ -146,6 +148,18 @@ func vulndbLookup(env *Env, path string, cpes []string) error {
 	}
 	enc := json.NewEncoder(env.Stdout)
 	for _, c := range cpes {
+		if !strings.HasPrefix(strings.ToLower(c), "cpe:") {
+			// nmap's product and version, as -sV prints them
+			i := strings.LastIndexByte(strings.TrimSpace(c), ' ')
+			p := ""
+			if i > 0 {
+				p = vulndb.ProductCPE(c[:i], c[i+1:])
+			}
+			if p == "" {
+				return usagef("%q: not a CPE, nor one of the products nmap names that synwatch maps (give cpe:/a:VENDOR:PRODUCT:VERSION)", c)
+			}
+			c = p
+		}
 		if _, err := vulndb.ParseURI(c); err != nil {
 			return usagef("%v", err)
 		}

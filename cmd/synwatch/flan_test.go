@@ -376,3 +376,23 @@ func TestReportPDF(t *testing.T) {
 		t.Fatalf("not a PDF: %v %q", err, b[:min(len(b), 16)])
 	}
 }
+
+// vulndb lookup takes what nmap -sV prints: the vsftpd 2.3.4 backdoor is
+// found under NVD's vsftpd_project:vsftpd.
+func TestVulndbLookupByProduct(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "vulndb.gob")
+	var o, e bytes.Buffer
+	if code := run([]string{"vulndb", "import", "--vulndb", db, filepath.Join("..", "..", "verifier", "vulndb", "testdata", "nvd-aliases.json")}, &o, &e); code != 0 {
+		t.Fatalf("import: %s", e.String())
+	}
+	o.Reset()
+	if code := run([]string{"vulndb", "lookup", "--vulndb", db, "vsftpd 2.3.4"}, &o, &e); code != 0 {
+		t.Fatalf("lookup: exit %d %s", code, e.String())
+	}
+	if !strings.Contains(o.String(), `"id":"CVE-2011-2523","cvss":9.8`) || !strings.Contains(o.String(), "vsftpd_project:vsftpd") {
+		t.Errorf("lookup 'vsftpd 2.3.4': %s", o.String())
+	}
+	if code := run([]string{"vulndb", "lookup", "--vulndb", db, "no such product 1.0"}, &o, &e); code != 2 {
+		t.Errorf("an unknown product: exit %d", code)
+	}
+}
