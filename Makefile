@@ -4,7 +4,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 BIN      := bin/synwatch
 LDFLAGS  := -X main.version=$(VERSION)
 
-.PHONY: all build test unit bench fuzz demo vet fmt clean setup man
+.PHONY: all build test unit bench fuzz demo vet fmt clean setup chaos man
 
 # One target at a time, in the order written: `demo` and `test` must install
 # what the build needs (scripts/setup: libpcap-dev, ...) before building,
@@ -41,6 +41,15 @@ bench: setup build
 
 fuzz:
 	scripts/fuzz
+
+# The fault-injection suite (a few minutes; not part of make test): brokers
+# stopped and killed, sensor and verifier killed mid-stream, Redis killed, a
+# full spool disk, poison and ~1 MiB messages, damaged store files. Prints
+# per scenario what went in and out, lost, duplicated, and whether the
+# process stayed up (docs/benchmarks.md). Needs root (tmpfs) and Kafka.
+chaos: setup
+	SYNWATCH_TEST_KAFKA=$${SYNWATCH_TEST_KAFKA:-$$(scripts/kafka-local start | tail -1)} \
+		$(GO) test -tags chaos -count=1 -timeout 30m -v -run TestChaos ./internal/chaos
 
 # A fresh Debian machine: setup installs libpcap-dev and the tools first.
 demo: setup build
