@@ -50,7 +50,11 @@ SIGINT/SIGTERM.`,
 			if err != nil {
 				return err
 			}
-			o.reload = func() (config.Config, error) { return o.config(env) }
+			cfg = withConsoleDetails(cfg, &o.console)
+			o.reload = func() (config.Config, error) {
+				next, err := o.config(env)
+				return withConsoleDetails(next, &o.console), err
+			}
 			return runRun(c.Context(), env, &o, cfg)
 		},
 	}

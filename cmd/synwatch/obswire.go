@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -56,4 +58,34 @@ func storeCheck(st pipeline.Store) obs.Check {
 // kafkaCheck is the readiness check "kafka": a broker answers.
 func kafkaCheck(cfg config.Kafka) obs.Check {
 	return func(ctx context.Context) error { return bus.Reachable(ctx, cfg) }
+}
+
+// withConsoleDetails points Slack digests at the console this process
+// serves (run or verifier with --console), when alert.sinks.slack.details_url
+// does not name another address: the digest's "details" then works in the
+// all-in-one mode, where `synwatch exposures` cannot open the store run holds.
+func withConsoleDetails(cfg config.Config, o *consoleServeOptions) config.Config {
+	s := cfg.Alert.Sinks.Slack
+	if s == nil || s.DetailsURL != "" || o == nil || o.listen == "" {
+		return cfg
+	}
+	host, port, err := net.SplitHostPort(o.listen)
+	if err != nil {
+		return cfg
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "localhost"
+		}
+	}
+	scheme := "http"
+	if o.tlsCert != "" {
+		scheme = "https"
+	}
+	c := *s
+	c.DetailsURL = scheme + "://" + net.JoinHostPort(host, port) + "/"
+	cfg.Alert.Sinks.Slack = &c
+	return cfg
 }

@@ -176,3 +176,24 @@ func TestSensorReadyzKafkaDownAndMetricsUntilExit(t *testing.T) {
 		t.Errorf("/metrics while the spool is flushed = %d, want the spool depth 1 and build info:\n%.2000s", code, metrics)
 	}
 }
+
+// run --console ADDR: Slack digests link the console for details unless
+// details_url names another address.
+func TestConsoleDetailsForSlack(t *testing.T) {
+	cfg := config.Default()
+	cfg.Alert.Sinks.Slack = &config.SlackSink{URLEnv: "X"}
+	got := withConsoleDetails(cfg, &consoleServeOptions{listen: "127.0.0.1:9110"})
+	if u := got.Alert.Sinks.Slack.DetailsURL; u != "http://127.0.0.1:9110/" {
+		t.Errorf("details_url = %q", u)
+	}
+	if cfg.Alert.Sinks.Slack.DetailsURL != "" {
+		t.Error("the caller's config was changed")
+	}
+	cfg.Alert.Sinks.Slack.DetailsURL = "https://console.example/"
+	if u := withConsoleDetails(cfg, &consoleServeOptions{listen: "127.0.0.1:9110", tlsCert: "c"}).Alert.Sinks.Slack.DetailsURL; u != "https://console.example/" {
+		t.Errorf("configured details_url replaced: %q", u)
+	}
+	if got := withConsoleDetails(config.Default(), &consoleServeOptions{listen: "127.0.0.1:9110"}); got.Alert.Sinks.Slack != nil {
+		t.Error("a Slack sink appeared")
+	}
+}
