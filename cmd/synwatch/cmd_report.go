@@ -32,13 +32,14 @@ type reportOptions struct {
 	upload, endpoint, region string
 	insecure                 bool
 	credFile                 string
+	gcsEndpoint, gcsCredFile string
 	tz, vulndb               string
 }
 
 func newReportCmd(env *Env) *cobra.Command {
 	var o reportOptions
 	c := &cobra.Command{
-		Use:   "report --store URL [--format md|html|json|tex|pdf] (--out FILE | --upload s3://BUCKET/KEY) [--period DUR] [filters]",
+		Use:   "report --store URL [--format md|html|json|tex|pdf] (--out FILE | --upload s3://BUCKET/KEY | --upload gs://BUCKET/KEY) [--period DUR] [filters]",
 		Short: "write an auditor's report of the inventory (md, html, json, tex, pdf)",
 		Example: `  synwatch report --store file:synwatch.db --out weekly.html
   synwatch report --store file:synwatch.db --out audit.pdf --tz Europe/Paris
@@ -59,10 +60,12 @@ func newReportCmd(env *Env) *cobra.Command {
 	fs.StringVar(&o.out, "out", "", "output `FILE` (- for stdout)")
 	fs.DurationVar(&o.period, "period", 7*24*time.Hour, "the changes section covers this long before now")
 	fs.StringVar(&o.title, "title", "synwatch: exposed services", "report title")
-	fs.StringVar(&o.upload, "upload", "", "also upload the report to s3://BUCKET/KEY (KEY ending in / takes the file name)")
+	fs.StringVar(&o.upload, "upload", "", "also upload the report to s3://BUCKET/KEY or gs://BUCKET/KEY (KEY ending in / takes the file name)")
 	fs.StringVar(&o.endpoint, "s3-endpoint", "s3.amazonaws.com", "S3 API endpoint HOST[:PORT] (GCS with HMAC keys: storage.googleapis.com)")
 	fs.StringVar(&o.region, "s3-region", "", "S3 region (default: asked of the endpoint)")
 	fs.BoolVar(&o.insecure, "s3-insecure", false, "plain HTTP to the endpoint (a local server only)")
+	fs.StringVar(&o.gcsEndpoint, "gcs-endpoint", "", "Cloud Storage JSON API base `URL` for gs:// (default: Google's; e.g. a fake-gcs-server)")
+	fs.StringVar(&o.gcsCredFile, "gcs-credentials-file", "", "service account key `FILE` for gs:// (default: GOOGLE_APPLICATION_CREDENTIALS, as Flan Scan)")
 	fs.StringVar(&o.credFile, "s3-credentials-file", "", "read AWS_ACCESS_KEY_ID=, AWS_SECRET_ACCESS_KEY= (and AWS_SESSION_TOKEN=) lines from this `FILE` instead of the environment")
 	return c
 }
@@ -73,7 +76,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	format, out, period, title := &o.format, &o.out, &o.period, &o.title
 	uploadURL, endpoint, region, insecure, credFile := &o.upload, &o.endpoint, &o.region, &o.insecure, &o.credFile
 	if *out == "" && *uploadURL == "" {
-		return usagef("--out FILE (- for stdout) or --upload s3://BUCKET/KEY is required")
+		return usagef("--out FILE (- for stdout) or --upload s3://BUCKET/KEY|gs://BUCKET/KEY is required")
 	}
 	var dst upload.Destination
 	var uopts upload.Options
@@ -86,6 +89,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 			return usagef("--s3-endpoint %q: want HOST[:PORT]", *endpoint)
 		}
 		uopts.Endpoint, uopts.Region, uopts.Insecure = *endpoint, *region, *insecure
+		uopts.GCSEndpoint, uopts.GCSCredentialsFile = o.gcsEndpoint, o.gcsCredFile
 	}
 	f := *format
 	if f == "" {
@@ -113,7 +117,7 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	if err != nil {
 		return usagef("--tz %q: %v", o.tz, err)
 	}
-	if *uploadURL != "" {
+	if *uploadURL != "" && dst.Scheme == "s3" {
 		// after the usage checks: a missing credential is not a usage error
 		if *credFile != "" {
 			uopts.Credentials, err = upload.ReadCredentialsFile(*credFile)

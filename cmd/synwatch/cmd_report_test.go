@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -162,4 +163,42 @@ func TestReportUpload(t *testing.T) {
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// The issue's command line: synwatch report --store file:PATH --format tex
+// --upload gs://BUCKET/report.tex --gcs-endpoint URL, against
+// fake-gcs-server: the object holds the LaTeX report; a missing bucket is one
+// line naming it, exit 1.
+func TestReportUploadGCS(t *testing.T) {
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "flan-reports"})
+	dir := t.TempDir()
+	store := "file:" + filepath.Join(dir, "inv.db")
+	var o, e bytes.Buffer
+	if code := run([]string{"baseline", "import", "--store", store, filepath.Join("..", "..", "verifier", "baseline", "testdata", "nmap.xml")}, &o, &e); code != 0 {
+		t.Fatalf("baseline import: %s", e.String())
+	}
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	e.Reset()
+	if code := run([]string{"report", "--store", store, "--format", "tex", "--upload", "gs://flan-reports/report.tex", "--gcs-endpoint", srv.URL()}, &o, &e); code != 0 {
+		t.Fatalf("report --upload gs://: %d %s", code, e.String())
+	}
+	obj, err := srv.GetObject("flan-reports", "report.tex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(obj.Content), `\documentclass`) || obj.ContentType != "application/x-tex" {
+		t.Fatalf("object: %s, %.60q", obj.ContentType, obj.Content)
+	}
+	if !strings.Contains(e.String(), "gs://flan-reports/report.tex: "+itoa(len(obj.Content))+" bytes uploaded") {
+		t.Fatalf("stderr: %s", e.String())
+	}
+	e.Reset()
+	if code := run([]string{"report", "--store", store, "--format", "tex", "--upload", "gs://nope/report.tex", "--gcs-endpoint", srv.URL()}, &o, &e); code != 1 || !strings.Contains(e.String(), `bucket "nope" does not exist`) {
+		t.Fatalf("missing bucket: %d %s", code, e.String())
+	}
 }

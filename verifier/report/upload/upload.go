@@ -1,6 +1,8 @@
-// Package upload puts a rendered report into S3-compatible object storage
-// (AWS S3, MinIO, S3Proxy, and GCS through its XML API with HMAC keys):
-// one object, one PUT, named by an s3://BUCKET/KEY URL.
+// Package upload puts a rendered report (or a scan's raw output) into object
+// storage, one object named by a URL: s3://BUCKET/KEY for S3-compatible
+// stores (AWS S3, MinIO, S3Proxy, GCS's XML API with HMAC keys), and
+// gs://BUCKET/KEY for Google Cloud Storage through Google's own client, with
+// the credentials Flan Scan uses (GOOGLE_APPLICATION_CREDENTIALS).
 package upload
 
 import (
@@ -18,12 +20,20 @@ import (
 
 // Destination is the object a report is uploaded to.
 type Destination struct {
+	Scheme string // "s3" or "gs"
 	Bucket string
 	Key    string // a key ending in "/" is a prefix: see Named
 }
 
-// String is s3://BUCKET/KEY.
-func (d Destination) String() string { return "s3://" + d.Bucket + "/" + d.Key }
+// String is SCHEME://BUCKET/KEY.
+func (d Destination) String() string { return d.scheme() + "://" + d.Bucket + "/" + d.Key }
+
+func (d Destination) scheme() string {
+	if d.Scheme == "" {
+		return "s3"
+	}
+	return d.Scheme
+}
 
 // IsPrefix says whether the key ends in "/" and still needs a file name.
 func (d Destination) IsPrefix() bool { return strings.HasSuffix(d.Key, "/") }
@@ -36,17 +46,18 @@ func (d Destination) Named(name string) Destination {
 	return d
 }
 
-// ParseURL parses s3://BUCKET/KEY. The key is taken literally, as the AWS
-// CLI does: no percent-decoding, and "?" and "#" are part of it. Bucket
+// ParseURL parses s3://BUCKET/KEY or gs://BUCKET/KEY. The key is taken
+// literally, as the AWS CLI and gsutil do: no percent-decoding, and "?" and
+// "#" are part of it. Bucket
 // names follow the S3 rules (3-63 characters of a-z, 0-9, "." and "-",
 // starting and ending with a letter or digit, no "..", not an IPv4
 // address), plus "_", which GCS allows. The key must be non-empty, valid
 // UTF-8 without control characters, at most 1024 bytes, and must not start
 // with "/".
 func ParseURL(s string) (Destination, error) {
-	rest, ok := strings.CutPrefix(s, "s3://")
-	if !ok {
-		return Destination{}, fmt.Errorf("upload URL %q: want s3://BUCKET/KEY", clip(s))
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok || scheme != "s3" && scheme != "gs" {
+		return Destination{}, fmt.Errorf("upload URL %q: want s3://BUCKET/KEY or gs://BUCKET/KEY", clip(s))
 	}
 	bucket, key, _ := strings.Cut(rest, "/")
 	if err := checkBucket(bucket); err != nil {
@@ -55,7 +66,7 @@ func ParseURL(s string) (Destination, error) {
 	if err := checkKey(key); err != nil {
 		return Destination{}, fmt.Errorf("upload URL %q: %w", clip(s), err)
 	}
-	return Destination{Bucket: bucket, Key: key}, nil
+	return Destination{Scheme: scheme, Bucket: bucket, Key: key}, nil
 }
 
 func checkBucket(b string) error {
@@ -89,7 +100,7 @@ func checkBucket(b string) error {
 func checkKey(k string) error {
 	switch {
 	case k == "":
-		return errors.New("empty key: want s3://BUCKET/KEY or s3://BUCKET/PREFIX/")
+		return errors.New("empty key: want SCHEME://BUCKET/KEY or SCHEME://BUCKET/PREFIX/")
 	case len(k) > 1024:
 		return fmt.Errorf("key is %d bytes, at most 1024", len(k))
 	case !utf8.ValidString(k):
@@ -132,11 +143,19 @@ func ContentType(format string) string {
 
 // Options say how to reach the object store.
 type Options struct {
-	Endpoint    string // HOST[:PORT]: s3.amazonaws.com, storage.googleapis.com, ...
-	Region      string // empty: let the client find out
-	Insecure    bool   // plain HTTP (a local server)
+	Endpoint    string // S3: HOST[:PORT]: s3.amazonaws.com, storage.googleapis.com, ...
+	Region      string // S3: empty: let the client find out
+	Insecure    bool   // S3: plain HTTP (a local server)
 	Credentials Credentials
-	MaxRetries  int // 0: the client's default (10)
+	MaxRetries  int // S3: 0: the client's default (10)
+
+	// GCSEndpoint is the JSON API's base URL for gs:// (empty: Google's);
+	// e.g. a fake-gcs-server at http://127.0.0.1:4443. With it, requests
+	// are unauthenticated unless GCSCredentialsFile is set.
+	GCSEndpoint string
+	// GCSCredentialsFile is a service account key file; empty: Google's
+	// application default credentials (GOOGLE_APPLICATION_CREDENTIALS).
+	GCSCredentialsFile string
 }
 
 // Put uploads body as dst with the given Content-Type. dst must not be a
@@ -146,6 +165,9 @@ type Options struct {
 func Put(ctx context.Context, dst Destination, body []byte, contentType string, opts Options) error {
 	if dst.IsPrefix() {
 		return fmt.Errorf("upload %s: key ends in \"/\": no file name to append", dst)
+	}
+	if dst.scheme() == "gs" {
+		return putGCS(ctx, dst, body, contentType, opts)
 	}
 	if opts.Endpoint == "" {
 		return errors.New("upload: no S3 endpoint")
