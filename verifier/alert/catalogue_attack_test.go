@@ -34,7 +34,8 @@ func TestCatalogueCoversAttackerFavourites(t *testing.T) {
 		{"nrpe", rec("198.18.0.1", 5666, event.TCP, exp, "nrpe", "", ""), "nrpe", event.SevHigh, "dont_blame_nrpe"},
 		{"docker API", rec("198.18.0.1", 2375, event.TCP, exp, "docker", "Docker remote API", "20.10.7"), "docker", event.SevCritical, "root on the host"},
 		{"etcd", rec("198.18.0.1", 2379, event.TCP, exp, "etcd-client", "", ""), "etcd", event.SevCritical, "secret"},
-		{"kubelet", rec("198.18.0.1", 10250, event.TCP, exp, "ssl/http", "Golang net/http server", ""), "kubelet", event.SevCritical, "pod"},
+		{"kubelet", rec("198.18.0.1", 10250, event.TCP, exp, "ssl/http", "", ""), "kubelet", event.SevCritical, "pod"},
+		{"kubelet port, Go HTTP server", rec("198.18.0.1", 10250, event.TCP, exp, "ssl/http", "Golang net/http server", ""), "kubelet", event.SevHigh, "but nmap identified Golang net/http server there, not kubelet: lowered to high"},
 		{"k8s API", rec("198.18.0.1", 6443, event.TCP, exp, "ssl/https", "", ""), "kubernetes-api", event.SevHigh, "control plane"},
 		{"redis", rec("198.18.0.1", 6379, event.TCP, exp, "redis", "Redis key-value store", "5.0.7"), "redis", event.SevCritical, "without authentication"},
 		{"mongodb", rec("198.18.0.1", 27017, event.TCP, exp, "mongodb", "MongoDB", "3.6.3"), "mongodb", event.SevCritical, "without authentication"},
@@ -152,5 +153,23 @@ func TestCommonWebPortsAreNotCatalogued(t *testing.T) {
 		if a := p.Evaluate(change(event.ChangeNew, nil, c.r)).Alert; a.Catalogue != c.entry {
 			t.Errorf("%s on %d: catalogue %q, want %q", c.r.Product, c.r.Port, a.Catalogue, c.entry)
 		}
+	}
+}
+
+// A catalogued port where nmap named other software is evidence against
+// the entry: one level lower, and the alert says why.
+func TestPortMatchAgainstIdentifiedProduct(t *testing.T) {
+	p, err := NewPolicy(config.Default().Alert, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.Evaluate(change(event.ChangeNew, nil, rec("198.18.0.1", 9200, event.TCP, event.StatusExposed, "http", "SimpleHTTPServer", "0.6"))).Alert
+	if a.Catalogue != "elasticsearch" || a.Severity != event.SevHigh || !strings.Contains(strings.Join(a.Reasons, "; "), "not elasticsearch: lowered to high") {
+		t.Errorf("SimpleHTTPServer on 9200: %s %s %q", a.Catalogue, a.Severity, a.Reasons)
+	}
+	// nothing identified: the port alone counts in full
+	a = p.Evaluate(change(event.ChangeNew, nil, rec("198.18.0.1", 9200, event.TCP, event.StatusExposed, "", "", ""))).Alert
+	if a.Severity != event.SevCritical {
+		t.Errorf("unidentified service on 9200: %s %q", a.Severity, a.Reasons)
 	}
 }

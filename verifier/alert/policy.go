@@ -277,6 +277,11 @@ func (p *Policy) riskOf(s event.Service, rec *event.Record, vulns []event.Vuln, 
 		switch m.How {
 		case "port":
 			reasons = append(reasons, fmt.Sprintf("port %d/%s is %s's (%s): %s", s.Port, s.Proto, m.Entry.Name, m.Entry.Category, m.Entry.Why))
+			if rec.Product != "" && len(m.Entry.Products) > 0 {
+				// nmap named the software, and it is not the entry's
+				sev = sevOf(sev.Rank() - 1)
+				reasons = append(reasons, fmt.Sprintf("but nmap identified %s there, not %s: lowered to %s", rec.Product, m.Entry.Name, sev))
+			}
 		default:
 			usual := m.Entry.usualPort(s.Proto, s.Port)
 			where := "on its usual port"
