@@ -138,6 +138,9 @@ func lastRun(k *checks.Check) string {
 	if k.Last.Error != "" {
 		return k.Last.Finished.Local().Format("2006-01-02 15:04") + " failed: " + k.Last.Error
 	}
+	if k.Last.Skipped != "" {
+		return k.Last.Finished.Local().Format("2006-01-02 15:04") + " skipped: " + k.Last.Skipped
+	}
 	return fmt.Sprintf("%s, %d findings", k.Last.Finished.Local().Format("2006-01-02 15:04"), k.Last.Findings)
 }
 
@@ -287,6 +290,10 @@ func runChecksRun(ctx context.Context, env *Env, o *checksRunOptions) error {
 			fmt.Fprintf(env.Stdout, "%s %s on %s: failed: %v\n", r.Check.ID, r.Check.Profile, r.Check.Service, r.Err)
 			continue
 		}
+		if r.Skipped != "" {
+			fmt.Fprintf(env.Stdout, "%s %s on %s: skipped: %s\n", r.Check.ID, r.Check.Profile, r.Check.Service, r.Skipped)
+			continue
+		}
 		fmt.Fprintf(env.Stdout, "%s %s on %s: %d findings (%d new, %d fixed)\n", r.Check.ID, r.Check.Profile, r.Check.Service, len(r.Findings), len(r.Fresh), len(r.Fixed))
 		for _, f := range r.Fresh {
 			fmt.Fprintf(env.Stdout, "  new %s: %s\n", f.Severity, f.Title)
@@ -312,6 +319,7 @@ type checkRun struct {
 	New      int             `json:"new"`
 	Fixed    int             `json:"fixed"`
 	Error    string          `json:"error,omitempty"`
+	Skipped  string          `json:"skipped,omitempty"`
 }
 
 func runJSON(r checks.Result) checkRun {
@@ -322,6 +330,7 @@ func runJSON(r checks.Result) checkRun {
 	if r.Err != nil {
 		out.Error = r.Err.Error()
 	}
+	out.Skipped = r.Skipped
 	return out
 }
 

@@ -43,7 +43,8 @@ type RunResult struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	Error    string    `json:"error,omitempty"`
-	Findings int       `json:"findings"` // open findings it reported
+	Skipped  string    `json:"skipped,omitempty"` // why it did not run (not a failure)
+	Findings int       `json:"findings"`          // open findings it reported
 }
 
 // Check is the record of one profile on one service version: the document

@@ -138,7 +138,11 @@ type Result struct {
 	Findings []event.Finding // open findings reported
 	Fresh    []event.Finding // reported for the first time (changes)
 	Fixed    []event.Finding // no longer reported (changes)
-	Err      error
+	// Skipped says why the check did not run although it was due (the
+	// service is no longer exposed, or is another version now): not a
+	// failure; it is due again after the rerun interval.
+	Skipped string
+	Err     error
 }
 
 // RunDue expires stale approvals and runs every check that is due, each
@@ -239,10 +243,16 @@ func (c *Checker) run(ctx context.Context, p *Profile, k Check) Result {
 		// the one gate, checked again on the claimed record
 		res.Err = errors.New("refused: intrusive check without an approval in force")
 	case rec.Status != event.StatusExposed:
-		res.Err = fmt.Errorf("not run: the service is %s now", orUnverified(rec.Status))
+		res.Skipped = fmt.Sprintf("the service is %s now", orUnverified(rec.Status))
 	case rec.Product != k.Product || rec.Version != k.Version:
-		res.Err = fmt.Errorf("not run: the service changed to %q %q since it was queued (a new check is queued for it)", rec.Product, rec.Version)
+		res.Skipped = fmt.Sprintf("the service is %q %q now (a check of that version is queued)", rec.Product, rec.Version)
 		c.OnVerified(ctx, *rec)
+	}
+	if res.Skipped != "" {
+		c.log.Info("check skipped", "check", k.ID, "profile", p.Name, "service", k.Service.String(), "why", res.Skipped)
+		c.m.runs.WithLabelValues(p.Name, "skipped").Inc()
+		c.finish(ctx, k, RunResult{Started: started, Finished: started, Skipped: res.Skipped})
+		return res
 	}
 	if res.Err == nil {
 		if err := c.limit.wait(ctx, k.Service.IP); err != nil {

@@ -428,3 +428,40 @@ func TestExampleConfigProfiles(t *testing.T) {
 		t.Fatalf("%d profiles, %v", len(ps), err)
 	}
 }
+
+// invStub is an inventory with one record.
+type invStub struct{ r event.Record }
+
+func (i invStub) Get(_ context.Context, s event.Service) (*event.Record, error) {
+	if s != i.r.Service {
+		return nil, nil
+	}
+	r := i.r
+	return &r, nil
+}
+
+// A due check of a service that closed since is skipped, not failed, and
+// nothing runs; one whose service changed version queues the new version.
+func TestCheckSkippedWhenTheServiceMovedOn(t *testing.T) {
+	ctx := context.Background()
+	q := NewQueue(newMemDocs(), time.Hour, nil)
+	run := &fakeRunner{}
+	closed := snmp
+	closed.Status = event.StatusClosed
+	c, _ := NewChecker(q, Options{Profiles: shipped(t), Inside: inside, Runner: run, Inventory: invStub{closed}})
+	c.OnVerified(ctx, snmp)
+	res, _ := c.RunDue(ctx)
+	if len(res) != 1 || res[0].Err != nil || res[0].Skipped != "the service is closed now" || len(run.runs) != 0 {
+		t.Fatalf("closed service: %+v, runs %v", res, run.runs)
+	}
+	upgraded := snmp
+	upgraded.Version = "5.9.3"
+	q2 := NewQueue(newMemDocs(), time.Hour, nil)
+	c2, _ := NewChecker(q2, Options{Profiles: shipped(t), Inside: inside, Runner: run, Inventory: invStub{upgraded}})
+	c2.OnVerified(ctx, snmp)
+	res, _ = c2.RunDue(ctx)
+	all, _ := q2.List(ctx)
+	if len(res) != 1 || res[0].Skipped == "" || len(all) != 2 || all[1].Version != "5.9.3" || all[1].State != Approved {
+		t.Fatalf("upgraded service: %+v\nchecks %+v", res, all)
+	}
+}
