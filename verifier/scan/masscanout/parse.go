@@ -293,6 +293,10 @@ func parseList(b []byte) ([]Port, error) {
 	return out, err
 }
 
+// subBanner: masscan names parts of a banner too (http.server, title,
+// ssl.cert...); the protocol's own name (http, ssh, ssl) is the service.
+func subBanner(name string) bool { return strings.Contains(name, ".") || name == "title" }
+
 func newPort(ip netip.Addr, port int, proto string, at time.Time) (Port, error) {
 	if port < 1 || port > 65535 {
 		return Port{}, fmt.Errorf("port %d out of range", port)
@@ -321,8 +325,8 @@ func unixTime(s string) (time.Time, error) {
 }
 
 // merge joins the rows of one service (a status row, then banner rows):
-// the first row's time, the first reason and TTL, the first service name,
-// banners joined by newlines.
+// the first row's time, the first reason and TTL, the protocol's name over
+// the names of banner parts, banners joined by newlines.
 func merge(ps []Port) []Port {
 	type key struct {
 		ip    netip.Addr
@@ -346,7 +350,7 @@ func merge(ps []Port) []Port {
 		if o.Reason == "" {
 			o.Reason, o.TTL = p.Reason, p.TTL
 		}
-		if o.Service == "" {
+		if p.Service != "" && (o.Service == "" || subBanner(o.Service) && !subBanner(p.Service)) {
 			o.Service = p.Service
 		}
 		if p.Banner != "" && !slices.Contains(strings.Split(o.Banner, "\n"), p.Banner) {

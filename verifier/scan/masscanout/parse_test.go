@@ -26,6 +26,17 @@ func TestParse(t *testing.T) {
 			"198.18.1.8:22/tcp 1763600400 syn-ack 64 ssh SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3",
 			"198.18.1.9:161/udp 1763600402 none 64  ",
 		}},
+		// real masscan 1.3.2 output (in network namespaces, 198.18.77.0/24,
+		// against Python's http.server), -oJ with --banners
+		{"masscan-1.3.2-banners.json", JSON, []string{
+			"198.18.77.2:8080/tcp 1796524740 syn-ack 64 http SimpleHTTP/0.6 Python/3.11.7\nDirectory listing for /\nHTTP/1.0 200 OK\r\nServer: SimpleHTTP/0.6 Python/3.11.7\r\nDate: Sun, 06 Dec 2026 02:39:03 GMT\r\nContent-type: text/html; charset=utf-8\r\nContent-Length: 817\r\n\r",
+		}},
+		{"masscan-1.3.2.xml", XML, []string{
+			"198.18.77.2:8080/tcp 1796524837 syn-ack 0  ",
+		}},
+		{"masscan-1.3.2.list", List, []string{
+			"198.18.77.2:8080/tcp 1796524784  0  ",
+		}},
 		{"masscan.list", List, []string{
 			`198.18.1.10:80/tcp 1763600500  0 http HTTP/1.0 200 OK\x0d\x0aServer: nginx`,
 			"198.18.1.11:6379/tcp 1763600502  0  ",
@@ -75,7 +86,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, n := range []string{"masscan.json", "masscan.xml", "masscan.ndjson", "masscan.list"} {
+	for _, n := range []string{"masscan.json", "masscan.xml", "masscan.ndjson", "masscan.list", "masscan-1.3.2-banners.json", "masscan-1.3.2.xml"} {
 		b, err := os.ReadFile("testdata/" + n)
 		if err != nil {
 			f.Fatal(err)
