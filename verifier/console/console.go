@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/synwatch/synwatch/internal/event"
@@ -39,6 +40,7 @@ type Store interface {
 	Records(ctx context.Context, fn func(event.Record) bool) error
 	Get(ctx context.Context, svc event.Service) (*event.Record, error)
 	Changes(ctx context.Context, since time.Time) ([]event.Change, error)
+	HostChanges(ctx context.Context, ip netip.Addr, since time.Time) ([]event.Change, error)
 	Docs
 }
 

@@ -164,7 +164,7 @@ func (c *Console) service(ctx context.Context, svc event.Service) (*servicePage,
 		ex := c.opt.Policy.Explain(rec)
 		p.Sev, p.Reasons = ex.Severity, ex.Reasons
 	}
-	cs, err := c.store.Changes(ctx, c.now().AddDate(0, 0, -timelineDays))
+	cs, err := c.store.HostChanges(ctx, svc.IP, c.now().AddDate(0, 0, -timelineDays))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -450,6 +451,20 @@ func (f *File) Records(ctx context.Context, fn func(event.Record) bool) error {
 }
 
 func (f *File) Changes(ctx context.Context, since time.Time) ([]event.Change, error) {
+	return f.changes(since, nil, nil)
+}
+
+// HostChanges returns the change log of one host from since, oldest first.
+func (f *File) HostChanges(ctx context.Context, ip netip.Addr, since time.Time) ([]event.Change, error) {
+	ip = ip.Unmap()
+	// the host's address is in each of its changes: only those are decoded
+	quoted := []byte(`"` + ip.String() + `"`)
+	return f.changes(since, func(v []byte) bool { return bytes.Contains(v, quoted) }, func(ch *event.Change) bool { return ch.Service.IP.Unmap() == ip })
+}
+
+// changes reads the log from since; pre (on the raw JSON) and keep (on the
+// change), when given, select.
+func (f *File) changes(since time.Time, pre func([]byte) bool, keep func(*event.Change) bool) ([]event.Change, error) {
 	var out []event.Change
 	err := f.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bLog)
@@ -458,9 +473,15 @@ func (f *File) Changes(ctx context.Context, since time.Time) ([]event.Change, er
 		}
 		cur := b.Cursor()
 		for k, v := cur.Seek(logKey(since, "")); k != nil; k, v = cur.Next() {
+			if pre != nil && !pre(v) {
+				continue
+			}
 			var ch event.Change
 			if err := json.Unmarshal(v, &ch); err != nil {
 				f.skipped(bLog, k)
+				continue
+			}
+			if keep != nil && !keep(&ch) {
 				continue
 			}
 			out = append(out, ch)

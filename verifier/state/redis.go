@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -471,14 +472,42 @@ func (r *Redis) Records(ctx context.Context, fn func(event.Record) bool) error {
 }
 
 func (r *Redis) Changes(ctx context.Context, since time.Time) ([]event.Change, error) {
+	refs, err := r.logRefs(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	return r.changesOf(ctx, refs)
+}
+
+// HostChanges returns the change log of one host from since, oldest
+// first: the log's entries name their host, so only that host's changes
+// are fetched (a service page needs no read of the whole log).
+func (r *Redis) HostChanges(ctx context.Context, ip netip.Addr, since time.Time) ([]event.Change, error) {
+	refs, err := r.logRefs(ctx, since)
+	if err != nil {
+		return nil, err
+	}
+	prefix := ip.Unmap().String() + " "
+	mine := refs[:0]
+	for _, ref := range refs {
+		if strings.HasPrefix(ref, prefix) {
+			mine = append(mine, ref)
+		}
+	}
+	return r.changesOf(ctx, mine)
+}
+
+// logRefs reads the change log's entries ("IP ID") from since, oldest first.
+func (r *Redis) logRefs(ctx context.Context, since time.Time) ([]string, error) {
 	lo := "-inf"
 	if !since.IsZero() {
 		lo = strconv.FormatInt(toMicro(since), 10)
 	}
-	refs, err := r.c.ZRangeByScore(ctx, keyLog, &redis.ZRangeBy{Min: lo, Max: "+inf"}).Result()
-	if err != nil {
-		return nil, err
-	}
+	return r.c.ZRangeByScore(ctx, keyLog, &redis.ZRangeBy{Min: lo, Max: "+inf"}).Result()
+}
+
+// changesOf fetches the changes the log entries name, 1000 a round trip.
+func (r *Redis) changesOf(ctx context.Context, refs []string) ([]event.Change, error) {
 	out := make([]event.Change, 0, len(refs))
 	for len(refs) > 0 {
 		batch := refs[:min(len(refs), 1000)]

@@ -28,6 +28,10 @@ type Store interface {
 	Docs
 	// Kind is "redis" or "file".
 	Kind() string
+	// HostChanges is Changes kept to one host, oldest first (the console's
+	// service page: the Redis log names each entry's host, so only that
+	// host's changes are fetched).
+	HostChanges(ctx context.Context, ip netip.Addr, since time.Time) ([]event.Change, error)
 }
 
 // Open opens the store a URL names: file:PATH (embedded bbolt file),
