@@ -50,15 +50,21 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	page := &loginPage{CSRF: ck.Value, Next: next, User: user}
 	if ok, wait := c.limiter.Allow(keys...); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Round(time.Second)/time.Second)+1))
-		c.log.Warn("console: login refused: too many failures", "user", user, "remote", remoteAddr(r))
+		c.log.Warn("console: login refused: too many failures", "remote", remoteAddr(r))
 		page.Error = "Too many failed logins. Try again in " + wait.Round(time.Second).String() + "."
 		c.render(w, r, http.StatusTooManyRequests, "login.html", page)
 		return
 	}
-	p, ok := c.auth.Current().Password(user, pass)
+	f := c.auth.Current()
+	p, ok := f.Password(user, pass)
 	if !ok {
 		c.limiter.Fail(keys...)
-		c.log.Info("console: login failed", "user", user, "remote", remoteAddr(r))
+		// a name that is no user may be a password typed in the wrong field
+		logged := "(not a user)"
+		if _, known := f.User(user); known {
+			logged = user
+		}
+		c.log.Info("console: login failed", "user", logged, "remote", remoteAddr(r))
 		page.Error = "Wrong user name or password."
 		c.render(w, r, http.StatusUnauthorized, "login.html", page)
 		return
