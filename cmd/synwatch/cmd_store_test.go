@@ -110,3 +110,16 @@ func TestLooseInputRefused(t *testing.T) {
 		t.Errorf("config check: %d %s %s", code, out, errs)
 	}
 }
+
+// A verifier whose start-up fails after it opened a new store (here: no
+// nmap) leaves no empty store file behind; the next start is not fooled.
+func TestFailedStartLeavesNoStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new.db")
+	code, _, errs := cli("verifier", "--kafka", "127.0.0.1:1", "--store", "file:"+path, "--inside", "198.18.0.0/15", "--nmap", "/nonexistent/nmap")
+	if code == 0 || !strings.Contains(errs, "nmap") {
+		t.Fatalf("verifier without nmap: %d %s", code, errs)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("a failed start-up left %s behind (%v)", path, err)
+	}
+}

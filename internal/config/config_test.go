@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -324,4 +325,21 @@ func TestKeysSetValue(t *testing.T) {
 	if KeyKind("inside") != "networks" || KeyKind("sensor.snaplen") != "int" || KeyKind("sensor.refresh") != "duration" || KeyKind("sensor.promiscuous") != "bool" {
 		t.Error("KeyKind")
 	}
+}
+
+// FuzzCheckBroker: any address is accepted or refused with a reason, never
+// a panic; an accepted one splits into a host and a port 1-65535.
+func FuzzCheckBroker(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:19092", "localhost", "kafka://b:9092", "[::1]:9092", ":0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if CheckBroker(s) != nil {
+			return
+		}
+		host, port, err := net.SplitHostPort(s)
+		if err != nil || host == "" || port == "0" {
+			t.Fatalf("%q accepted: %q %q %v", s, host, port, err)
+		}
+	})
 }

@@ -114,8 +114,8 @@ func (s *pageScan) meta() (root, freelist uint64, ok bool) {
 		}
 		return 0, 0, false
 	}
-	if need := s.hwm * s.pageSize; uint64(len(s.data)) < need {
-		s.problem("truncated: the file is %d bytes, its pages reach %d", len(s.data), need)
+	if s.hwm > uint64(len(s.data))/s.pageSize { // no multiplication: a damaged hwm would overflow it
+		s.problem("truncated: the file is %d bytes, its pages reach %d × %d", len(s.data), s.hwm, s.pageSize)
 	}
 	return root, freelist, true
 }
@@ -251,7 +251,7 @@ func (s *pageScan) checkFreelist(id uint64) {
 	if n == 0xFFFF {
 		n, ids = le.Uint64(ids), ids[8:]
 	}
-	if n*8 > uint64(len(ids)) {
+	if n > uint64(len(ids))/8 {
 		s.problem("free list: %d ids do not fit its pages", n)
 		return
 	}
