@@ -84,6 +84,17 @@ func triageText(f Finding) string {
 	return s
 }
 
+// count says "1 host", "2 hosts", "1 open vulnerability", "3 open vulnerabilities".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 func stateText(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
 var mdEscaper = strings.NewReplacer("|", `\|`, "*", `\*`, "_", `\_`, "`", "\\`", "<", "&lt;", ">", "&gt;", "[", `\[`, "]", `\]`, "\n", " ")
@@ -97,8 +108,8 @@ func renderMD(w io.Writer, rep Report) error {
 	if !rep.Since.IsZero() {
 		p(" Changes and fixes since %s.", stamp(rep.Since))
 	}
-	p("\n\n## Summary\n\n%d services on %d hosts; %d open vulnerabilities (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
-		rep.Summary.Services, rep.Summary.Hosts, rep.Summary.OpenVulns, rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
+	p("\n\n## Summary\n\n%s on %s; %s (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
+		count(rep.Summary.Services, "service"), count(rep.Summary.Hosts, "host"), count(rep.Summary.OpenVulns, "open vulnerability"), rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
 	b.WriteString("| Verdict | Services |\n|---|---:|\n")
 	for _, kv := range sortedCounts(rep.Summary.ByVerdict, verdictOrder) {
 		p("| %s | %s |\n", kv[0], kv[1])
@@ -123,8 +134,8 @@ func renderMD(w io.Writer, rep Report) error {
 		b.WriteString("\nNone.\n")
 	}
 	for _, g := range rep.Services {
-		p("\n### %s — %s\n\nSeverity **%s**, highest CVSS %s, exploit known: %s, %d open vulnerabilities, %d locations.\n",
-			mdEscape(g.Name), strings.ToUpper(g.Severity), g.Severity, CVSSText(g.MaxCVSS), exploitText(g.Exploit), len(g.Vulns), len(g.Locations))
+		p("\n### %s — %s\n\nSeverity **%s**, highest CVSS %s, exploit known: %s, %s, %s.\n",
+			mdEscape(g.Name), strings.ToUpper(g.Severity), g.Severity, CVSSText(g.MaxCVSS), exploitText(g.Exploit), count(len(g.Vulns), "open vulnerability"), count(len(g.Locations), "location"))
 		mdReasons(&b, g)
 		b.WriteString("\n| Vulnerability | Severity | CVSS | Exploit | Where | Description |\n|---|---|---:|:---:|---|---|\n")
 		for _, v := range g.Vulns {
@@ -137,7 +148,7 @@ func renderMD(w io.Writer, rep Report) error {
 		b.WriteString("None.\n")
 	}
 	for _, g := range rep.Clean {
-		p("### %s — %s\n\nSeverity **%s**; vulnerabilities: %s; %d locations.\n", mdEscape(g.Name), strings.ToUpper(g.Severity), g.Severity, vulnsKnownText(g), len(g.Locations))
+		p("### %s — %s\n\nSeverity **%s**; vulnerabilities: %s; %s.\n", mdEscape(g.Name), strings.ToUpper(g.Severity), g.Severity, vulnsKnownText(g), count(len(g.Locations), "location"))
 		mdReasons(&b, g)
 		mdLocations(&b, g)
 		b.WriteString("\n")
@@ -245,6 +256,7 @@ var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"state":     stateText,
 	"source":    source,
 	"join":      strings.Join,
+	"count":     count,
 	"orNone":    orNone,
 	"sevColour": func() map[string][2]string { return sevColour },
 }).Parse(`<!DOCTYPE html>
@@ -267,7 +279,7 @@ section.svc{margin-bottom:2em}
 <p>Generated {{ts .GeneratedAt}}; times in {{.TimeZone}}.{{if not .Since.IsZero}} Changes and fixes since {{ts .Since}}.{{end}}</p>
 <nav><ol><li><a href="#summary">Summary</a></li><li><a href="#scope">Scope</a></li><li><a href="#vulnerable">Vulnerable services</a></li><li><a href="#clean">Services with no known vulnerabilities</a></li><li><a href="#fixed">Fixed vulnerabilities</a></li><li><a href="#triaged">False positives and accepted risks</a></li><li><a href="#checks">Deep check findings</a></li><li><a href="#changes">Changes</a></li></ol></nav>
 <h2 id="summary">Summary</h2>
-<p>{{.Summary.Services}} services on {{.Summary.Hosts}} hosts; {{.Summary.OpenVulns}} open vulnerabilities ({{.Summary.Exploits}} with a public exploit), {{.Summary.Fixed}} fixed, {{.Summary.Triaged}} false positives or accepted risks.</p>
+<p>{{count .Summary.Services "service"}} on {{count .Summary.Hosts "host"}}; {{count .Summary.OpenVulns "open vulnerability"}} ({{.Summary.Exploits}} with a public exploit), {{.Summary.Fixed}} fixed, {{.Summary.Triaged}} false positives or accepted risks.</p>
 <table style="width:auto"><tr><th>Verdict</th><th>Services</th></tr>
 {{range counts .Summary.ByVerdict verdicts}}<tr><td>{{index . 0}}</td><td class="num">{{index . 1}}</td></tr>
 {{end}}</table>
@@ -284,7 +296,7 @@ section.svc{margin-bottom:2em}
 {{if not .Services}}<p>None.</p>{{end}}
 {{range $g := .Services}}<section class="svc">
 <h3>{{.Name}} <span class="badge sev-{{.Severity}}">{{upper .Severity}}</span></h3>
-<p>Severity {{.Severity}}, highest CVSS {{cvss .MaxCVSS}}, exploit known: {{yesno .Exploit}}, {{len .Vulns}} open vulnerabilities, {{len .Locations}} locations.</p>
+<p>Severity {{.Severity}}, highest CVSS {{cvss .MaxCVSS}}, exploit known: {{yesno .Exploit}}, {{count (len .Vulns) "open vulnerability"}}, {{count (len .Locations) "location"}}.</p>
 {{template "reasons" .}}
 <div class="vulns"><table><colgroup><col style="width:18%"><col style="width:9%"><col style="width:6%"><col style="width:7%"><col style="width:15%"><col style="width:45%"></colgroup>
 <tr><th>Vulnerability</th><th>Severity</th><th>CVSS</th><th>Exploit</th><th>Where</th><th>Description</th></tr>
@@ -297,7 +309,7 @@ section.svc{margin-bottom:2em}
 {{if not .Clean}}<p>None.</p>{{end}}
 {{range .Clean}}<section class="svc">
 <h3>{{.Name}} <span class="badge sev-{{.Severity}}">{{upper .Severity}}</span></h3>
-<p>Severity {{.Severity}}; vulnerabilities: {{known .}}; {{len .Locations}} locations.</p>
+<p>Severity {{.Severity}}; vulnerabilities: {{known .}}; {{count (len .Locations) "location"}}.</p>
 {{template "reasons" .}}{{template "locations" .}}
 </section>
 {{end}}

@@ -86,8 +86,8 @@ func renderTeX(rep Report) string {
 	b.WriteString("}\n\\begin{document}\n\\maketitle\n\\tableofcontents\n\n")
 
 	b.WriteString("\\section{Summary}\n")
-	p("%d services on %d hosts; %d open vulnerabilities (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
-		rep.Summary.Services, rep.Summary.Hosts, rep.Summary.OpenVulns, rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
+	p("%s on %s; %s (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
+		count(rep.Summary.Services, "service"), count(rep.Summary.Hosts, "host"), count(rep.Summary.OpenVulns, "open vulnerability"), rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
 	b.WriteString("\\begin{tabular}{lr}\n\\hline Verdict & Services \\\\ \\hline\n")
 	for _, kv := range sortedCounts(rep.Summary.ByVerdict, verdictOrder) {
 		p("%s & %s \\\\\n", kv[0], kv[1])
@@ -115,8 +115,8 @@ func renderTeX(rep Report) string {
 		b.WriteString("None.\n")
 	}
 	for _, g := range rep.Services {
-		p("\\subsection{%s}\n%s\\quad Highest CVSS %s, exploit known: %s, %d open vulnerabilities, %d locations.\n\n",
-			texEscape(g.Name), sevBox(g.Severity), CVSSText(g.MaxCVSS), exploitText(g.Exploit), len(g.Vulns), len(g.Locations))
+		p("\\subsection{%s}\n%s\\quad Highest CVSS %s, exploit known: %s, %s, %s.\n\n",
+			texEscape(g.Name), sevBox(g.Severity), CVSSText(g.MaxCVSS), exploitText(g.Exploit), count(len(g.Vulns), "open vulnerability"), count(len(g.Locations), "location"))
 		texReasons(&b, g)
 		b.WriteString("\\begin{longtable}{P{0.17\\textwidth} l r l P{0.12\\textwidth} P{0.26\\textwidth}}\n\\hline Vulnerability & Severity & CVSS & Exploit & Where & Description \\\\ \\hline\\endhead\n")
 		for _, v := range g.Vulns {
@@ -136,7 +136,7 @@ func renderTeX(rep Report) string {
 		b.WriteString("None.\n")
 	}
 	for _, g := range rep.Clean {
-		p("\\subsection{%s}\n%s\\quad Vulnerabilities: %s; %d locations.\n\n", texEscape(g.Name), sevBox(g.Severity), texEscape(vulnsKnownText(g)), len(g.Locations))
+		p("\\subsection{%s}\n%s\\quad Vulnerabilities: %s; %s.\n\n", texEscape(g.Name), sevBox(g.Severity), texEscape(vulnsKnownText(g)), count(len(g.Locations), "location"))
 		texReasons(&b, g)
 		texLocations(&b, g)
 	}
