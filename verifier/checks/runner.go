@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -106,6 +107,11 @@ func NmapArgs(p *Profile, s event.Service, try string, raw bool) ([]string, erro
 			return nil, errors.New("UDP checks need raw sockets (CAP_NET_RAW) for nmap -sU")
 		}
 		args = append(args, "-sU", "-p", "U:"+strconv.Itoa(int(s.Port)))
+		if os.Geteuid() != 0 {
+			// a non-root nmap needs to be told it holds CAP_NET_RAW
+			// (inherited through the ambient set), as the verifier's scans do
+			args = append(args, "--privileged")
+		}
 	default:
 		return nil, fmt.Errorf("protocol %q", s.Proto)
 	}
