@@ -32,6 +32,11 @@ type Record struct {
 	Severity    Severity    `json:"severity,omitempty"`
 	AlertState  string      `json:"alert_state,omitempty"` // pending, alerted, suppressed, learning
 	Baseline    bool        `json:"baseline,omitempty"`    // imported from a scan, not observed first
+	// FoundBy is, per source that has seen the service, the first time it
+	// did (the store keeps the earliest).
+	FoundBy map[Finder]time.Time `json:"found_by,omitempty"`
+	// Scan is the scan behind the current verdict (engine, command, time).
+	Scan *ScanRef `json:"scan,omitempty"`
 }
 
 // OpenVulns returns the vulnerabilities that count for severity and alerts.

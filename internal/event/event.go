@@ -81,6 +81,36 @@ type Observation struct {
 	// Ports is, for host_sprays, how many distinct ports answered within the
 	// spray window.
 	Ports int `json:"ports,omitempty"`
+	// FoundBy names the source: traffic (a sensor; also when empty, as
+	// every sensor before it wrote) or sweep (an active scan of a range).
+	FoundBy Finder `json:"found_by,omitempty"`
+}
+
+// Finder names a source that can find a service.
+type Finder string
+
+const (
+	FoundByTraffic  Finder = "traffic"  // a sensor saw it answer an outside host
+	FoundBySweep    Finder = "sweep"    // an active sweep (nmap, masscan) found it open
+	FoundByBaseline Finder = "baseline" // imported from an earlier scan's output
+)
+
+// Finder returns who found the service the observation reports: traffic
+// unless named.
+func (o *Observation) Finder() Finder {
+	if o.FoundBy == "" {
+		return FoundByTraffic
+	}
+	return o.FoundBy
+}
+
+// ScanRef names the scan behind a verdict: engine, the command line that ran,
+// when it started.
+type ScanRef struct {
+	Engine  string    `json:"engine"`          // nmap, masscan
+	Command string    `json:"command"`         // the command line, as run
+	At      time.Time `json:"at"`              // when the scan started
+	Sweep   string    `json:"sweep,omitempty"` // the sweep (schedule name or id) it belonged to
 }
 
 // Key is the Kafka message key and the unit of per-host batching.
@@ -176,6 +206,11 @@ func (o *Observation) ValidateAt(now time.Time) error {
 	case HandshakeVerified, HandshakeSynNotSeen, HandshakeNone:
 	default:
 		errs = append(errs, fmt.Errorf("unknown handshake %q", o.Handshake))
+	}
+	switch o.FoundBy {
+	case "", FoundByTraffic, FoundBySweep:
+	default:
+		errs = append(errs, fmt.Errorf("unknown found_by %q", o.FoundBy))
 	}
 	return errors.Join(errs...)
 }
@@ -331,6 +366,8 @@ type Verification struct {
 	VulnSources []SourceRun   `json:"vuln_sources,omitempty"`
 	ScannedAt   time.Time     `json:"scanned_at"`
 	Duration    time.Duration `json:"duration_ns"`
+	// Scan is the scan that reached the verdict, when known.
+	Scan *ScanRef `json:"scan,omitempty"`
 }
 
 // MaxCVSS returns the highest CVSS among the vulnerabilities, 0 if none.

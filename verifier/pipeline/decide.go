@@ -35,6 +35,11 @@ func applyScan(before event.Record, v event.Verification, now time.Time, scan st
 		after.VerifiedAt = now
 	}
 	after.VerifiedAt = after.VerifiedAt.UTC().Round(0)
+	after.Scan = nil // a verification without one says nothing of the scan behind it
+	if v.Scan != nil {
+		sc := *v.Scan
+		after.Scan = &sc
+	}
 	if open(after.Status) {
 		if v.Name != "" {
 			after.Name = v.Name

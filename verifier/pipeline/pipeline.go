@@ -344,6 +344,54 @@ func (p *Pipeline) Maintain(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// Found decides a sweep's finding about one service: o (found_by sweep)
+// with the verification the sweep's own scan reached. An open port is
+// observed and decided like a traffic observation, with the sweep's
+// verification instead of a new scan. A closed or filtered port is
+// authoritative for a service the inventory holds as reachable: it
+// becomes closed or restricted now, one change; a port the inventory does
+// not hold, or holds as not reachable, is left alone (nothing to tell).
+// It returns the record after the decision (the zero record when left
+// alone). Outside or excluded targets are refused (event.Reject).
+func (p *Pipeline) Found(ctx context.Context, o *event.Observation, v event.Verification) (event.Record, error) {
+	if reason := p.outOfScope(o.IP); reason != "" {
+		p.m.obs.WithLabelValues("rejected").Inc()
+		return event.Record{}, event.Reject(reason)
+	}
+	if _, err := p.inLearning(ctx); err != nil {
+		return event.Record{}, err
+	}
+	svc := o.Service()
+	var (
+		rec event.Record
+		err error
+	)
+	if v.Verdict == event.Exposed {
+		p.m.obs.WithLabelValues("sweep").Inc()
+		rec, _, err = p.store.Observe(ctx, o)
+		if err != nil {
+			p.m.storeErrs.Inc()
+			return rec, fmt.Errorf("record sweep finding of %s: %w", svc, err)
+		}
+		if err := p.flushHost(ctx, svc); err != nil {
+			return rec, err
+		}
+	} else {
+		cur, err := p.store.Get(ctx, svc)
+		if err != nil {
+			p.m.storeErrs.Inc()
+			return event.Record{}, fmt.Errorf("read %s: %w", svc, err)
+		}
+		if cur == nil || !open(cur.Status) || v.Verdict == event.Error {
+			return event.Record{}, nil
+		}
+		p.m.obs.WithLabelValues("sweep_negative").Inc()
+		rec = *cur
+		o = nil // not seen: no observation triggered the change
+	}
+	return p.decide(ctx, rec, v, o)
+}
+
 func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Observation) error {
 	svc := before.Service
 	t0 := time.Now()
@@ -356,34 +404,42 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 		}
 		return fmt.Errorf("verify %s: %w", svc, err)
 	}
+	_, err = p.decide(ctx, before, ver, o)
+	return err
+}
+
+// decide records a verification of before's service (triggered by o, if
+// any) and delivers what changed; it returns the record as decided.
+func (p *Pipeline) decide(ctx context.Context, before event.Record, ver event.Verification, o *event.Observation) (event.Record, error) {
+	svc := before.Service
 	now := p.now()
 	if ver.Verdict == event.Error {
 		p.m.verifyErrs.Inc()
 		p.log.Info("verification failed; will retry", "service", svc.String(), "reason", ver.Reason)
 		if verified(&before) || before.Status == event.StatusError {
-			return nil // keep what we knew; never a "closed" from an error
+			return before, nil // keep what we knew; never a "closed" from an error
 		}
 		after := before
 		after.Status = event.StatusError
 		_, _, err := p.store.Commit(ctx, Commit{Service: svc, Record: &after})
 		if err != nil {
 			p.m.storeErrs.Inc()
-			return fmt.Errorf("record verification of %s: %w", svc, err)
+			return before, fmt.Errorf("record verification of %s: %w", svc, err)
 		}
-		return nil
+		return after, nil
 	}
 	after := applyScan(before, ver, now, ScanVerification)
 	p.countSources(svc, &ver, &after)
 	if p.triage != nil {
 		if err := p.triage.Apply(ctx, &after); err != nil {
 			p.m.storeErrs.Inc()
-			return fmt.Errorf("read triage decisions for %s: %w", svc, err)
+			return before, fmt.Errorf("read triage decisions for %s: %w", svc, err)
 		}
 	}
 	changes := diff(&before, &after, o)
 	p.score(&after, changes)
 	if err := p.commitAndDeliver(ctx, Commit{Service: svc, Record: &after, Changes: changes}); err != nil {
-		return err
+		return after, err
 	}
 	if p.onVerified != nil && after.Status == event.StatusExposed {
 		p.onVerified(ctx, after)
@@ -391,7 +447,7 @@ func (p *Pipeline) verify(ctx context.Context, before event.Record, o *event.Obs
 	if o != nil && len(changes) > 0 {
 		p.lat.Since(obs.StageTotal, o.ObservedAt)
 	}
-	return nil
+	return after, nil
 }
 
 // score sets the record's severity and alert state with the alert

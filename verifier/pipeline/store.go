@@ -66,9 +66,9 @@ type Commit struct {
 	// Record, when non-nil, carries the verification part to write: Status,
 	// VerifiedAt, Name, Product, Version, CPEs, Vulns, FixedVulns, VulnSources,
 	// VulnsNote, Severity, AlertState,
-	// Baseline. It is written only if Record.VerifiedAt is not older than the
+	// Baseline, Scan. It is written only if Record.VerifiedAt is not older than the
 	// stored one (a slow verifier never overwrites a newer finding).
-	// first_seen, last_seen, observations and vantage are Observe's.
+	// first_seen, last_seen, observations, vantage and found_by are Observe's.
 	Record *event.Record
 	// Changes to record, each once by ID.
 	Changes []event.Change
@@ -98,4 +98,5 @@ func VerificationPart(dst *event.Record, src *event.Record) {
 	dst.Severity = src.Severity
 	dst.AlertState = src.AlertState
 	dst.Baseline = src.Baseline
+	dst.Scan = src.Scan
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,6 +194,9 @@ func (s *Scheduler) Verify(ctx context.Context, svc event.Service) (event.Verifi
 	}
 	v := s.verification(svc, b)
 	v.ScannedAt = start
+	if b.run != nil {
+		v.Scan = &event.ScanRef{Engine: "nmap", Command: CommandLine("nmap", b.run.Args), At: start.UTC()}
+	}
 	v.Duration = s.opts.Now().Sub(start)
 	s.m.verdicts.WithLabelValues(string(v.Verdict)).Inc()
 	return v, nil
@@ -296,6 +300,19 @@ func (s *Scheduler) runBatch(b *batch) {
 	s.log.Info("nmap run", "host", b.host.String(), "tcp", len(t.TCP), "udp", len(t.UDP),
 		"callers", b.waiters, "took", durOf(run), "err", err)
 	b.run, b.err = run, err
+}
+
+// CommandLine renders a scanner's command line as a person would type it
+// (arguments with spaces or shell characters quoted), for provenance.
+func CommandLine(bin string, args []string) string {
+	parts := []string{bin}
+	for _, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"\\$`;&|<>*?()[]{}") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		parts = append(parts, a)
+	}
+	return strings.Join(parts, " ")
 }
 
 func durOf(r *Run) time.Duration {

@@ -328,3 +328,49 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// found_by keeps, per source, the earliest time it found the service, across
+// traffic, sweeps and baseline imports; the scan behind the verdict is
+// kept with the verification part.
+func TestFoundByAndScan(t *testing.T) {
+	forEach(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		us := func(x time.Time) time.Time { return x.Truncate(time.Microsecond) }
+		sw := obs("198.18.1.9", 22, t0.Add(2*time.Hour), "")
+		sw.FoundBy = event.FoundBySweep
+		if _, _, err := s.Observe(ctx, sw); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Observe(ctx, obs("198.18.1.9", 22, t0.Add(time.Hour), "s1")); err != nil {
+			t.Fatal(err)
+		}
+		later := obs("198.18.1.9", 22, t0.Add(3*time.Hour), "s1")
+		r, _, err := s.Observe(ctx, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[event.Finder]time.Time{event.FoundBySweep: us(t0.Add(2 * time.Hour)), event.FoundByTraffic: us(t0.Add(time.Hour))}
+		if len(r.FoundBy) != 2 || !r.FoundBy[event.FoundBySweep].Equal(want[event.FoundBySweep]) || !r.FoundBy[event.FoundByTraffic].Equal(want[event.FoundByTraffic]) {
+			t.Fatalf("found_by after observe = %v, want %v", r.FoundBy, want)
+		}
+		ref := &event.ScanRef{Engine: "nmap", Command: "nmap -sS -p 22 198.18.1.9", At: us(t0.Add(2 * time.Hour)), Sweep: "nightly"}
+		rec := r
+		rec.Status, rec.VerifiedAt, rec.Scan = event.StatusExposed, t0.Add(2*time.Hour), ref
+		if _, _, err := s.Commit(ctx, pipeline.Commit{Service: r.Service, Record: &rec}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Import(ctx, event.Record{Service: r.Service, FirstSeen: t0, LastSeen: t0, Baseline: true}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(ctx, r.Service)
+		if err != nil || got == nil {
+			t.Fatalf("get: %v %v", got, err)
+		}
+		if !got.FoundBy[event.FoundByBaseline].Equal(us(t0)) || !got.FoundBy[event.FoundByTraffic].Equal(want[event.FoundByTraffic]) || len(got.FoundBy) != 3 {
+			t.Fatalf("found_by after import = %v", got.FoundBy)
+		}
+		if got.Scan == nil || *got.Scan != *ref {
+			t.Fatalf("scan = %+v, want %+v", got.Scan, ref)
+		}
+	})
+}

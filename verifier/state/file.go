@@ -254,6 +254,7 @@ func (f *File) Observe(ctx context.Context, o *event.Observation) (event.Record,
 			r.LastSeen = t
 		}
 		mergeVantage(r, vantage(o))
+		mergeFoundBy(r, foundBy(o))
 		out = *r
 		return putRec(tx, r)
 	})
@@ -527,6 +528,7 @@ func (f *File) Import(ctx context.Context, rec event.Record) error {
 			}
 		}
 		mergeVantage(r, vantageOf(&rec))
+		mergeFoundBy(r, importFoundBy(&rec))
 		v := verPart(&rec)
 		if !v.VerifiedAt.Before(r.VerifiedAt) {
 			pipeline.VerificationPart(r, &v)

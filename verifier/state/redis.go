@@ -21,7 +21,8 @@ import (
 
 // Redis is the shared store. Keys (all under synwatch:):
 //
-//	synwatch:{IP}:svc:PROTO/PORT    hash: svc, fs, ls, n (first/last seen in µs, count), ver (JSON), va (verified at, µs)
+//	synwatch:{IP}:svc:PROTO/PORT    hash: svc, fs, ls, n (first/last seen in µs, count), ver (JSON), va (verified at, µs),
+//	                                fb:SOURCE (first time each source found it, µs)
 //	synwatch:{IP}:vant:PROTO/PORT   set: s:SENSOR, v:VLAN, t:KIND:ID
 //	synwatch:{IP}:chg:ID            the change (JSON), kept 400 days: its existence deduplicates
 //	synwatch:{IP}:pending           sorted set of change IDs not yet delivered (the outbox), scored by claimed-until (µs)
@@ -131,8 +132,9 @@ func recKeys(s event.Service) (rec, vant string) {
 
 // observeScript creates or updates a record. first_seen is set once, by
 // whoever creates the record, and never moves: it anchors the "new"
-// change's ID. ARGV: svc, first µs, last µs,
-// count increment, vantage members...
+// change's ID. found_by keeps each source's earliest time. ARGV: svc,
+// first µs, last µs, count increment, number of found_by pairs N, N pairs
+// (source, µs), vantage members...
 var observeScript = redis.NewScript(`
 local created = 0
 local ls = tonumber(ARGV[3])
@@ -143,7 +145,13 @@ else
   redis.call('HINCRBY', KEYS[1], 'n', ARGV[4])
   if ls > tonumber(redis.call('HGET', KEYS[1], 'ls')) then redis.call('HSET', KEYS[1], 'ls', ARGV[3]) end
 end
-for i = 5, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+local nfb = tonumber(ARGV[5])
+for i = 0, nfb - 1 do
+  local f, t = 'fb:' .. ARGV[6+2*i], tonumber(ARGV[7+2*i])
+  local cur = redis.call('HGET', KEYS[1], f)
+  if not cur or tonumber(cur) > t then redis.call('HSET', KEYS[1], f, ARGV[7+2*i]) end
+end
+for i = 6 + 2*nfb, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 return {created, redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}
 `)
 
@@ -172,9 +180,12 @@ end
 return {1, fresh}
 `)
 
-func (r *Redis) runObserve(ctx context.Context, s event.Service, fs, ls time.Time, incr int, vant []string) (event.Record, bool, error) {
+func (r *Redis) runObserve(ctx context.Context, s event.Service, fs, ls time.Time, incr int, fb map[event.Finder]time.Time, vant []string) (event.Record, bool, error) {
 	rk, vk := recKeys(s)
-	args := []any{svcKey(s), toMicro(fs), toMicro(ls), incr}
+	args := []any{svcKey(s), toMicro(fs), toMicro(ls), incr, len(fb)}
+	for k, t := range fb {
+		args = append(args, string(k), toMicro(t))
+	}
 	for _, v := range vant {
 		args = append(args, v)
 	}
@@ -232,13 +243,21 @@ func decodeRecord(s event.Service, kv []string, vant []string) (event.Record, er
 	ls, _ := strconv.ParseInt(m["ls"], 10, 64)
 	rec.FirstSeen, rec.LastSeen = fromMicro(fs), fromMicro(ls)
 	rec.Observations, _ = strconv.ParseInt(m["n"], 10, 64)
+	rec.FoundBy = nil
+	for k, v := range m {
+		if src, ok := strings.CutPrefix(k, "fb:"); ok {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				mergeFoundBy(&rec, map[event.Finder]time.Time{event.Finder(src): fromMicro(n)})
+			}
+		}
+	}
 	setVantage(&rec, vant)
 	return rec, nil
 }
 
 func (r *Redis) Observe(ctx context.Context, o *event.Observation) (event.Record, bool, error) {
 	t := micro(o.ObservedAt)
-	return r.runObserve(ctx, o.Service(), t, t, 1, vantage(o))
+	return r.runObserve(ctx, o.Service(), t, t, 1, foundBy(o), vantage(o))
 }
 
 func (r *Redis) Get(ctx context.Context, svc event.Service) (*event.Record, error) {
@@ -554,7 +573,7 @@ func (r *Redis) Started(ctx context.Context, now time.Time) (time.Time, error) {
 
 func (r *Redis) Import(ctx context.Context, rec event.Record) error {
 	rec.IP = rec.IP.Unmap()
-	if _, _, err := r.runObserve(ctx, rec.Service, micro(rec.FirstSeen), micro(rec.LastSeen), 0, vantageOf(&rec)); err != nil {
+	if _, _, err := r.runObserve(ctx, rec.Service, micro(rec.FirstSeen), micro(rec.LastSeen), 0, importFoundBy(&rec), vantageOf(&rec)); err != nil {
 		return err
 	}
 	_, _, err := r.Commit(ctx, pipeline.Commit{Service: rec.Service, Record: &rec})

@@ -127,6 +127,38 @@ func vantage(o *event.Observation) []string {
 	return out
 }
 
+// foundBy is what an observation adds to a record's found_by: its source
+// and packet time.
+func foundBy(o *event.Observation) map[event.Finder]time.Time {
+	return map[event.Finder]time.Time{o.Finder(): micro(o.ObservedAt)}
+}
+
+// importFoundBy is what an imported record adds: its own found_by, and
+// baseline at its first_seen when it is a baseline record that names none.
+func importFoundBy(r *event.Record) map[event.Finder]time.Time {
+	out := map[event.Finder]time.Time{}
+	for k, t := range r.FoundBy {
+		out[k] = micro(t)
+	}
+	if _, ok := out[event.FoundByBaseline]; r.Baseline && !ok {
+		out[event.FoundByBaseline] = micro(r.FirstSeen)
+	}
+	return out
+}
+
+// mergeFoundBy keeps the earliest time of each source.
+func mergeFoundBy(r *event.Record, add map[event.Finder]time.Time) {
+	for k, t := range add {
+		if cur, ok := r.FoundBy[k]; ok && !t.Before(cur) {
+			continue
+		}
+		if r.FoundBy == nil {
+			r.FoundBy = map[event.Finder]time.Time{}
+		}
+		r.FoundBy[k] = t
+	}
+}
+
 // setVantage fills Sensors, VLANs and Tunnels from set members, sorted.
 func setVantage(r *event.Record, members []string) {
 	r.Sensors, r.VLANs, r.Tunnels = nil, nil, nil
