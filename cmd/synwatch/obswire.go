@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +43,9 @@ func serveObs(ctx context.Context, cfg config.Config, role string, reg *promethe
 		return done, nil
 	}
 	srv, err := obs.Listen(addr, reg, health, log)
+	if errors.Is(err, syscall.EADDRINUSE) && role != "run" {
+		return nil, fmt.Errorf("%w (another synwatch role on this host? give each its own address: observability.sensor_listen, observability.verifier_listen)", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -116,8 +117,10 @@ func TestVerifierReadyzFollowsTheStore(t *testing.T) {
 
 	base := "http://" + addr
 	_, body := waitProbe(t, base+"/readyz", "ready", 60*time.Second, func(code int, _ string) bool { return code == 200 })
-	if want := "kafka: ok\nscanner: ok\nstore: ok\n"; body != want {
-		t.Errorf("/readyz = %q, want %q", body, want)
+	for _, want := range []string{"kafka: ok\n", "scanner: ok\n", "store: ok\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/readyz = %q, want a line %q", body, want)
+		}
 	}
 	_, metrics := probe(base + "/metrics")
 	if !strings.Contains(metrics, "synwatch_build_info{") {
@@ -195,5 +198,22 @@ func TestConsoleDetailsForSlack(t *testing.T) {
 	}
 	if got := withConsoleDetails(config.Default(), &consoleServeOptions{listen: "127.0.0.1:9110"}); got.Alert.Sinks.Slack != nil {
 		t.Error("a Slack sink appeared")
+	}
+}
+
+// A sensor and a verifier sharing observability.listen on one host: the
+// second fails at start-up saying how to give each role its own address.
+func TestSharedListenSaysWhatToDo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := config.Default()
+	cfg.Obs.Listen = ln.Addr().String()
+	reg, health := roleObs(slog.New(slog.DiscardHandler))
+	_, err = serveObs(context.Background(), cfg, "verifier", reg, health, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "address already in use (another synwatch role on this host? give each its own address: observability.sensor_listen, observability.verifier_listen)") {
+		t.Errorf("serveObs on a busy address: %v", err)
 	}
 }
