@@ -172,3 +172,17 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadVulnersTrace: nmap's debug output of one port's scan with
+// vulners (-d --script-trace, 31 KB, three API exchanges).
+func BenchmarkReadVulnersTrace(b *testing.B) {
+	x, err := os.ReadFile("testdata/vulners-trace-warning.txt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(x)))
+	b.ReportAllocs()
+	for range b.N {
+		ReadVulnersTrace(x, false)
+	}
+}

@@ -85,6 +85,9 @@ func ReadVulnersTrace(out []byte, incomplete bool) *VulnersTrace {
 			flush()
 			cur = nil
 		}
+		if !strings.HasPrefix(line, "NSE: ") {
+			continue // nsock's own trace, nmap's progress
+		}
 		if m := reStartVulners.FindStringSubmatch(line); m != nil {
 			t.started[m[1]] = true
 			continue
