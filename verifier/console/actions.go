@@ -24,6 +24,8 @@ type Actions struct {
 	Allow func(ctx context.Context, a AllowRequest) error
 	// Allowlist lists the store allowlist entries (for display).
 	Allowlist func(ctx context.Context) ([]AllowRequest, error)
+	// Unallow removes one store allowlist entry by id.
+	Unallow func(ctx context.Context, id, by, reason string) error
 	// Triage marks one vulnerability of one service false positive or accepted.
 	Triage func(ctx context.Context, t TriageRequest) error
 	// Queued lists the work waiting for a person's approval.

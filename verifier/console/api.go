@@ -177,6 +177,22 @@ func (c *Console) apiAllow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, a)
 }
 
+// apiUnallow: DELETE /api/v1/allowlist/ID with {"reason": "..."}.
+func (c *Console) apiUnallow(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeBody(w, r, &body); err != nil {
+		apiFail(w, err)
+		return
+	}
+	if err := c.doUnallow(r.Context(), principal(r).Name, r.PathValue("id"), body.Reason); err != nil {
+		apiFail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": r.PathValue("id")})
+}
+
 // apiTriage: POST {"service", "vuln", "state": "false_positive|accepted", "reason", "owner"?, "expires"?}.
 func (c *Console) apiTriage(w http.ResponseWriter, r *http.Request) {
 	var body struct {

@@ -361,8 +361,20 @@ func TestCSRFAndRoles(t *testing.T) {
 			t.Fatalf("POST /api/v1/allowlist: %s %s, want %d", resp.Status, out, x.want)
 		}
 	}
-	if es := b.allowlist(); len(es) != 2 || es[1].By != "token:ci" {
+	es := b.allowlist()
+	if len(es) != 2 || es[1].By != "token:ci" {
 		t.Fatalf("store allowlist: %+v", es)
+	}
+	// and removes one, with a reason
+	req, _ := http.NewRequest("DELETE", b.srv.URL+"/api/v1/allowlist/"+es[0].ID, strings.NewReader(`{"reason":"jump host retired"}`))
+	req.Header.Set("Authorization", "Bearer "+b.operator)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if left := b.allowlist(); resp.StatusCode != 200 || len(left) != 1 || left[0].ID != es[1].ID {
+		t.Fatalf("DELETE allowlist entry: %s, left %+v", resp.Status, left)
 	}
 }
 

@@ -47,6 +47,13 @@ func StoreActions(st state.Store, policy *alert.Policy, approvalTTL time.Duratio
 			}
 			return out, nil
 		},
+		Unallow: func(ctx context.Context, id, by, reason string) error {
+			_, err := triage.AllowRemove(ctx, st, id, by, reason, time.Now())
+			if err == nil {
+				err = book.Refresh(ctx)
+			}
+			return err
+		},
 		Triage: func(ctx context.Context, t TriageRequest) error {
 			r := triage.Request{Service: t.Service, Vuln: t.Vuln, By: t.By, Reason: t.Reason, Owner: t.Owner, Expires: t.Expires}
 			var err error

@@ -139,7 +139,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	routes := map[string][]string{
 		"/whoami": {"get"}, "/overview": {"get"}, "/services": {"get"}, "/services/{ip}/{proto}/{port}": {"get"},
 		"/changes": {"get"}, "/changes/stream": {"get"}, "/changes/{id}/ack": {"post"}, "/audit": {"get"},
-		"/allowlist": {"get", "post"}, "/triage": {"post"}, "/reverify": {"post"}, "/queue": {"get"},
+		"/allowlist": {"get", "post"}, "/allowlist/{id}": {"delete"}, "/triage": {"post"}, "/reverify": {"post"}, "/queue": {"get"},
 		"/queue/{id}/decide": {"post"}, "/openapi.json": {"get"},
 	}
 	for p, methods := range routes {

@@ -182,6 +182,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, code int, name 
 // fixed texts, so a link cannot make the console say anything else.
 var flashes = map[string]string{
 	"allowed":    "Allowlist entry added: the next verification honours it.",
+	"unallowed":  "Allowlist entry removed: the service alerts again.",
 	"triaged":    "Vulnerability decision recorded and applied.",
 	"reverified": "Re-verified.",
 	"queued":     "Re-verification queued for the verifiers.",

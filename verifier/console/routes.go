@@ -33,6 +33,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /admin", c.authed(a, c.adminPage))
 
 	m.HandleFunc("POST /services/{ip}/{proto}/{port}/allow", c.authed(o, c.allowForm))
+	m.HandleFunc("POST /services/{ip}/{proto}/{port}/unallow", c.authed(o, c.unallowForm))
 	m.HandleFunc("POST /services/{ip}/{proto}/{port}/triage", c.authed(o, c.triageForm))
 	m.HandleFunc("POST /services/{ip}/{proto}/{port}/reverify", c.authed(o, c.reverifyForm))
 	m.HandleFunc("POST /changes/{id}/ack", c.authed(o, c.ackForm))
@@ -48,6 +49,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /api/v1/audit", c.authed(v, c.apiAudit))
 	m.HandleFunc("GET /api/v1/allowlist", c.authed(v, c.apiAllowlist))
 	m.HandleFunc("POST /api/v1/allowlist", c.authed(o, c.apiAllow))
+	m.HandleFunc("DELETE /api/v1/allowlist/{id}", c.authed(o, c.apiUnallow))
 	m.HandleFunc("POST /api/v1/triage", c.authed(o, c.apiTriage))
 	m.HandleFunc("POST /api/v1/changes/{id}/ack", c.authed(o, c.apiAck))
 	m.HandleFunc("POST /api/v1/reverify", c.authed(o, c.apiReverify))

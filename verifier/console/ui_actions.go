@@ -88,6 +88,24 @@ func (c *Console) doAllow(ctx context.Context, by string, a AllowRequest, now ti
 	return a, nil
 }
 
+func (c *Console) doUnallow(ctx context.Context, by, id, reason string) error {
+	if c.opt.Actions.Unallow == nil {
+		return &actionError{http.StatusNotImplemented, "allowlist: " + errUnavailable.Error()}
+	}
+	id = strings.TrimSpace(id)
+	if id == "" || len(id) > 100 {
+		return badRequest(errors.New("allowlist entry id: required"))
+	}
+	var err error
+	if reason, err = checkReason(reason); err != nil {
+		return badRequest(err)
+	}
+	if err := c.opt.Actions.Unallow(ctx, id, by, reason); err != nil {
+		return &actionError{http.StatusBadRequest, "allowlist: " + err.Error()}
+	}
+	return nil
+}
+
 func (c *Console) doTriage(ctx context.Context, by string, t TriageRequest, now time.Time, expiresRaw string) (TriageRequest, error) {
 	if c.opt.Actions.Triage == nil {
 		return t, &actionError{http.StatusNotImplemented, "triage: " + errUnavailable.Error()}
@@ -206,6 +224,16 @@ func (c *Console) allowForm(w http.ResponseWriter, r *http.Request) {
 	}
 	_, err := c.doAllow(r.Context(), principal(r).Name, AllowRequest{Addr: svc.String(), Reason: r.PostFormValue("reason")}, c.now(), r.PostFormValue("expires"))
 	c.formDone(w, r, servicePath(svc), "allowed", err)
+}
+
+func (c *Console) unallowForm(w http.ResponseWriter, r *http.Request) {
+	svc, ok := serviceOf(r)
+	if !ok {
+		c.fail(w, r, http.StatusNotFound, "no such service")
+		return
+	}
+	err := c.doUnallow(r.Context(), principal(r).Name, r.PostFormValue("id"), r.PostFormValue("reason"))
+	c.formDone(w, r, servicePath(svc), "unallowed", err)
 }
 
 func (c *Console) triageForm(w http.ResponseWriter, r *http.Request) {
