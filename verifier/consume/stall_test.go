@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -259,4 +261,32 @@ func TestBadBrokerRefused(t *testing.T) {
 	if _, err := NewKafka(cfg, "g", &recorder{}, quiet(), nil); err == nil || !strings.Contains(err.Error(), `broker "localhost": want HOST:PORT`) {
 		t.Errorf("NewKafka: %v", err)
 	}
+}
+
+// Field limits reject at Parse, so such messages go to the dead-letter
+// topic with their reason instead of reaching the pipeline.
+func TestParseFieldLimits(t *testing.T) {
+	good := string(obsJSON(1))
+	future := time.Now().Add(72 * time.Hour).UTC().Format(time.RFC3339Nano)
+	for want, v := range map[string]string{
+		"not a JSON observation":   strings.Replace(good, `"port":2,`, `"port":70000,`, 1),
+		"observation too large":    strings.Replace(good, `"sensor":"t"`, `"sensor":"`+strings.Repeat("a", 70000)+`"`, 1),
+		"sensor is 300 bytes long": strings.Replace(good, `"sensor":"t"`, `"sensor":"`+strings.Repeat("a", 300)+`"`, 1),
+		"in the future":            regexpReplace(good, `"observed_at":"[^"]*"`, `"observed_at":"`+future+`"`),
+		"host_sprays ports 0":      strings.Replace(strings.Replace(good, `"kind":"service"`, `"kind":"host_sprays"`, 1), `"port":2,`, `"port":0,`, 1),
+		"host_sprays ports 70000":  strings.Replace(strings.Replace(good, `"kind":"service"`, `"kind":"host_sprays"`, 1), `"sensor":"t"`, `"sensor":"t","ports":70000`, 1),
+	} {
+		_, err := Parse([]byte(v))
+		var rej *event.Rejection
+		if !errors.As(err, &rej) || !strings.Contains(rej.Reason, want) {
+			t.Errorf("want a rejection containing %q, got %v", want, err)
+		}
+	}
+	if _, err := Parse([]byte(good)); err != nil {
+		t.Errorf("good observation: %v", err)
+	}
+}
+
+func regexpReplace(s, expr, repl string) string {
+	return regexp.MustCompile(expr).ReplaceAllString(s, repl)
 }
