@@ -41,7 +41,7 @@ func TestSensorBinaryProgressOnTerminalOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("script: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(out), "reading "+pcapFile+": ") || !strings.Contains(string(out), "KiB (100%), 2 packets") || !strings.Contains(string(out), "done in") {
+	if !strings.Contains(string(out), "reading "+pcapFile+": ") || !strings.Contains(string(out), "KiB (100%), 3 packets") || !strings.Contains(string(out), "done in") {
 		t.Errorf("no progress on a terminal:\n%s", out)
 	}
 	cmd := exec.Command(args[0], args[1:]...)

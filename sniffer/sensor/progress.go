@@ -9,8 +9,8 @@ import (
 )
 
 // Progress is how far the sensor has read its capture: bytes of a file
-// read and its size (0 for a live capture or standard input), frames read,
-// time since Run began.
+// read and its size (0 for a live capture or standard input), packets read
+// (the filter's included), time since Run began.
 type Progress struct {
 	Bytes, Size int64
 	Frames      uint64
@@ -24,10 +24,8 @@ func (s *Sensor) Progress() (Progress, bool) {
 	if s.start.IsZero() {
 		return Progress{}, false
 	}
-	p := Progress{Frames: s.frames, Elapsed: time.Since(s.start)}
-	for _, w := range s.workers {
-		p.Frames += w.frames.Load()
-	}
+	// packets read from the capture, those its filter passed over included
+	p := Progress{Frames: s.stats.Totals().Received, Elapsed: time.Since(s.start)}
 	for _, src := range s.sources {
 		if f, ok := src.(interface{ Position() (int64, int64) }); ok {
 			b, size := f.Position()
