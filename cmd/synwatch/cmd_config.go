@@ -31,6 +31,13 @@ func newConfigCheckCmd(env *Env) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "check FILE",
 		Short:   "check a config file: every problem with its key and line, or ok",
+		Long: `Check a config file as every role would at start-up (strict YAML, unknown
+keys with a "did you mean", values), then what would only fail once a role
+runs: *_env variables that are not set, *_file and other input files missing
+or unreadable, output directories that cannot be created, gone_after not
+longer than sensor.refresh. Warnings (a shared observability.listen) go to
+stderr. --syntax-only checks the file alone, for a file checked away from the
+host it runs on.`,
 		Example: `  synwatch config check /etc/synwatch/synwatch.yml`,
 		Args:    exactArgs(1, "one config FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
