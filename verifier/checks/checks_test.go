@@ -465,3 +465,11 @@ func TestCheckSkippedWhenTheServiceMovedOn(t *testing.T) {
 		t.Fatalf("upgraded service: %+v\nchecks %+v", res, all)
 	}
 }
+
+// A community that is no well-known default is named by a digest only.
+func TestConfiguredCommunityStaysSecret(t *testing.T) {
+	f, ok := snmpAnswers(nmapxml.Script{ID: "snmp-sysdescr", Output: "Linux box"}, ":Xy7-s3cret")
+	if b, _ := json.Marshal(f); !ok || strings.Contains(string(b), "Xy7-s3cret") || !strings.HasPrefix(f.Account, "sha256:") {
+		t.Errorf("%s", b)
+	}
+}

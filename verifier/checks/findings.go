@@ -1,6 +1,8 @@
 package checks
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -180,13 +182,29 @@ func snmpAnswers(s nmapxml.Script, tried string) (event.Finding, bool) {
 		community = "public" // nmap's default
 	}
 	first, _, _ := strings.Cut(out, "\n")
-	return event.Finding{
+	f := event.Finding{
 		Kind:    event.FindingSNMPCommunity,
 		Key:     "community/" + community,
 		Account: community,
 		Title:   fmt.Sprintf("SNMP agent answers the default community %q", community),
 		Detail:  clip(strings.TrimSpace(first), 200),
-	}, true
+	}
+	if !wellKnownCommunities[community] {
+		// a community from the config may be a real secret: name it by a
+		// digest only, in the finding, its alert and the logs
+		h := sha256.Sum256([]byte(community))
+		tag := "sha256:" + hex.EncodeToString(h[:4])
+		f.Key, f.Account = "community/"+tag, tag
+		f.Title = "SNMP agent answers a configured community (" + tag + ")"
+	}
+	return f, true
+}
+
+// wellKnownCommunities are defaults printed in vendors' manuals: naming
+// them gives nothing away.
+var wellKnownCommunities = map[string]bool{
+	"public": true, "private": true, "community": true, "manager": true, "admin": true,
+	"cisco": true, "snmp": true, "secret": true, "read": true, "write": true, "monitor": true,
 }
 
 // communityOf reads the community of a creds.snmp value ("[user]:community").
