@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -126,7 +127,7 @@ func runTriage(ctx context.Context, env *Env, o *triageOptions) error {
 	if err != nil {
 		return err
 	}
-	sev, known, err := retriage(ctx, st, cfg.Alert, svc)
+	rec, err := retriage(ctx, st, cfg.Alert, svc)
 	if err != nil {
 		return err
 	}
@@ -134,34 +135,33 @@ func runTriage(ctx context.Context, env *Env, o *triageOptions) error {
 	if !exp.IsZero() {
 		fmt.Fprintf(env.Stdout, "until %s\n", exp.Format(time.RFC3339))
 	}
-	if known {
-		fmt.Fprintf(env.Stdout, "%s: severity now %s\n", svc, sev)
-	} else {
+	switch {
+	case rec == nil:
 		fmt.Fprintf(env.Stdout, "%s is not in the inventory yet; the decision applies when it is\n", svc)
+	case !slices.ContainsFunc(rec.Vulns, func(v event.Vuln) bool { return v.ID == o.vuln }):
+		fmt.Fprintf(env.Stdout, "%s: severity %s; %s is not among its vulnerabilities now: the decision applies when a scan reports it\n", svc, rec.Severity, o.vuln)
+	default:
+		fmt.Fprintf(env.Stdout, "%s: severity now %s\n", svc, rec.Severity)
 	}
 	return nil
 }
 
 // retriage scores the stored record of svc again with the decisions in
 // force, so that the inventory, exposures and the report show them at once.
-func retriage(ctx context.Context, st state.Store, cfg config.Alert, svc event.Service) (event.Severity, bool, error) {
+func retriage(ctx context.Context, st state.Store, cfg config.Alert, svc event.Service) (*event.Record, error) {
 	policy, err := alert.NewPolicy(cfg, nil)
 	if err != nil {
-		return "", false, err
+		return nil, err
 	}
 	book := triage.NewBook(st, nil)
 	if err := book.Refresh(ctx); err != nil {
-		return "", false, err
+		return nil, err
 	}
 	policy.SetAllowSource(book)
 	if err := pipeline.Retriage(ctx, st, policy, book, svc); err != nil {
-		return "", false, err
+		return nil, err
 	}
-	r, err := st.Get(ctx, svc)
-	if err != nil || r == nil {
-		return "", false, err
-	}
-	return r.Severity, true, nil
+	return st.Get(ctx, svc)
 }
 
 func newTriageListCmd(env *Env) *cobra.Command {

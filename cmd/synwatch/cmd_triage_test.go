@@ -223,6 +223,19 @@ func TestTriageFalsePositiveCommand(t *testing.T) {
 	}
 }
 
+// A decision on a vulnerability the service does not have (yet) is kept
+// and says so: it applies when a scan reports it.
+func TestTriageUnknownVuln(t *testing.T) {
+	store := "file:" + filepath.Join(t.TempDir(), "inv.db")
+	if _, errs, code := sh("baseline", "import", "--store", store, filepath.Join("..", "..", "verifier", "baseline", "testdata", "flan.xml")); code != 0 {
+		t.Fatal(errs)
+	}
+	out, errs, code := sh("triage", "accept", "--service", "192.0.2.10:22", "--vuln", "CVE-2099-0001", "--owner", "ops", "--reason", "r", "--by", "x", "--store", store)
+	if code != 0 || !strings.Contains(out, "CVE-2099-0001 is not among its vulnerabilities now") || !strings.Contains(out, "severity critical") {
+		t.Errorf("exit %d: %s %s", code, out, errs)
+	}
+}
+
 // Usage errors: missing flags, a bad service, accept without an owner.
 func TestTriageUsage(t *testing.T) {
 	store := "file:" + filepath.Join(t.TempDir(), "inv.db")
