@@ -379,8 +379,17 @@ func (inv *Inventory) Query(q Query) Page {
 	search := strings.ToLower(strings.TrimSpace(q.Search))
 	from := (q.Page - 1) * q.PerPage
 	p := Page{Page: q.Page, PerPage: q.PerPage}
-	for _, r := range inv.order(q.Sort) {
-		if !match(q.Filter, r) || (search != "" && !strings.Contains(r.hay, search)) {
+	rows := inv.order(q.Sort)
+	if search == "" && unfiltered(&q.Filter) { // nothing to test: the page is a slice
+		p.Total = len(rows)
+		if from < len(rows) {
+			p.Rows = slices.Clone(rows[from:min(from+q.PerPage, len(rows))])
+		}
+		p.Pages = (p.Total + q.PerPage - 1) / q.PerPage
+		return p
+	}
+	for _, r := range rows {
+		if !match(&q.Filter, r) || (search != "" && !strings.Contains(r.hay, search)) {
 			continue
 		}
 		if p.Total >= from && len(p.Rows) < q.PerPage {
@@ -396,7 +405,7 @@ func (inv *Inventory) Query(q Query) Page {
 func (inv *Inventory) Each(q Query, fn func(*Row) bool) {
 	search := strings.ToLower(strings.TrimSpace(q.Search))
 	for _, r := range inv.order(q.Sort) {
-		if !match(q.Filter, r) || (search != "" && !strings.Contains(r.hay, search)) {
+		if !match(&q.Filter, r) || (search != "" && !strings.Contains(r.hay, search)) {
 			continue
 		}
 		if !fn(r) {
@@ -406,8 +415,12 @@ func (inv *Inventory) Each(q Query, fn func(*Row) bool) {
 }
 
 // match is report.Filter.Match on a row (the same filters as exposures).
-func match(f report.Filter, r *Row) bool {
+func match(f *report.Filter, r *Row) bool {
 	return f.Matches(r.Service, r.Verdict, r.LastSeen, r.Severity)
+}
+
+func unfiltered(f *report.Filter) bool {
+	return len(f.Verdicts) == 0 && len(f.Networks) == 0 && len(f.Ports) == 0 && f.Since.IsZero() && f.MinSeverity == ""
 }
 
 // Summary counts services by severity and verdict.

@@ -103,11 +103,44 @@ func TestQueryPagesAndSummary(t *testing.T) {
 	if p.Total != 12 || p.Pages != 3 || len(p.Rows) != 5 || p.Rows[0].Addr() != "198.18.0.16:22/tcp" {
 		t.Fatalf("page: total %d pages %d rows %d first %s", p.Total, p.Pages, len(p.Rows), p.Rows[0].Addr())
 	}
+	// the unfiltered fast path pages as the walk does
+	if p := inv.Query(Query{PerPage: 5, Page: 3}); p.Total != 120 || p.Pages != 24 || len(p.Rows) != 5 || p.Rows[0] != inv.order(Sort{By: "service"})[10] {
+		t.Fatalf("unfiltered page 3: total %d pages %d rows %d", p.Total, p.Pages, len(p.Rows))
+	}
+	if p := inv.Query(Query{PerPage: 50, Page: 9}); p.Total != 120 || len(p.Rows) != 0 {
+		t.Fatalf("past the end: %+v", p)
+	}
 	if p := inv.Query(Query{Search: "198.18.0.39:"}); p.Total != 3 {
 		t.Fatalf("search: %d", p.Total)
 	}
 	s := inv.Summarize(5)
 	if s.Services != 120 || s.Hosts != 40 || s.Matrix["critical"]["exposed"] != 12 || len(s.Attention) != 5 {
 		t.Fatalf("summary: %+v", s)
+	}
+}
+
+// The in-memory part of a page: 100,000 rows, the first page, service order.
+func BenchmarkQuery100k(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	inv := New()
+	var all recs
+	for i := range 100_000 {
+		r := randRec(rng)
+		r.IP = netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})
+		all = append(all, r)
+	}
+	_ = inv.Load(context.Background(), all)
+	for name, q := range map[string]Query{
+		"first-page":          {},
+		"filtered":            {Filter: report.Filter{MinSeverity: event.SevHigh}},
+		"filtered-and-search": {Filter: report.Filter{Verdicts: []event.Status{event.StatusExposed}}, Search: "198.18.1"},
+	} {
+		inv.Query(q)
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				inv.Query(q)
+			}
+		})
 	}
 }
