@@ -27,12 +27,26 @@ type Triage interface {
 	Apply(ctx context.Context, r *event.Record) error
 }
 
-// answered returns whether each source answered in v (an empty
-// VulnSources: every source when VulnsKnown, none otherwise).
+// answered returns whether each source answered in v. Without
+// VulnSources (a verification made without them, as before they existed)
+// VulnsKnown stands for the sources whose rows it carries, or for vulners
+// and nvd when it carries none; never for check, whose findings do not come
+// from a verification.
 func answered(v *event.Verification) func(event.VulnSource) bool {
 	if len(v.VulnSources) == 0 {
-		known := v.VulnsKnown
-		return func(event.VulnSource) bool { return known }
+		if !v.VulnsKnown {
+			return func(event.VulnSource) bool { return false }
+		}
+		present := map[event.VulnSource]bool{}
+		for _, r := range v.Vulns {
+			present[r.Source] = true
+		}
+		return func(s event.VulnSource) bool {
+			if s == event.SourceCheck {
+				return false
+			}
+			return len(present) == 0 || present[s]
+		}
 	}
 	return func(s event.VulnSource) bool {
 		for _, r := range v.VulnSources {
