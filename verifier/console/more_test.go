@@ -14,9 +14,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/state"
 )
 
 // Two consoles on one Redis store: a change committed by a verifier
@@ -223,4 +226,33 @@ func TestReverifyQueued(t *testing.T) {
 	if err1 != nil || err2 != nil || n1 != 1 || n2 != 0 || len(one.got) != 1 || one.got[0] != svc {
 		t.Fatalf("first verifier %d %v %v, second %d %v", n1, one.got, err1, n2, err2)
 	}
+}
+
+// With Redis down the console keeps answering what it holds (inventory,
+// overview) and says what it cannot (503 for a service page), then carries
+// on when Redis is back.
+func TestRedisDown(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	st, err := state.Open(context.Background(), srv.URL(), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := newBed(t, st)
+	svc := importRec(t, st, "198.18.5.5", 22, event.SevHigh, event.StatusExposed)
+	_ = b.c.inv.Load(context.Background(), st)
+	c := b.client()
+	b.login(c, "vera")
+	srv.Stop()
+	if resp, body := b.get(c, "/services", "Authorization", "Bearer "+b.viewer); resp.StatusCode != 200 || !strings.Contains(body, "198.18.5.5:22/tcp") {
+		t.Fatalf("inventory with Redis down: %s", resp.Status)
+	}
+	if resp, _ := b.get(c, servicePath(svc), "Authorization", "Bearer "+b.viewer); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("service page with Redis down: %s, want 503", resp.Status)
+	}
+	srv.Restart()
+	testenv.WaitFor(t, "the service page again", 15*time.Second, func() bool {
+		resp, _ := b.get(c, servicePath(svc), "Authorization", "Bearer "+b.viewer)
+		return resp.StatusCode == 200 || resp.StatusCode == 404 // the private server keeps no data
+	})
 }

@@ -64,9 +64,16 @@ func (f *Feed) SetClock(now func() time.Time) { f.now = now }
 func (f *Feed) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	failing := false
 	for {
-		if err := f.Poll(ctx); err != nil && ctx.Err() == nil {
-			f.log.Warn("console: reading the change log failed; retrying", "err", err)
+		// one warning when the store stops answering, one line when it is back
+		switch err := f.Poll(ctx); {
+		case err != nil && ctx.Err() == nil && !failing:
+			f.log.Warn("console: reading the change log failed; retrying every poll", "err", err)
+			failing = true
+		case err == nil && failing:
+			f.log.Info("console: reading the change log again")
+			failing = false
 		}
 		select {
 		case <-ctx.Done():
