@@ -202,6 +202,9 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if _, err := v.checker.CatchUp(ctx, v.store); err != nil && ctx.Err() == nil {
+				v.log.Warn("queueing checks for the services already in the inventory failed", "err", err)
+			}
 			v.checker.Loop(ctx, checksInterval)
 		}()
 	}

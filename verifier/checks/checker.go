@@ -317,6 +317,43 @@ func orUnverified(s event.Status) string {
 	return string(s)
 }
 
+// Records lists the inventory (the store), for CatchUp.
+type Records interface {
+	Records(ctx context.Context, fn func(event.Record) bool) error
+}
+
+// CatchUp offers the profiles to every exposed service of the inventory:
+// services verified before a profile was configured (or before checks
+// existed) get their checks without waiting for their next verification.
+// It returns how many checks it queued.
+func (c *Checker) CatchUp(ctx context.Context, inv Records) (int, error) {
+	if len(c.o.Inside) == 0 {
+		return 0, nil
+	}
+	var recs []event.Record
+	err := inv.Records(ctx, func(r event.Record) bool {
+		if r.Status == event.StatusExposed && outOfScope(r.IP, c.o.Inside, c.o.Exclude) == "" {
+			recs = append(recs, r)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("list the inventory: %w", err)
+	}
+	n := 0
+	for i := range recs {
+		created, err := c.q.Offer(ctx, &recs[i], c.o.Profiles, c.o.Inside, c.o.Exclude)
+		if err != nil {
+			return n, err
+		}
+		n += len(created)
+	}
+	if n > 0 {
+		c.log.Info("checks queued for services verified before", "checks", n)
+	}
+	return n, nil
+}
+
 // Loop runs RunDue at once and then every interval until ctx ends.
 func (c *Checker) Loop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)

@@ -473,3 +473,33 @@ func TestConfiguredCommunityStaysSecret(t *testing.T) {
 		t.Errorf("%s", b)
 	}
 }
+
+type recordList []event.Record
+
+func (l recordList) Records(_ context.Context, fn func(event.Record) bool) error {
+	for _, r := range l {
+		if !fn(r) {
+			break
+		}
+	}
+	return nil
+}
+
+// Services verified before a profile existed get their checks when a
+// verifier starts; closed or out-of-scope ones do not.
+func TestCatchUp(t *testing.T) {
+	ctx := context.Background()
+	q := NewQueue(newMemDocs(), time.Hour, nil)
+	c, _ := NewChecker(q, Options{Profiles: shipped(t), Inside: inside, Runner: &fakeRunner{}})
+	closed := zbx
+	closed.Port, closed.Status = 8080, event.StatusClosed
+	outside := zbx
+	outside.IP = netip.MustParseAddr("192.0.2.1")
+	n, err := c.CatchUp(ctx, recordList{zbx, snmp, closed, outside})
+	if err != nil || n != 3 {
+		t.Fatalf("queued %d (%v), want 3: two on the web service, one on SNMP", n, err)
+	}
+	if n, _ := c.CatchUp(ctx, recordList{zbx, snmp}); n != 0 {
+		t.Errorf("second catch-up queued %d", n)
+	}
+}

@@ -131,6 +131,10 @@ func (q *Queue) Offer(ctx context.Context, rec *event.Record, profiles []Profile
 		} else {
 			c.State = Pending
 		}
+		// most offers find their check already there: read before writing
+		if _, ok, err := q.docs.GetDoc(ctx, collChecks, c.ID); err == nil && ok {
+			continue
+		}
 		fresh := false
 		err := q.docs.UpdateDoc(ctx, collChecks, c.ID, func(old []byte, ok bool) ([]byte, error) {
 			fresh = !ok
