@@ -324,6 +324,10 @@ func TestCSRFAndRoles(t *testing.T) {
 	if es := b.allowlist(); len(es) != 1 || es[0].Addr != "198.18.1.1:22/tcp" || es[0].By != "otto" || es[0].Expires.IsZero() {
 		t.Fatalf("store allowlist: %+v", es)
 	}
+	// the record it covers is scored again at once, as synwatch allow does
+	if r, err := b.st.Get(context.Background(), svc); err != nil || r == nil || r.Severity != event.SevInfo || r.AlertState != "suppressed" {
+		t.Fatalf("allowlisted record: %+v %v, want info and suppressed", r, err)
+	}
 	// audited
 	var audit []state.AuditEntry
 	_ = state.AuditLog(context.Background(), b.st, func(e state.AuditEntry) bool { audit = append(audit, e); return true })

@@ -14,6 +14,17 @@ import (
 	"github.com/synwatch/synwatch/verifier/triage"
 )
 
+// rescoreCovered reads the store's allowlist again and scores the records
+// an added or removed entry covers, as synwatch allow does: the inventory
+// and the report show the change at once.
+func rescoreCovered(ctx context.Context, st state.Store, policy *alert.Policy, book *triage.Book, e triage.AllowEntry) error {
+	if err := book.Refresh(ctx); err != nil {
+		return err
+	}
+	_, err := pipeline.RetriageWhere(ctx, st, policy, book, func(r event.Record) bool { return e.Covers(r.Service) })
+	return err
+}
+
 // StoreActions wires the console's actions to the packages that own
 // them, each recording its own audit entry: the store allowlist and
 // vulnerability triage (verifier/triage; a triage decision re-scores the
@@ -30,9 +41,9 @@ func StoreActions(st state.Store, policy *alert.Policy, approvalTTL time.Duratio
 			ip := a.Service.IP.Unmap()
 			e := triage.AllowEntry{Network: netip.PrefixFrom(ip, ip.BitLen()).String(), Port: a.Service.Port, Proto: string(a.Service.Proto),
 				Reason: a.Reason, Owner: a.By, Expires: a.Expires, AddedBy: a.By}
-			_, err := triage.AllowAdd(ctx, st, e, time.Now())
+			added, err := triage.AllowAdd(ctx, st, e, time.Now())
 			if err == nil {
-				err = book.Refresh(ctx)
+				err = rescoreCovered(ctx, st, policy, book, added)
 			}
 			return err
 		},
@@ -48,9 +59,9 @@ func StoreActions(st state.Store, policy *alert.Policy, approvalTTL time.Duratio
 			return out, nil
 		},
 		Unallow: func(ctx context.Context, id, by, reason string) error {
-			_, err := triage.AllowRemove(ctx, st, id, by, reason, time.Now())
+			was, err := triage.AllowRemove(ctx, st, id, by, reason, time.Now())
 			if err == nil {
-				err = book.Refresh(ctx)
+				err = rescoreCovered(ctx, st, policy, book, was)
 			}
 			return err
 		},
