@@ -485,8 +485,14 @@ func (p *Pipeline) countSources(svc event.Service, v *event.Verification, after 
 		}
 	}
 	if un := unreachable(v); len(un) > 0 {
-		p.log.Warn("vulnerability source unreachable; keeping the earlier vulnerabilities", "service", svc.String(),
-			"sources", un, "kept", len(after.Vulns), "note", after.VulnsNote)
+		// one warning when an outage starts and one every 100 services
+		// after it; the rest at debug (an outage would log every service)
+		lvl := slog.LevelDebug
+		if n := p.vulnersStreak.Load(); n <= 1 || n%100 == 0 {
+			lvl = slog.LevelWarn
+		}
+		p.log.Log(context.Background(), lvl, "vulnerability source unreachable; keeping the earlier vulnerabilities", "service", svc.String(),
+			"sources", un, "kept", len(after.Vulns), "note", after.VulnsNote, "in_a_row", p.vulnersStreak.Load())
 	}
 }
 

@@ -1,7 +1,9 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -302,7 +304,9 @@ func TestVulnersReadiness(t *testing.T) {
 	}
 	defer store.Close()
 	v, clk := &fakeVerifier{}, &clock{t: t0}
-	p := pipeline.New(store, v, &fakeAlerter{}, testConfig(), nil, nil)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p := pipeline.New(store, v, &fakeAlerter{}, testConfig(), log, nil)
 	p.SetClock(clk.now)
 	check := p.VulnersCheck(3)
 	o := observation("198.18.1.6", 22, t0)
@@ -325,6 +329,10 @@ func TestVulnersReadiness(t *testing.T) {
 	verify(event.SourceUnreachable)
 	if err := check(ctx); err == nil || !strings.Contains(err.Error(), "none is marked fixed") {
 		t.Fatalf("after 3 unreachable: %v", err)
+	}
+	// one warning for the outage, not one per service
+	if n := strings.Count(logs.String(), "vulnerability source unreachable"); n != 1 {
+		t.Errorf("%d warnings for 3 unreachable verifications, want 1:\n%s", n, logs.String())
 	}
 	verify(event.SourceAnswered)
 	if err := check(ctx); err != nil {
