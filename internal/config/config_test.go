@@ -22,6 +22,8 @@ func TestLoadInvalid(t *testing.T) {
 		"invalid-log-level.yml":       `config testdata/invalid-log-level.yml: line 2: observability.log_level: must be debug, info, warn or error, not "verbose"`,
 		"invalid-snaplen.yml":         "config testdata/invalid-snaplen.yml: line 3: sensor.snaplen: must be 96-262144 (headers of tunnelled frames need ~200), not 40",
 		"invalid-syntax.yml":          "config testdata/invalid-syntax.yml: line 1: did not find expected ',' or ']'",
+		"invalid-kafka-tls-off.yml":   "config testdata/invalid-kafka-tls-off.yml: line 4: kafka.tls.enabled: false, but ca_file, cert_file, key_file or server_name is set: the brokers would be reached in plaintext; set enabled: true (or drop the TLS settings)",
+		"invalid-store-ignored.yml":   "config testdata/invalid-store-ignored.yml: line 4: store.password_file: set, but store.url is a file: store, which has no password",
 		"invalid-inside-hostbits.yml": `config testdata/invalid-inside-hostbits.yml: line 3: bad network "8.8.8.8/0": host bits set; did you mean 0.0.0.0/0 (the network) or 8.8.8.8/32 (the host)?`,
 		"invalid-inside-broad.yml": "config testdata/invalid-inside-broad.yml: line 3: inside.1: 0.0.0.0/0 is broader than /8 for IPv4: the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)\n" +
 			"line 4: inside.2: 2000::/3 is broader than /16 for IPv6 (fc00::/7 aside): the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)",

@@ -126,6 +126,7 @@ func CheckBrokers(brokers []string) error {
 
 func (k *Kafka) validate() []error {
 	var errs []error
+	errs = append(errs, k.TLS.ignored("kafka.tls", "the brokers would be reached in plaintext")...)
 	for i, b := range k.Brokers {
 		if err := CheckBroker(b); err != nil {
 			errs = append(errs, fieldErr(fmt.Sprintf("kafka.brokers.%d", i), "%v", err))
@@ -165,4 +166,14 @@ func (k *Kafka) validate() []error {
 		errs = append(errs, fieldErr("kafka.sasl.password_file", "set password_file or password_env for SASL %s", k.SASL.Mechanism))
 	}
 	return errs
+}
+
+// ignored refuses TLS settings that would be accepted and not used: files
+// or a server name with enabled false mean the file expects TLS that the
+// connection would not use.
+func (t TLS) ignored(key, consequence string) []error {
+	if t.Enabled || (t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" && t.ServerName == "") {
+		return nil
+	}
+	return []error{fieldErr(key+".enabled", "false, but ca_file, cert_file, key_file or server_name is set: %s; set enabled: true (or drop the TLS settings)", consequence)}
 }

@@ -33,6 +33,21 @@ func (s *Store) validate() []error {
 	} else if !strings.HasPrefix(s.URL, "file:") && !strings.HasPrefix(s.URL, "redis://") && !strings.HasPrefix(s.URL, "rediss://") {
 		errs = append(errs, fieldErr("store.url", "want file:PATH, redis://HOST:PORT or rediss://HOST:PORT"))
 	}
+	if strings.HasPrefix(s.URL, "redis://") {
+		errs = append(errs, s.TLS.ignored("store.tls", "Redis would be reached in plaintext (or use rediss://)")...)
+	}
+	if strings.HasPrefix(s.URL, "file:") {
+		// settings of a Redis store, not read for a file store
+		if s.PasswordFile != "" {
+			errs = append(errs, fieldErr("store.password_file", "set, but store.url is a file: store, which has no password"))
+		}
+		if s.TLS != (TLS{}) {
+			errs = append(errs, fieldErr("store.tls", "set, but store.url is a file: store: TLS applies to redis:// and rediss://"))
+		}
+	}
+	if s.BackupFile != "" && !strings.HasPrefix(s.URL, "file:") {
+		errs = append(errs, fieldErr("store.backup_file", "set, but store.url is not a file: store: Redis keeps its own persistence (RDB, AOF)"))
+	}
 	if s.BackupFile != "" && s.BackupInterval <= 0 {
 		errs = append(errs, fieldErr("store.backup_interval", "must be positive when store.backup_file is set"))
 	}
