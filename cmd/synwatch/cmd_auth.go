@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -23,13 +25,13 @@ type authOptions struct {
 func newAuthCmd(env *Env) *cobra.Command {
 	c := groupCmd(env, &cobra.Command{
 		Use:   "auth",
-		Short: "console users and API tokens: add-user, add-token",
+		Short: "console users and API tokens: add-user, add-token, remove-user, remove-token, list",
 		Long: `Manage the console's auth file: users with argon2id password hashes and
 roles (viewer reads, operator acts, admin manages users and tokens), and API
 tokens, of which only a hash is kept. A running console reads the file again
 when it changes.`,
 	})
-	c.AddCommand(newAuthAddUserCmd(env), newAuthAddTokenCmd(env))
+	c.AddCommand(newAuthAddUserCmd(env), newAuthAddTokenCmd(env), newAuthRemoveCmd(env, "user"), newAuthRemoveCmd(env, "token"), newAuthListCmd(env))
 	return c
 }
 
@@ -135,4 +137,103 @@ func runAuthAddToken(ctx context.Context, env *Env, o *authOptions) error {
 	fmt.Fprintln(env.Stdout, tok)
 	fmt.Fprintf(env.Stderr, "token %s (%s) saved in %s as a hash: this is the only time it is shown\n", o.name, role, o.file)
 	return nil
+}
+
+func newAuthRemoveCmd(env *Env, what string) *cobra.Command {
+	var o authOptions
+	c := &cobra.Command{
+		Use:     "remove-" + what + " --auth FILE NAME",
+		Short:   "remove a " + what + " from the auth file (a running console reads it again within seconds)",
+		Example: "  synwatch auth remove-" + what + " --auth /etc/synwatch/console-auth.yml NAME",
+		Args:    exactArgs(1, "NAME"),
+		RunE: func(c *cobra.Command, args []string) error {
+			o.name = args[0]
+			return runAuthRemove(c.Context(), env, &o, what)
+		},
+	}
+	c.Flags().StringVar(&o.file, "auth", "", "the auth `FILE`")
+	_ = c.MarkFlagRequired("auth")
+	return c
+}
+
+func runAuthRemove(ctx context.Context, env *Env, o *authOptions, what string) error {
+	f, err := auth.Load(o.file)
+	if err != nil {
+		return err
+	}
+	if what == "user" {
+		err = f.RemoveUser(o.name)
+	} else {
+		err = f.RemoveToken(o.name)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Save(o.file); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "%s %s removed from %s\n", what, o.name, o.file)
+	return nil
+}
+
+type authListOptions struct {
+	file   string
+	format string
+}
+
+func newAuthListCmd(env *Env) *cobra.Command {
+	var o authListOptions
+	c := &cobra.Command{
+		Use:     "list --auth FILE [--format table|json]",
+		Short:   "list the users and tokens of the auth file (never a hash)",
+		Example: "  synwatch auth list --auth /etc/synwatch/console-auth.yml",
+		Args:    exactArgs(0, ""),
+		RunE: func(c *cobra.Command, args []string) error {
+			if o.format != "table" && o.format != "json" {
+				return usagef("--format %q: want table or json", o.format)
+			}
+			return runAuthList(c.Context(), env, &o)
+		},
+	}
+	c.Flags().StringVar(&o.file, "auth", "", "the auth `FILE`")
+	c.Flags().StringVar(&o.format, "format", "table", "table or json")
+	_ = c.MarkFlagRequired("auth")
+	return c
+}
+
+// authEntry is one line of auth list.
+type authEntry struct {
+	Kind  string `json:"kind"` // user, token
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Signs string `json:"signs_in_with,omitempty"` // password, proxy (users)
+}
+
+func runAuthList(ctx context.Context, env *Env, o *authListOptions) error {
+	f, err := auth.Load(o.file)
+	if err != nil {
+		return err
+	}
+	out := []authEntry{}
+	for _, u := range f.Users {
+		signs := "password"
+		if u.Hash == "" {
+			signs = "proxy"
+		}
+		out = append(out, authEntry{Kind: "user", Name: u.Name, Role: string(u.Role), Signs: signs})
+	}
+	for _, t := range f.Tokens {
+		out = append(out, authEntry{Kind: "token", Name: t.Name, Role: string(t.Role)})
+	}
+	if o.format == "json" {
+		e := json.NewEncoder(env.Stdout)
+		e.SetIndent("", "  ")
+		return e.Encode(out)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tROLE\tSIGNS IN WITH")
+	for _, e := range out {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Kind, e.Name, e.Role, orDash(e.Signs, "-"))
+	}
+	return tw.Flush()
 }

@@ -301,3 +301,48 @@ func TestConsoleTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// auth list shows names and roles, never a hash; remove-token revokes a
+// token in a running console without a restart.
+func TestAuthRemoveAndList(t *testing.T) {
+	dir := t.TempDir()
+	authFile := filepath.Join(dir, "auth.yml")
+	if err := runAuthAddUser(context.Background(), &Env{Stdin: strings.NewReader("s3cret-passw0rd\n"), Stderr: io.Discard}, &authOptions{file: authFile, role: "admin", name: "ada"}); err != nil {
+		t.Fatal(err)
+	}
+	var tok bytes.Buffer
+	if err := runAuthAddToken(context.Background(), &Env{Stdout: &tok, Stderr: io.Discard}, &authOptions{file: authFile, role: "viewer", name: "grafana"}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"auth", "list", "--auth", authFile, "--format", "json"}, &out, io.Discard); code != 0 ||
+		!strings.Contains(out.String(), `"name": "grafana"`) || !strings.Contains(out.String(), `"signs_in_with": "password"`) || strings.Contains(out.String(), "argon2id") {
+		t.Fatalf("auth list: %d %s", code, out.String())
+	}
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opts := &consoleOptions{store: storeOptions{store: "file:" + filepath.Join(dir, "s.db")}, serve: consoleServeOptions{listen: addr, auth: authFile, refresh: time.Minute}}
+	done := make(chan error, 1)
+	go func() { done <- runConsole(ctx, &Env{Stdout: io.Discard, Stderr: io.Discard}, opts) }()
+	status := func() int {
+		req, _ := http.NewRequest("GET", "http://"+addr+"/api/v1/whoami", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.String()))
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		r.Body.Close()
+		return r.StatusCode
+	}
+	testenv.WaitFor(t, "console", 10*time.Second, func() bool { return status() == 200 })
+	if code := run([]string{"auth", "remove-token", "--auth", authFile, "grafana"}, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("remove-token: exit %d", code)
+	}
+	testenv.WaitFor(t, "the revoked token refused", 10*time.Second, func() bool { return status() == 401 })
+	if code := run([]string{"auth", "remove-user", "--auth", authFile, "nobody"}, io.Discard, io.Discard); code != 1 {
+		t.Fatalf("remove-user of an unknown user: exit %d", code)
+	}
+	cancel()
+	<-done
+}

@@ -253,6 +253,26 @@ func (f *File) SetUser(name string, role Role, password string) error {
 	return f.check()
 }
 
+// RemoveUser deletes a user: their sessions end at their next request.
+func (f *File) RemoveUser(name string) error {
+	i := slices.IndexFunc(f.Users, func(u User) bool { return u.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no user %q", name)
+	}
+	f.Users = slices.Delete(f.Users, i, i+1)
+	return nil
+}
+
+// RemoveToken revokes a token.
+func (f *File) RemoveToken(name string) error {
+	i := slices.IndexFunc(f.Tokens, func(t Token) bool { return t.Name == name })
+	if i < 0 {
+		return fmt.Errorf("no token %q", name)
+	}
+	f.Tokens = slices.Delete(f.Tokens, i, i+1)
+	return nil
+}
+
 // AddToken creates a token, keeps its hash and returns the token itself:
 // shown once, never stored.
 func (f *File) AddToken(name string, role Role) (string, error) {
