@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,7 +63,24 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	if err := CheckExtraArgs(o.ExtraArgs); err != nil {
 		return nil, err
 	}
+	removeStaleOutputs(os.TempDir(), time.Now().Add(-24*time.Hour))
 	return &Runner{bin: bin, opts: o}, nil
+}
+
+// xmlPattern names the temporary files nmap writes its XML to when vulners
+// runs (standard output then carries the debug output).
+const xmlPattern = "synwatch-nmap-*.xml"
+
+// removeStaleOutputs removes temporary XML files older than before: a
+// verifier killed during a scan (SIGKILL, OOM) leaves its file behind.
+// Younger ones may belong to another verifier on the host.
+func removeStaleOutputs(dir string, before time.Time) {
+	names, _ := filepath.Glob(filepath.Join(dir, xmlPattern))
+	for _, n := range names {
+		if fi, err := os.Lstat(n); err == nil && fi.Mode().IsRegular() && fi.ModTime().Before(before) {
+			_ = os.Remove(n)
+		}
+	}
 }
 
 // RawSocket says whether TCP scans use -sS (true) or -sT. Unless fixed by
@@ -247,7 +265,7 @@ func (r *Runner) Scan(ctx context.Context, t Target) (*Run, error) {
 		xmlFile string
 	)
 	if r.opts.Vulners {
-		f, err := os.CreateTemp("", "synwatch-nmap-*.xml")
+		f, err := os.CreateTemp("", xmlPattern)
 		if err != nil {
 			return nil, fmt.Errorf("nmap output file: %w", err)
 		}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/scan/nmapxml"
@@ -82,4 +83,29 @@ func FuzzVulnersTrace(f *testing.F) {
 			t.Fatalf("%s without a reason", s.Status)
 		}
 	})
+}
+
+// A verifier killed during a scan leaves its temporary XML file: the next
+// runner removes those older than a day, never a younger one (another
+// verifier's scan under way).
+func TestRemoveStaleOutputs(t *testing.T) {
+	dir := t.TempDir()
+	old, fresh, other := dir+"/synwatch-nmap-1.xml", dir+"/synwatch-nmap-2.xml", dir+"/unrelated.xml"
+	for _, f := range []string{old, fresh, other} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-25 * time.Hour)
+	for _, f := range []string{old, other} {
+		if err := os.Chtimes(f, past, past); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removeStaleOutputs(dir, time.Now().Add(-24*time.Hour))
+	for f, want := range map[string]bool{old: false, fresh: true, other: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s exists=%v, want %v", f, err == nil, want)
+		}
+	}
 }
