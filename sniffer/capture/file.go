@@ -36,6 +36,8 @@ type fileSource struct {
 	le       bool // byte order of the file
 	nanos    bool // timestamps in ns, not µs
 	maxRec   int
+	sec      uint32 // the last record's timestamp, made a time.Time only when it passes
+	frac     uint32
 
 	ng *pcapgo.NgReader // pcapng
 
@@ -214,8 +216,20 @@ func (s *fileSource) Read() (Packet, error) {
 				continue
 			}
 		}
+		if s.ng == nil { // classic pcap: the time of the frames that pass only
+			p.Timestamp = s.stamp()
+		}
 		return p, nil
 	}
+}
+
+// stamp is the timestamp of the record next read, from its header.
+func (s *fileSource) stamp() time.Time {
+	ns := int64(s.frac)
+	if !s.nanos {
+		ns *= 1000
+	}
+	return time.Unix(int64(s.sec), ns)
 }
 
 func (s *fileSource) next() (Packet, error) {
@@ -242,7 +256,7 @@ func (s *fileSource) next() (Packet, error) {
 		return Packet{}, fmt.Errorf("read %s: %w", s.name, err)
 	}
 	h := s.buf[s.off : s.off+16]
-	sec, frac := s.u32(h[0:]), s.u32(h[4:])
+	s.sec, s.frac = s.u32(h[0:]), s.u32(h[4:])
 	caplen, wirelen := int(s.u32(h[8:])), int(s.u32(h[12:]))
 	if caplen > s.maxRec {
 		return Packet{}, fmt.Errorf("read %s: corrupt record at packet %d: captured length %d", s.name, s.n+1, caplen)
@@ -255,11 +269,7 @@ func (s *fileSource) next() (Packet, error) {
 	}
 	data := s.buf[s.off+16 : s.off+16+caplen : s.off+16+caplen]
 	s.off += 16 + caplen
-	ns := int64(frac)
-	if !s.nanos {
-		ns *= 1000
-	}
-	return Packet{Data: data, Timestamp: time.Unix(int64(sec), ns), Length: wirelen, VLAN: -1}, nil
+	return Packet{Data: data, Length: wirelen, VLAN: -1}, nil // Read adds the time: most records are filtered out
 }
 
 func (s *fileSource) LinkType() layers.LinkType { return s.link }

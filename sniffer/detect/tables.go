@@ -99,21 +99,26 @@ func (t *flowTable) get(k *flowKey, now int64) (uint32, bool) {
 
 // svcTable remembers when each service was last reported, for suppression:
 // a table of 64-bit keyed hashes like flowTable (same reasoning for
-// collisions), 16 bytes a slot, sets of four slots in one cache line, twice
-// as many slots as services it must hold. A service may live in either of
-// two sets (two choices keep sets from overflowing long before the table is
-// full); when both are full, the slot reported longest ago is given up.
-// Fixed memory: 1 M services take 32 MiB, where a Go map with an LRU list
-// took 127 MiB.
+// collisions), 16 bytes a slot, sets of four slots in one cache line. A
+// service may live in either of two sets (two choices keep sets from
+// overflowing long before the table is full); when both are full, the slot
+// reported longest ago is given up. The table starts small, so a few
+// thousand services stay in the CPU's caches, and doubles while it is more
+// than half full, up to twice as many slots as the services it must hold:
+// 1 M services take 32 MiB, where a Go map with an LRU list took 127 MiB.
 type svcTable struct {
 	slots   []svcSlot
 	sets    uint64 // a power of two
+	maxSets uint64
 	seed    uint64
 	n       int    // occupied slots
 	evicted uint64 // occupied slots given to another service
 }
 
-const svcWays = 4
+const (
+	svcWays     = 4
+	svcInitSets = 1024 // 64 KiB
+)
 
 type svcSlot struct {
 	h  uint64 // 0: empty
@@ -121,11 +126,12 @@ type svcSlot struct {
 }
 
 func newSvcTable(capacity int) *svcTable {
-	sets := uint64(2)
-	for sets*svcWays < 2*uint64(max(capacity, 1)) {
-		sets <<= 1
+	maxSets := uint64(2)
+	for maxSets*svcWays < 2*uint64(max(capacity, 1)) {
+		maxSets <<= 1
 	}
-	return &svcTable{slots: make([]svcSlot, sets*svcWays), sets: sets, seed: rand.Uint64()}
+	sets := min(maxSets, svcInitSets)
+	return &svcTable{slots: make([]svcSlot, sets*svcWays), sets: sets, maxSets: maxSets, seed: rand.Uint64()}
 }
 
 func (k *svcKey) hash(seed uint64) uint64 {
@@ -133,15 +139,14 @@ func (k *svcKey) hash(seed uint64) uint64 {
 	return mix(h, uint64(k.port)<<8|uint64(k.proto)) | 1 // never 0
 }
 
-// sets returns k's two sets and its hash.
-func (t *svcTable) candidates(k *svcKey) (a, b []svcSlot, h uint64) {
-	h = k.hash(t.seed)
+// candidates returns the two sets of hash h.
+func (t *svcTable) candidates(h uint64) (a, b []svcSlot) {
 	i := (h >> 40 & (t.sets - 1)) * svcWays
 	j := (h >> 8 & (t.sets - 1)) * svcWays
 	if j == i {
 		j ^= svcWays // two different sets, always
 	}
-	return t.slots[i : i+svcWays : i+svcWays], t.slots[j : j+svcWays : j+svcWays], h
+	return t.slots[i : i+svcWays : i+svcWays], t.slots[j : j+svcWays : j+svcWays]
 }
 
 // Len is the number of services held.
@@ -149,7 +154,8 @@ func (t *svcTable) Len() int { return t.n }
 
 // get returns where k's last report time is kept.
 func (t *svcTable) get(k svcKey) (*int64, bool) {
-	a, b, h := t.candidates(&k)
+	h := k.hash(t.seed)
+	a, b := t.candidates(h)
 	for i := range a {
 		if a[i].h == h {
 			return &a[i].at, true
@@ -164,10 +170,18 @@ func (t *svcTable) get(k svcKey) (*int64, bool) {
 }
 
 // add makes room for k, which is not in the table, and returns where its
-// report time goes: an empty slot of the emptier set, else the slot of
-// either set reported longest ago.
+// report time goes.
 func (t *svcTable) add(k svcKey) *int64 {
-	a, b, h := t.candidates(&k)
+	if t.sets < t.maxSets && t.n*2 > len(t.slots) {
+		t.grow()
+	}
+	return t.place(k.hash(t.seed), 0)
+}
+
+// place puts hash h into an empty slot of the emptier of its two sets, else
+// in place of the slot of either set reported longest ago.
+func (t *svcTable) place(h uint64, at int64) *int64 {
+	a, b := t.candidates(h)
 	if free(b) > free(a) {
 		a, b = b, a
 	}
@@ -176,7 +190,7 @@ func (t *svcTable) add(k svcKey) *int64 {
 		for i := range s {
 			if s[i].h == 0 {
 				t.n++
-				s[i] = svcSlot{h: h}
+				s[i] = svcSlot{h: h, at: at}
 				return &s[i].at
 			}
 			if victim == nil || s[i].at < victim.at {
@@ -185,8 +199,20 @@ func (t *svcTable) add(k svcKey) *int64 {
 		}
 	}
 	t.evicted++
-	*victim = svcSlot{h: h}
+	*victim = svcSlot{h: h, at: at}
 	return &victim.at
+}
+
+// grow doubles the table and places every service again by its hash.
+func (t *svcTable) grow() {
+	old := t.slots
+	t.sets *= 2
+	t.slots, t.n = make([]svcSlot, t.sets*svcWays), 0
+	for _, s := range old {
+		if s.h != 0 {
+			t.place(s.h, s.at)
+		}
+	}
 }
 
 func free(s []svcSlot) (n int) {
