@@ -232,7 +232,7 @@ func runExposures(ctx context.Context, env *Env, o *exposuresOptions) error {
 	case "json":
 		out := make([]exposureRow, len(rows))
 		for i, r := range rows {
-			out[i] = exposureRow{Exposure: r, Findings: findingsOf(findings, recs[i].Service)}
+			out[i] = exposureRow{Exposure: r, Findings: findingsOf(findings, recs[i].Service), FoundBy: recs[i].FoundBy, Scan: recs[i].Scan}
 		}
 		e := json.NewEncoder(env.Stdout)
 		e.SetIndent("", "  ")
@@ -340,6 +340,10 @@ func sortRecords(recs []event.Record, by string) {
 type exposureRow struct {
 	report.Exposure
 	Findings []event.Finding `json:"findings"`
+	// FoundBy and Scan are the record's provenance: which sources found
+	// it (first time each) and the scan behind its verdict.
+	FoundBy map[event.Finder]time.Time `json:"found_by,omitempty"`
+	Scan    *event.ScanRef             `json:"scan,omitempty"`
 }
 
 func findingsOf(all map[event.Service][]event.Finding, s event.Service) []event.Finding {

@@ -26,6 +26,7 @@ type Config struct {
 	Kafka            Kafka    `yaml:"kafka"`
 	Verifier         Verifier `yaml:"verifier"`
 	Checks           Checks   `yaml:"checks"`
+	Sweep            Sweep    `yaml:"sweep"`
 	Store            Store    `yaml:"store"`
 	Alert            Alert    `yaml:"alert"`
 	Obs              Obs      `yaml:"observability"`
@@ -38,6 +39,7 @@ func Default() Config {
 		Kafka:    defaultKafka(),
 		Verifier: defaultVerifier(),
 		Checks:   defaultChecks(),
+		Sweep:    defaultSweep(),
 		Store:    defaultStore(),
 		Alert:    defaultAlert(),
 		Obs:      defaultObs(),
@@ -144,6 +146,7 @@ func Validate(cfg *Config, root *yaml.Node) error {
 	errs = append(errs, cfg.Kafka.validate()...)
 	errs = append(errs, cfg.Verifier.validate()...)
 	errs = append(errs, cfg.Checks.validate()...)
+	errs = append(errs, cfg.Sweep.validate()...)
 	errs = append(errs, cfg.Store.validate()...)
 	errs = append(errs, cfg.Alert.validate()...)
 	errs = append(errs, cfg.Obs.validate()...)

@@ -195,7 +195,7 @@ func (s *Scheduler) Verify(ctx context.Context, svc event.Service) (event.Verifi
 	v := s.verification(svc, b)
 	v.ScannedAt = start
 	if b.run != nil {
-		v.Scan = &event.ScanRef{Engine: "nmap", Command: CommandLine("nmap", b.run.Args), At: start.UTC()}
+		v.Scan = &event.ScanRef{Engine: "nmap", Command: CommandLine("nmap", b.run.Args), At: start.UTC().Truncate(time.Microsecond)}
 	}
 	v.Duration = s.opts.Now().Sub(start)
 	s.m.verdicts.WithLabelValues(string(v.Verdict)).Inc()

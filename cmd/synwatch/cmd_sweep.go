@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/scan"
+	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
+)
+
+type sweepOptions struct {
+	common   commonOptions
+	targets  string
+	udpPorts string
+	force    bool
+	format   string
+}
+
+func newSweepCmd(env *Env) *cobra.Command {
+	var o sweepOptions
+	c := &cobra.Command{
+		Use:   "sweep --targets CIDR|IP|@FILE[,...] --inside CIDR[,...] --store URL [flags]",
+		Short: "scan whole ranges now (nmap or masscan) and record what answers",
+		Long: `Sweep ranges as Flan Scan or a cron'd masscan does, into the inventory:
+--engine nmap (host discovery and a SYN scan of the ports) or --engine masscan
+(discovery at --rate) finds the open ports, then nmap -sV and vulners run on
+them, batched per host. Each open port goes through the verifier's decide,
+record and alert path with found_by sweep; a service the inventory holds as
+reachable that the sweep no longer finds open is scanned once more and becomes
+closed or restricted at once.
+
+Targets must lie inside the inside networks: anything outside is refused
+before a packet leaves, and a sweep of more than sweep.max_addresses
+addresses needs --force. Exit 0 when every shard is done.`,
+		Example: `  synwatch sweep --targets 198.18.72.0/28 --ports 22,2222,6379,8080 --inside 198.18.72.0/24 --store file:synwatch.db
+  synwatch sweep --targets @ranges.txt --engine masscan --rate 5000 --ports 1-65535 --inside 198.18.0.0/15 --store redis://127.0.0.1:6379`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runSweep(c.Context(), env, &o)
+		},
+	}
+	fs := c.Flags()
+	o.common.register(fs)
+	o.common.registerPerimeter(fs)
+	o.common.keys.registerScan(fs)
+	fs.StringVar(&o.targets, "targets", "", "what to sweep: CIDR, IP or @FILE, comma-separated")
+	o.common.keys.add(fs, "ports", "sweep.ports", "TCP ports: top1000, top100, 1-65535 or a list such as 22,80,8000-8100")
+	fs.StringVar(&o.udpPorts, "udp-ports", "", "UDP ports too, as a list (needs CAP_NET_RAW)")
+	o.common.keys.add(fs, "engine", "sweep.engine", "discovery engine: nmap or masscan")
+	o.common.keys.add(fs, "rate", "sweep.rate", "discovery packets per second (nmap --max-rate, masscan --rate)")
+	o.common.keys.add(fs, "masscan", "sweep.masscan", "masscan binary `PATH`")
+	o.common.keys.add(fs, "store", "store.url", "inventory `URL`: file:PATH or redis://...")
+	fs.BoolVar(&o.force, "force", false, "sweep even more than sweep.max_addresses addresses")
+	fs.StringVar(&o.format, "format", "text", "summary format: text or json")
+	return c
+}
+
+func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
+	if o.targets == "" {
+		return usagef("--targets is required: CIDR, IP or @FILE, comma-separated")
+	}
+	if o.format != "text" && o.format != "json" {
+		return usagef("--format: want text or json, not %q", o.format)
+	}
+	cfg, err := o.common.load(env)
+	if err != nil {
+		return err
+	}
+	if err := config.Validate(&cfg, nil); err != nil {
+		return usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	targets, err := sweep.ParseTargets(o.targets)
+	if err != nil {
+		return usagef("--targets: %v", err)
+	}
+	tcp, err := sweep.ParsePorts(cfg.Sweep.Ports)
+	if err != nil {
+		return usagef("--ports: %v", err)
+	}
+	var udp []uint16
+	if o.udpPorts != "" {
+		if udp, err = sweep.ParsePorts(o.udpPorts); err != nil {
+			return usagef("--udp-ports: %v", err)
+		}
+	}
+	// the guard first: a refused target starts nothing, not even a lookup
+	guard := sweep.Guard{Inside: cfg.Inside, Exclude: append(slices.Clone(cfg.Exclude), cfg.Sweep.Exclude...),
+		Max: uint64(cfg.Sweep.MaxAddresses), Force: o.force}
+	blocks, n, err := guard.Check(targets)
+	if err != nil {
+		return err
+	}
+	log := o.common.logger(cfg, env)
+	engines, err := sweepEngines(cfg)
+	if err != nil {
+		return err
+	}
+	if engines[cfg.Sweep.Engine] == nil {
+		return usagef("--engine: want nmap or masscan")
+	}
+	if cfg.Store.URL == "" {
+		return usagef("--store is required: the inventory the sweep records into (file:PATH or redis://...)")
+	}
+	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// the verifier's nmap -sV + vulners, batched per host; the sweep's own
+	// rate limits the discovery, so no cooldown or per-network limit here
+	vcfg := cfg
+	vcfg.Verifier.BatchWindow = 200 * time.Millisecond
+	vcfg.Verifier.HostCooldown = 0
+	vcfg.Verifier.NetRate = 0
+	sched, err := scan.FromConfig(vcfg, log, nil)
+	if err != nil {
+		return err
+	}
+	defer sched.Close()
+	d, err := newDispatcher(cfg, sideOptions{role: "sweep"}, log, nil)
+	if err != nil {
+		return err
+	}
+	defer d.Close(context.WithoutCancel(ctx))
+	pipe := pipeline.New(st, sched, d, cfg, log, nil)
+	id := "sweep-" + time.Now().UTC().Format("20060102T150405Z")
+	shards := sweep.Cut(id, blocks, tcp, udp, cfg.Sweep.Engine, cfg.Sweep.Rate, uint64(cfg.Sweep.ShardAddresses), 0)
+	sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: sched, Decider: pipe, Inventory: st, Docs: st,
+		Owner: "sweep", Log: log}
+	log.Info("sweep started", "sweep", id, "engine", cfg.Sweep.Engine, "addresses", n, "ports", len(tcp)+len(udp), "shards", len(shards), "rate", cfg.Sweep.Rate)
+	var bar *termProgress
+	if isTerminal(env.Stderr) {
+		bar = &termProgress{w: env.Stderr}
+	}
+	sum, runErr := sw.Run(ctx, shards, func(p sweep.Progress) {
+		if bar != nil {
+			bar.draw(sweepProgressLine(p))
+		}
+	})
+	if bar != nil {
+		bar.finish("")
+	}
+	if err := pipe.Flush(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = err
+	}
+	if o.format == "json" {
+		if err := json.NewEncoder(env.Stdout).Encode(sum); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "sweep %s (%s): %d addresses × %d ports in %d shard(s), %s\n", sum.Sweep, sum.Engine, sum.Addresses, sum.Ports, sum.Shards, sum.Took.Round(time.Millisecond))
+		fmt.Fprintf(env.Stdout, "open: %d port(s) on %d host(s); closed or restricted since the last scan: %d; failed shards: %d\n", len(sum.Open), sum.Hosts, sum.Closed, sum.Failed)
+	}
+	return runErr
+}
+
+func sweepProgressLine(p sweep.Progress) string {
+	line := fmt.Sprintf("sweep: %d/%d hosts, %d/%d shards, %d open", p.AddressesDone, p.Addresses, p.ShardsDone, p.Shards, p.Open)
+	if eta := p.ETA(); eta > 0 {
+		line += ", ETA " + eta.Round(time.Second).String()
+	}
+	return line
+}
+
+// sweepEngines builds both engines from the config; a missing binary is
+// an error only for the engine the sweep uses.
+func sweepEngines(cfg config.Config) (map[string]sweep.Engine, error) {
+	out := map[string]sweep.Engine{}
+	if err := scan.CheckExtraArgs(cfg.Verifier.ExtraArgs); err != nil {
+		return nil, err
+	}
+	nm, err := exec.LookPath(cfg.Verifier.Nmap)
+	if err != nil {
+		return nil, fmt.Errorf("nmap binary %q not found (install nmap or set verifier.nmap): %w", cfg.Verifier.Nmap, err)
+	}
+	out["nmap"] = &sweep.Nmap{Bin: nm, RawSocket: scan.HasNetRaw(), ExtraArgs: cfg.Verifier.ExtraArgs}
+	if mb, err := exec.LookPath(cfg.Sweep.Masscan); err == nil {
+		out["masscan"] = &sweep.Masscan{Bin: mb, Passes: cfg.Sweep.MasscanPasses, Wait: cfg.Sweep.MasscanWait, ExtraArgs: cfg.Sweep.MasscanArgs}
+	} else if cfg.Sweep.Engine == "masscan" {
+		return nil, fmt.Errorf("masscan binary %q not found (scripts/setup installs it; or set sweep.masscan): %w", cfg.Sweep.Masscan, err)
+	}
+	return out, nil
+}
+
