@@ -191,4 +191,3 @@ func sweepEngines(cfg config.Config) (map[string]sweep.Engine, error) {
 	}
 	return out, nil
 }
-
