@@ -29,8 +29,8 @@ type configCheckOptions struct {
 func newConfigCheckCmd(env *Env) *cobra.Command {
 	var o configCheckOptions
 	c := &cobra.Command{
-		Use:     "check FILE",
-		Short:   "check a config file: every problem with its key and line, or ok",
+		Use:   "check FILE",
+		Short: "check a config file: every problem with its key and line, or ok",
 		Long: `Check a config file as every role would at start-up (strict YAML, unknown
 keys with a "did you mean", values), then what would only fail once a role
 runs: *_env variables that are not set, *_file and other input files missing
