@@ -65,6 +65,7 @@ type Sweeper struct {
 	Docs      Docs // nil: progress is not recorded
 	Owner     string
 	Log       *slog.Logger
+	Metrics   *Metrics // nil: none
 	// Raw, when set, receives each shard's raw scanner output.
 	Raw func(sh Shard, engine string, out []byte)
 }
@@ -152,10 +153,13 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 			}
 			v.Scan = ref
 			obs := &event.Observation{SchemaVersion: event.SchemaVersion, ID: "sweep-" + sh.ID() + "-" + svc.String(),
-				Kind: event.KindService, Proto: svc.Proto, IP: svc.IP, Port: svc.Port, ObservedAt: time.Now().UTC(),
+				Kind: event.KindService, Proto: svc.Proto, IP: svc.IP, Port: svc.Port, ObservedAt: time.Now().UTC().Truncate(time.Microsecond),
 				FoundBy: event.FoundBySweep}
 			o.rec, o.err = s.Decider.Found(ctx, obs, v)
 			o.v = v
+			if o.err == nil && v.Verdict == event.Exposed {
+				s.Metrics.confirmed(o.rec, obs.ObservedAt)
+			}
 		}
 		mu.Lock()
 		outs = append(outs, o)
@@ -185,6 +189,7 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 			hosts[o.svc.IP] = true
 		case o.wasNeg && (o.v.Verdict == event.Closed || o.v.Verdict == event.Restricted):
 			res.Closed++
+			s.Metrics.closed()
 		}
 	}
 	res.Hosts = len(hosts)
