@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -24,6 +25,7 @@ type sweepOptions struct {
 	udpPorts string
 	force    bool
 	format   string
+	schedule string
 }
 
 func newSweepCmd(env *Env) *cobra.Command {
@@ -60,14 +62,15 @@ addresses needs --force. Exit 0 when every shard is done.`,
 	o.common.keys.add(fs, "rate", "sweep.rate", "discovery packets per second (nmap --max-rate, masscan --rate)")
 	o.common.keys.add(fs, "masscan", "sweep.masscan", "masscan binary `PATH`")
 	o.common.keys.add(fs, "store", "store.url", "inventory `URL`: file:PATH or redis://...")
+	fs.StringVar(&o.schedule, "schedule", "", "run the schedule `NAME` of sweep.schedules now (its targets, ports, engine, rate)")
 	fs.BoolVar(&o.force, "force", false, "sweep even more than sweep.max_addresses addresses")
 	fs.StringVar(&o.format, "format", "text", "summary format: text or json")
 	return c
 }
 
 func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
-	if o.targets == "" {
-		return usagef("--targets is required: CIDR, IP or @FILE, comma-separated")
+	if (o.targets == "") == (o.schedule == "") {
+		return usagef("give --targets (CIDR, IP or @FILE, comma-separated) or --schedule NAME")
 	}
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format: want text or json, not %q", o.format)
@@ -79,33 +82,32 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	if err := config.Validate(&cfg, nil); err != nil {
 		return usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
-	targets, err := sweep.ParseTargets(o.targets)
-	if err != nil {
-		return usagef("--targets: %v", err)
-	}
-	tcp, err := sweep.ParsePorts(cfg.Sweep.Ports)
-	if err != nil {
-		return usagef("--ports: %v", err)
-	}
-	var udp []uint16
-	if o.udpPorts != "" {
-		if udp, err = sweep.ParsePorts(o.udpPorts); err != nil {
-			return usagef("--udp-ports: %v", err)
+	req := sweepRequest{targets: []string{o.targets}, ports: cfg.Sweep.Ports, udp: o.udpPorts,
+		engine: cfg.Sweep.Engine, rate: cfg.Sweep.Rate, force: o.force}
+	if o.schedule != "" {
+		i := slices.IndexFunc(cfg.Sweep.Schedules, func(s config.SweepSchedule) bool { return s.Name == o.schedule })
+		if i < 0 {
+			return usagef("--schedule %s: no such schedule in sweep.schedules", o.schedule)
 		}
+		req = scheduleRequest(cfg, cfg.Sweep.Schedules[i])
+		req.force = o.force
 	}
-	// the guard first: a refused target starts nothing, not even a lookup
-	guard := sweep.Guard{Inside: cfg.Inside, Exclude: append(slices.Clone(cfg.Exclude), cfg.Sweep.Exclude...),
-		Max: uint64(cfg.Sweep.MaxAddresses), Force: o.force}
-	blocks, n, err := guard.Check(targets)
+	id := "sweep-" + time.Now().UTC().Format("20060102T150405Z")
+	if o.schedule != "" {
+		id = o.schedule + "-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	guard, shards, n, err := planSweep(cfg, req, id)
 	if err != nil {
 		return err
 	}
+	tcp := len(shards[0].TCP)
+	udp := len(shards[0].UDP)
 	log := o.common.logger(cfg, env)
-	engines, err := sweepEngines(cfg)
+	engines, err := sweepEngines(cfg, req.engine)
 	if err != nil {
 		return err
 	}
-	if engines[cfg.Sweep.Engine] == nil {
+	if engines[req.engine] == nil {
 		return usagef("--engine: want nmap or masscan")
 	}
 	if cfg.Store.URL == "" {
@@ -133,11 +135,9 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	}
 	defer d.Close(context.WithoutCancel(ctx))
 	pipe := pipeline.New(st, sched, d, cfg, log, nil)
-	id := "sweep-" + time.Now().UTC().Format("20060102T150405Z")
-	shards := sweep.Cut(id, blocks, tcp, udp, cfg.Sweep.Engine, cfg.Sweep.Rate, uint64(cfg.Sweep.ShardAddresses), 0)
 	sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: sched, Decider: pipe, Inventory: st, Docs: st,
 		Owner: "sweep", Log: log}
-	log.Info("sweep started", "sweep", id, "engine", cfg.Sweep.Engine, "addresses", n, "ports", len(tcp)+len(udp), "shards", len(shards), "rate", cfg.Sweep.Rate)
+	log.Info("sweep started", "sweep", id, "engine", req.engine, "addresses", n, "ports", tcp+udp, "shards", len(shards), "rate", req.rate)
 	var bar *termProgress
 	if isTerminal(env.Stderr) {
 		bar = &termProgress{w: env.Stderr}
@@ -164,6 +164,60 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	return runErr
 }
 
+// sweepRequest is what to sweep, from the command line or a schedule.
+type sweepRequest struct {
+	targets    []string
+	exclude    config.Networks
+	ports, udp string
+	engine     string
+	rate       int
+	force      bool
+}
+
+func scheduleRequest(cfg config.Config, s config.SweepSchedule) sweepRequest {
+	r := sweepRequest{targets: s.Targets, exclude: s.Exclude, ports: s.Ports, udp: s.UDPPorts, engine: s.Engine, rate: s.Rate}
+	if r.ports == "" {
+		r.ports = cfg.Sweep.Ports
+	}
+	if r.engine == "" {
+		r.engine = cfg.Sweep.Engine
+	}
+	if r.rate == 0 {
+		r.rate = cfg.Sweep.Rate
+	}
+	return r
+}
+
+// planSweep checks a request against the guard (nothing is started for a
+// refused one) and cuts it into shards.
+func planSweep(cfg config.Config, r sweepRequest, id string) (sweep.Guard, []sweep.Shard, uint64, error) {
+	var targets []netip.Prefix
+	for _, t := range r.targets {
+		ts, err := sweep.ParseTargets(t)
+		if err != nil {
+			return sweep.Guard{}, nil, 0, usagef("targets: %v", err)
+		}
+		targets = append(targets, ts...)
+	}
+	tcp, err := sweep.ParsePorts(r.ports)
+	if err != nil {
+		return sweep.Guard{}, nil, 0, usagef("ports: %v", err)
+	}
+	var udp []uint16
+	if r.udp != "" {
+		if udp, err = sweep.ParsePorts(r.udp); err != nil {
+			return sweep.Guard{}, nil, 0, usagef("udp ports: %v", err)
+		}
+	}
+	guard := sweep.Guard{Inside: cfg.Inside, Exclude: slices.Concat(cfg.Exclude, cfg.Sweep.Exclude, r.exclude),
+		Max: uint64(cfg.Sweep.MaxAddresses), Force: r.force}
+	blocks, n, err := guard.Check(targets)
+	if err != nil {
+		return guard, nil, n, err
+	}
+	return guard, sweep.Cut(id, blocks, tcp, udp, r.engine, r.rate, uint64(cfg.Sweep.ShardAddresses), 0), n, nil
+}
+
 func sweepProgressLine(p sweep.Progress) string {
 	line := fmt.Sprintf("sweep: %d/%d hosts, %d/%d shards, %d open", p.AddressesDone, p.Addresses, p.ShardsDone, p.Shards, p.Open)
 	if eta := p.ETA(); eta > 0 {
@@ -174,7 +228,7 @@ func sweepProgressLine(p sweep.Progress) string {
 
 // sweepEngines builds both engines from the config; a missing binary is
 // an error only for the engine the sweep uses.
-func sweepEngines(cfg config.Config) (map[string]sweep.Engine, error) {
+func sweepEngines(cfg config.Config, need string) (map[string]sweep.Engine, error) {
 	out := map[string]sweep.Engine{}
 	if err := scan.CheckExtraArgs(cfg.Verifier.ExtraArgs); err != nil {
 		return nil, err
@@ -186,7 +240,7 @@ func sweepEngines(cfg config.Config) (map[string]sweep.Engine, error) {
 	out["nmap"] = &sweep.Nmap{Bin: nm, RawSocket: scan.HasNetRaw(), ExtraArgs: cfg.Verifier.ExtraArgs}
 	if mb, err := exec.LookPath(cfg.Sweep.Masscan); err == nil {
 		out["masscan"] = &sweep.Masscan{Bin: mb, Passes: cfg.Sweep.MasscanPasses, Wait: cfg.Sweep.MasscanWait, ExtraArgs: cfg.Sweep.MasscanArgs}
-	} else if cfg.Sweep.Engine == "masscan" {
+	} else if need == "masscan" {
 		return nil, fmt.Errorf("masscan binary %q not found (scripts/setup installs it; or set sweep.masscan): %w", cfg.Sweep.Masscan, err)
 	}
 	return out, nil

@@ -44,6 +44,13 @@ func TestSweepRefusesOutside(t *testing.T) {
 	if code := run([]string{"sweep", "--targets", "198.18.72.0/28", "--store", "file:" + filepath.Join(dir, "x.db")}, &bytes.Buffer{}, &errs); code == 0 || !strings.Contains(errs.String(), "no inside networks") {
 		t.Fatalf("no inside: exit %d, %q", code, errs.String())
 	}
+	// a schedule's targets pass the same guard
+	cfgf := filepath.Join(dir, "sched.yaml")
+	os.WriteFile(cfgf, []byte("sweep:\n  schedules:\n    - name: weekly\n      targets: [198.18.73.0/28]\n      every: 168h\n"), 0o644)
+	errs.Reset()
+	if code := run([]string{"sweep", "--config", cfgf, "--schedule", "weekly", "--inside", "198.18.72.0/24", "--store", "file:" + filepath.Join(dir, "s.db")}, &bytes.Buffer{}, &errs); code == 0 || !strings.Contains(errs.String(), "198.18.73.0/28 outside the inside networks") {
+		t.Fatalf("schedule: exit %d, %q", code, errs.String())
+	}
 	if b, err := os.ReadFile(logf); err == nil {
 		t.Fatalf("a scanner was started:\n%s", b)
 	}

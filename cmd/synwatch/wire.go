@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
 	"github.com/synwatch/synwatch/verifier/triage"
 )
 
@@ -52,6 +54,8 @@ type verifierSide struct {
 	pipe    *pipeline.Pipeline
 	handler consume.Handler // the pipeline
 	checker *checks.Checker // deep checks; nil when disabled
+	// sweepMetrics count what scheduled sweeps decide
+	sweepMetrics *sweep.Metrics
 
 	handled atomic.Int64 // observations handled (run's summary)
 
@@ -101,6 +105,7 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	}
 	health.Add("scanner", v.scan.Ready)
 	v.pipe = pipeline.New(st, v.scan, v.alerts, cfg, log, reg)
+	v.sweepMetrics = sweep.NewMetrics(reg)
 	if cfg.Verifier.Vulners && cfg.Verifier.VulnSource != "offline" {
 		health.Add("vulners", v.pipe.VulnersCheck(vulnersUnreachableReady))
 	}
@@ -196,6 +201,9 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	}()
 	// re-verifications a console without a verifier queued in the store
 	wg.Go(func() { v.reverifyQueued(ctx) })
+	if r := v.sweepSchedules(); r != nil {
+		wg.Go(func() { r.Loop(ctx, 30*time.Second) })
+	}
 	if v.checker != nil {
 		// safe checks run as soon as a verification queued them; approved
 		// ones at the next round after the approval
@@ -296,4 +304,44 @@ func (v *verifierSide) dropPrivileges() {
 
 func (v *verifierSide) summary() sideSummary {
 	return sideSummary{observations: v.handled.Load(), givenUp: v.givenUp.Load()}
+}
+
+// sweepSchedules is the runner of sweep.schedules, nil without any (a bad
+// schedule was refused by the config's validation). Each due sweep fires
+// once across every verifier sharing the store.
+func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
+	if len(v.cfg.Sweep.Schedules) == 0 {
+		return nil
+	}
+	var scheds []sweep.Schedule
+	for _, c := range v.cfg.Sweep.Schedules {
+		s, err := sweep.NewSchedule(c)
+		if err != nil {
+			v.log.Warn("sweep schedule ignored", "schedule", c.Name, "err", err)
+			continue
+		}
+		scheds = append(scheds, s)
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s/%d", host, os.Getpid())
+	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: owner, Log: v.log,
+		Run: func(ctx context.Context, s sweep.Schedule, due time.Time) error {
+			req := scheduleRequest(v.cfg, s.SweepSchedule)
+			req.force = true // the schedule is the operator's decision, checked at start-up
+			id := s.Name + "-" + due.UTC().Format("20060102T150405Z")
+			guard, shards, _, err := planSweep(v.cfg, req, id)
+			if err != nil {
+				return err
+			}
+			engines, err := sweepEngines(v.cfg, req.engine)
+			if err != nil {
+				return err
+			}
+			sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: v.scan, Decider: v.pipe, Inventory: v.store,
+				Docs: v.store, Owner: owner, Log: v.log, Metrics: v.sweepMetrics}
+			v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards))
+			sum, err := sw.Run(ctx, shards, nil)
+			v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
+			return err
+		}}
 }

@@ -1,6 +1,37 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// ParseWindow reads "HH:MM-HH:MM" (UTC) into offsets from midnight.
+func ParseWindow(s string) (from, to time.Duration, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q: want HH:MM-HH:MM (UTC)", s)
+	}
+	parse := func(x string) (time.Duration, error) {
+		t, err := time.Parse("15:04", strings.TrimSpace(x))
+		if err != nil {
+			return 0, fmt.Errorf("%q: want HH:MM-HH:MM (UTC)", s)
+		}
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+	}
+	if from, err = parse(a); err != nil {
+		return 0, 0, err
+	}
+	if to, err = parse(b); err != nil {
+		return 0, 0, err
+	}
+	if from == to {
+		return 0, 0, fmt.Errorf("%q: the window is empty", s)
+	}
+	return from, to, nil
+}
 
 // Sweep configures active sweeps of whole ranges (verifier/sweep): nmap
 // (Flan Scan's profile) or masscan discovery, then nmap -sV and vulners on
@@ -31,6 +62,28 @@ type Sweep struct {
 	MasscanPasses int `yaml:"masscan_passes"`
 	// MasscanWait: how long masscan waits for late answers after its last probe.
 	MasscanWait time.Duration `yaml:"masscan_wait"`
+	// Schedules are sweeps that synwatch verifier and synwatch run start
+	// by themselves; each fires once however many verifiers run.
+	Schedules []SweepSchedule `yaml:"schedules"`
+}
+
+// SweepSchedule is one sweep on a schedule: what, how, and when (an
+// interval or a cron expression, optionally only within a daily window).
+type SweepSchedule struct {
+	Name     string   `yaml:"name"`
+	Targets  []string `yaml:"targets"` // CIDR, IP or @FILE
+	Exclude  Networks `yaml:"exclude"`
+	Ports    string   `yaml:"ports"`     // default sweep.ports
+	UDPPorts string   `yaml:"udp_ports"` // a list; default none
+	Engine   string   `yaml:"engine"`    // default sweep.engine
+	Rate     int      `yaml:"rate"`      // default sweep.rate
+	// Every is the interval between two sweeps; Cron a cron expression
+	// (minute hour day-of-month month day-of-week, UTC): one of them.
+	Every time.Duration `yaml:"every"`
+	Cron  string        `yaml:"cron"`
+	// Window, "HH:MM-HH:MM" UTC, keeps starts inside a daily window (it may
+	// wrap midnight, 22:00-06:00); a sweep due outside starts at its opening.
+	Window string `yaml:"window"`
 }
 
 func defaultSweep() Sweep {
@@ -59,6 +112,40 @@ func (s *Sweep) validate() []error {
 	}
 	if s.MasscanWait < 0 || s.MasscanWait > time.Minute {
 		errs = append(errs, fieldErr("sweep.masscan_wait", "must be 0-1m"))
+	}
+	seen := map[string]bool{}
+	for i, sc := range s.Schedules {
+		key := fmt.Sprintf("sweep.schedules.%d", i)
+		if sc.Name == "" || seen[sc.Name] {
+			errs = append(errs, fieldErr(key+".name", "must be set and unique"))
+		}
+		seen[sc.Name] = true
+		if len(sc.Targets) == 0 {
+			errs = append(errs, fieldErr(key+".targets", "must list at least one CIDR, IP or @FILE"))
+		}
+		switch {
+		case (sc.Every > 0) == (sc.Cron != ""):
+			errs = append(errs, fieldErr(key, "give exactly one of every and cron"))
+		case sc.Every < 0 || (sc.Every > 0 && sc.Every < time.Minute):
+			errs = append(errs, fieldErr(key+".every", "must be at least 1m"))
+		case sc.Cron != "":
+			if _, err := cron.ParseStandard(sc.Cron); err != nil {
+				errs = append(errs, fieldErr(key+".cron", "%v", err))
+			}
+		}
+		if sc.Window != "" {
+			if _, _, err := ParseWindow(sc.Window); err != nil {
+				errs = append(errs, fieldErr(key+".window", "%v", err))
+			}
+		}
+		switch sc.Engine {
+		case "", "nmap", "masscan":
+		default:
+			errs = append(errs, fieldErr(key+".engine", "must be nmap or masscan, not %q", sc.Engine))
+		}
+		if sc.Rate < 0 {
+			errs = append(errs, fieldErr(key+".rate", "must not be negative"))
+		}
 	}
 	for i, a := range s.MasscanArgs {
 		if !allowedMasscanArg(a) {
