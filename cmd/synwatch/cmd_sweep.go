@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
@@ -26,6 +29,10 @@ type sweepOptions struct {
 	force    bool
 	format   string
 	schedule string
+	upload   string
+	gcsURL   string
+	s3Host   string
+	s3Plain  bool
 }
 
 func newSweepCmd(env *Env) *cobra.Command {
@@ -63,6 +70,10 @@ addresses needs --force. Exit 0 when every shard is done.`,
 	o.common.keys.add(fs, "masscan", "sweep.masscan", "masscan binary `PATH`")
 	o.common.keys.add(fs, "store", "store.url", "inventory `URL`: file:PATH or redis://...")
 	fs.StringVar(&o.schedule, "schedule", "", "run the schedule `NAME` of sweep.schedules now (its targets, ports, engine, rate)")
+	fs.StringVar(&o.upload, "upload", "", "upload each shard's raw scanner output to `s3://BUCKET/PREFIX/` or gs://BUCKET/PREFIX/ (as SWEEP-SHARD.xml or .json)")
+	fs.StringVar(&o.gcsURL, "gcs-endpoint", "", "Cloud Storage JSON API base `URL` for gs:// (default Google's; credentials from GOOGLE_APPLICATION_CREDENTIALS)")
+	fs.StringVar(&o.s3Host, "s3-endpoint", "s3.amazonaws.com", "S3 endpoint `HOST[:PORT]` for s3:// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
+	fs.BoolVar(&o.s3Plain, "s3-insecure", false, "plain HTTP to the S3 endpoint (a local server)")
 	fs.BoolVar(&o.force, "force", false, "sweep even more than sweep.max_addresses addresses")
 	fs.StringVar(&o.format, "format", "text", "summary format: text or json")
 	return c
@@ -99,6 +110,12 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	guard, shards, n, err := planSweep(cfg, req, id)
 	if err != nil {
 		return err
+	}
+	var up *rawUpload
+	if o.upload != "" {
+		if up, err = newRawUpload(o); err != nil {
+			return err
+		}
 	}
 	tcp := len(shards[0].TCP)
 	udp := len(shards[0].UDP)
@@ -137,6 +154,9 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	pipe := pipeline.New(st, sched, d, cfg, log, nil)
 	sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: sched, Decider: pipe, Inventory: st, Docs: st,
 		Owner: "sweep", Log: log}
+	if up != nil {
+		sw.Raw = up.add
+	}
 	log.Info("sweep started", "sweep", id, "engine", req.engine, "addresses", n, "ports", tcp+udp, "shards", len(shards), "rate", req.rate)
 	var bar *termProgress
 	if isTerminal(env.Stderr) {
@@ -153,6 +173,11 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	if err := pipe.Flush(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = err
 	}
+	if up != nil {
+		if err := up.put(ctx); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
+	}
 	if o.format == "json" {
 		if err := json.NewEncoder(env.Stdout).Encode(sum); err != nil {
 			return err
@@ -162,6 +187,55 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 		fmt.Fprintf(env.Stdout, "open: %d port(s) on %d host(s); closed or restricted since the last scan: %d; failed shards: %d\n", len(sum.Open), sum.Hosts, sum.Closed, sum.Failed)
 	}
 	return runErr
+}
+
+// rawUpload keeps each shard's raw scanner output and uploads it after
+// the sweep, as Flan Scan uploads its XML.
+type rawUpload struct {
+	dst   upload.Destination
+	opts  upload.Options
+	names []string
+	raws  [][]byte
+}
+
+func newRawUpload(o *sweepOptions) (*rawUpload, error) {
+	dst, err := upload.ParseURL(o.upload)
+	if err != nil {
+		return nil, usagef("--upload: %v", err)
+	}
+	if !dst.IsPrefix() {
+		dst.Key += "/"
+	}
+	u := &rawUpload{dst: dst, opts: upload.Options{Endpoint: o.s3Host, Insecure: o.s3Plain, GCSEndpoint: o.gcsURL}}
+	if dst.Scheme == "s3" {
+		if u.opts.Credentials, err = upload.CredentialsFromEnv(os.Getenv); err != nil {
+			return nil, fmt.Errorf("--upload: %w", err)
+		}
+	}
+	return u, nil
+}
+
+func (u *rawUpload) add(sh sweep.Shard, engine string, out []byte) {
+	ext := ".xml"
+	if engine == "masscan" {
+		ext = ".json"
+	}
+	u.names = append(u.names, strings.ReplaceAll(sh.ID(), "/", "-")+"-"+engine+ext)
+	u.raws = append(u.raws, slices.Clone(out))
+}
+
+func (u *rawUpload) put(ctx context.Context) error {
+	var errs []error
+	for i, name := range u.names {
+		ct := "application/xml"
+		if strings.HasSuffix(name, ".json") {
+			ct = "application/json"
+		}
+		if err := upload.Put(ctx, u.dst.Named(name), u.raws[i], ct, u.opts); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sweepRequest is what to sweep, from the command line or a schedule.

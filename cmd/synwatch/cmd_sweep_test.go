@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsouza/fake-gcs-server/fakestorage"
+
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
@@ -259,5 +261,39 @@ func TestSweepLab(t *testing.T) {
 		if r == nil || r.Status != event.StatusClosed {
 			t.Errorf("%s: record %+v", s, r)
 		}
+	}
+}
+
+// --upload gs://BUCKET/PREFIX/ puts each shard's raw scanner output into
+// Cloud Storage (fake-gcs-server's fakestorage on loopback); a stand-in
+// nmap answers with a finished run that found nothing open.
+func TestSweepUploadRaw(t *testing.T) {
+	dir := t.TempDir()
+	xml := `<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1796521464" version="7.93" xmloutputversion="1.05">` +
+		`<host><status state="up" reason="echo-reply"/><address addr="198.18.72.1" addrtype="ipv4"/><ports><extraports state="closed" count="4"/></ports></host>` +
+		`<runstats><finished time="1796521465" timestr="x" elapsed="1" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>`
+	os.WriteFile(filepath.Join(dir, "canned.xml"), []byte(xml), 0o644)
+	os.WriteFile(filepath.Join(dir, "nmap"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "canned.xml")+"\n"), 0o755)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "flan"})
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	var out, errs bytes.Buffer
+	code := run([]string{"sweep", "--targets", "198.18.72.0/30", "--ports", "22,80", "--inside", "198.18.72.0/24",
+		"--store", "file:" + filepath.Join(dir, "s.db"), "--nmap", filepath.Join(dir, "nmap"), "--vulners=false",
+		"--upload", "gs://flan/sweeps/", "--gcs-endpoint", srv.URL()}, &out, &errs)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out.String(), errs.String())
+	}
+	objs, _, err := srv.ListObjectsWithOptions("flan", fakestorage.ListOptions{Prefix: "sweeps/"})
+	if err != nil || len(objs) != 1 || !strings.HasSuffix(objs[0].Name, "-00000-nmap.xml") {
+		t.Fatalf("objects %v %v", objs, err)
+	}
+	obj, err := srv.GetObject("flan", objs[0].Name)
+	if err != nil || string(obj.Content) != xml || obj.ContentType != "application/xml" {
+		t.Fatalf("object %q %s %v", obj.Content, obj.ContentType, err)
 	}
 }
