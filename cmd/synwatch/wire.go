@@ -326,8 +326,10 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 	owner := fmt.Sprintf("%s/%d", host, os.Getpid())
 	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: owner, Log: v.log,
 		Run: func(ctx context.Context, s sweep.Schedule, due time.Time) error {
+			// the guard and sweep.max_addresses as for synwatch sweep (no
+			// --force here): a refused schedule fails, logged and kept in
+			// its document's last_error
 			req := scheduleRequest(v.cfg, s.SweepSchedule)
-			req.force = true // the schedule is the operator's decision, checked at start-up
 			id := s.Name + "-" + due.UTC().Format("20060102T150405Z")
 			guard, shards, _, err := planSweep(v.cfg, req, id)
 			if err != nil {
