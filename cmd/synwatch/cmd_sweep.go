@@ -66,7 +66,7 @@ addresses needs --force. Exit 0 when every shard is done.`,
 	o.common.keys.add(fs, "ports", "sweep.ports", "TCP ports: top1000, top100, 1-65535 or a list such as 22,80,8000-8100")
 	fs.StringVar(&o.udpPorts, "udp-ports", "", "UDP ports too, as a list (needs CAP_NET_RAW)")
 	o.common.keys.add(fs, "engine", "sweep.engine", "discovery engine: nmap or masscan")
-	o.common.keys.add(fs, "rate", "sweep.rate", "discovery packets per second (nmap --max-rate, masscan --rate)")
+	o.common.keys.add(fs, "rate", "sweep.rate", "discovery packets per second (nmap --min-rate and --max-rate, masscan --rate)")
 	o.common.keys.add(fs, "masscan", "sweep.masscan", "masscan binary `PATH`")
 	o.common.keys.add(fs, "store", "store.url", "inventory `URL`: file:PATH or redis://...")
 	fs.StringVar(&o.schedule, "schedule", "", "run the schedule `NAME` of sweep.schedules now (its targets, ports, engine, rate)")

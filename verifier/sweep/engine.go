@@ -34,7 +34,7 @@ type Discovery struct {
 }
 
 // Nmap is Flan Scan's profile: host discovery, then a SYN scan (-sT
-// without CAP_NET_RAW) of the chosen ports at most Rate packets per second.
+// without CAP_NET_RAW) of the chosen ports at Rate packets per second.
 type Nmap struct {
 	Bin       string
 	RawSocket bool
@@ -57,7 +57,11 @@ func (n *Nmap) Args(s Shard) []string {
 	spec := portSpec(s.TCP, s.UDP, "T:", "U:")
 	args = append(args, "-p", spec)
 	if s.Rate > 0 {
-		args = append(args, "--max-rate", strconv.Itoa(s.Rate))
+		// the rate is the rate: nmap slows far below --max-rate when most
+		// probes are dropped (it reads drops as congestion), so it is also
+		// the minimum, as masscan's --rate is
+		r := strconv.Itoa(s.Rate)
+		args = append(args, "--min-rate", r, "--max-rate", r)
 	}
 	args = append(args, n.ExtraArgs...)
 	args = append(args, "-oX", "-")
