@@ -43,7 +43,7 @@ type Sweep struct {
 	Engine string `yaml:"engine"`
 	// Ports: top1000, top100, a range (1-65535) or a list (22,80,8000-8100).
 	Ports string `yaml:"ports"`
-	// Rate is the discovery's packets per second (nmap --max-rate,
+	// Rate is the discovery's packets per second (nmap --min-rate and --max-rate,
 	// masscan --rate).
 	Rate int `yaml:"rate"`
 	// Exclude: never swept, on top of the top-level exclude.
