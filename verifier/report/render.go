@@ -110,6 +110,9 @@ func renderMD(w io.Writer, rep Report) error {
 	}
 	p("\n\n## Summary\n\n%s on %s; %s (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
 		count(rep.Summary.Services, "service"), count(rep.Summary.Hosts, "host"), count(rep.Summary.OpenVulns, "open vulnerability"), rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
+	if t := blindWindowText(rep.Summary.BlindWindow); t != "" {
+		p("%s\n\n", t)
+	}
 	b.WriteString("| Verdict | Services |\n|---|---:|\n")
 	for _, kv := range sortedCounts(rep.Summary.ByVerdict, verdictOrder) {
 		p("| %s | %s |\n", kv[0], kv[1])
@@ -242,23 +245,24 @@ var sevColour = map[string][2]string{
 }
 
 var htmlTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
-	"counts":    sortedCounts,
-	"verdicts":  func() []string { return verdictOrder },
-	"sevs":      func() []string { return severityOrder },
-	"cvss":      CVSSText,
-	"change":    changeLine,
-	"ts":        stamp,
-	"upper":     strings.ToUpper,
-	"yesno":     exploitText,
-	"where":     where,
-	"known":     vulnsKnownText,
-	"triage":    triageText,
-	"state":     stateText,
-	"source":    source,
-	"join":      strings.Join,
-	"count":     count,
-	"orNone":    orNone,
-	"sevColour": func() map[string][2]string { return sevColour },
+	"counts":      sortedCounts,
+	"blindWindow": blindWindowText,
+	"verdicts":    func() []string { return verdictOrder },
+	"sevs":        func() []string { return severityOrder },
+	"cvss":        CVSSText,
+	"change":      changeLine,
+	"ts":          stamp,
+	"upper":       strings.ToUpper,
+	"yesno":       exploitText,
+	"where":       where,
+	"known":       vulnsKnownText,
+	"triage":      triageText,
+	"state":       stateText,
+	"source":      source,
+	"join":        strings.Join,
+	"count":       count,
+	"orNone":      orNone,
+	"sevColour":   func() map[string][2]string { return sevColour },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -280,7 +284,8 @@ section.svc{margin-bottom:2em}
 <nav><ol><li><a href="#summary">Summary</a></li><li><a href="#scope">Scope</a></li><li><a href="#vulnerable">Vulnerable services</a></li><li><a href="#clean">Services with no known vulnerabilities</a></li><li><a href="#fixed">Fixed vulnerabilities</a></li><li><a href="#triaged">False positives and accepted risks</a></li><li><a href="#checks">Deep check findings</a></li><li><a href="#changes">Changes</a></li></ol></nav>
 <h2 id="summary">Summary</h2>
 <p>{{count .Summary.Services "service"}} on {{count .Summary.Hosts "host"}}; {{count .Summary.OpenVulns "open vulnerability"}} ({{.Summary.Exploits}} with a public exploit), {{.Summary.Fixed}} fixed, {{.Summary.Triaged}} false positives or accepted risks.</p>
-<table style="width:auto"><tr><th>Verdict</th><th>Services</th></tr>
+{{with blindWindow .Summary.BlindWindow}}<p>{{.}}</p>
+{{end}}<table style="width:auto"><tr><th>Verdict</th><th>Services</th></tr>
 {{range counts .Summary.ByVerdict verdicts}}<tr><td>{{index . 0}}</td><td class="num">{{index . 1}}</td></tr>
 {{end}}</table>
 <table style="width:auto"><tr><th>Severity</th><th>Services</th></tr>

@@ -16,6 +16,7 @@ import (
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/sweep"
 )
 
 // Filter selects records; zero fields select everything.
@@ -219,6 +220,10 @@ type Summary struct {
 	BySeverity map[string]int `json:"by_severity"`
 	OpenVulns  int            `json:"open_vulns"` // distinct (service, vulnerability) pairs
 	Exploits   int            `json:"exploits"`   // of those, with a public exploit
+	// BlindWindow is set where sweeps exist: for services traffic found
+	// before any sweep, how long a sweep took to confirm them (the blind
+	// window of a sweep-only practice that traffic closed).
+	BlindWindow *sweep.BlindWindow `json:"blind_window,omitempty"`
 	Fixed      int            `json:"fixed"`
 	Triaged    int            `json:"triaged"`
 }
@@ -370,6 +375,13 @@ func Build(rs []event.Record, o Options) Report {
 	for _, c := range o.Changes {
 		c.At = in(c.At)
 		rep.Changes = append(rep.Changes, c)
+	}
+	for _, r := range rs {
+		if _, ok := r.FoundBy[event.FoundBySweep]; ok {
+			bw := sweep.BlindWindows(rs)
+			rep.Summary.BlindWindow = &bw
+			break
+		}
 	}
 	hosts := map[netip.Addr]bool{}
 	groups := map[string]*Group{}
@@ -625,4 +637,32 @@ func orEmpty(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// blindWindowText says the blind window in one sentence, "" without sweeps.
+func blindWindowText(b *sweep.BlindWindow) string {
+	if b == nil {
+		return ""
+	}
+	if b.TrafficFirst == 0 {
+		return "Blind window: every service traffic found, a sweep had found first."
+	}
+	t := fmt.Sprintf("Blind window closed by traffic: %s seen in traffic before any sweep found it", count(b.TrafficFirst, "service"))
+	if b.Confirmed > 0 {
+		t += fmt.Sprintf("; a later sweep confirmed %d after a median of %s (90th percentile %s, longest %s)", b.Confirmed, roundDur(b.Median), roundDur(b.P90), roundDur(b.Max))
+	}
+	if b.Unconfirmed > 0 {
+		t += fmt.Sprintf("; %d not yet found by any sweep", b.Unconfirmed)
+	}
+	return t + "."
+}
+
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Hour:
+		return d.Round(time.Minute)
+	case d >= time.Minute:
+		return d.Round(time.Second)
+	}
+	return d.Round(time.Millisecond)
 }

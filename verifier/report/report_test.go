@@ -319,3 +319,53 @@ func TestJSONSchema(t *testing.T) {
 		t.Error("the schema accepts a max_cvss of 0")
 	}
 }
+
+// Where sweeps exist, the summary says how long a sweep took to confirm what
+// traffic found first (the blind window traffic closed), in every format;
+// without sweeps it says nothing of it.
+func TestReportBlindWindow(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	svc := func(port uint16, found map[event.Finder]time.Time) event.Record {
+		return event.Record{Service: event.Service{IP: netip.MustParseAddr("198.18.72.1"), Proto: event.TCP, Port: port},
+			FirstSeen: t0, LastSeen: t0, FoundBy: found}
+	}
+	rs := []event.Record{
+		svc(22, map[event.Finder]time.Time{event.FoundByTraffic: t0, event.FoundBySweep: t0.Add(3 * time.Hour)}),
+		svc(80, map[event.Finder]time.Time{event.FoundByTraffic: t0, event.FoundBySweep: t0.Add(5 * time.Hour)}),
+		svc(443, map[event.Finder]time.Time{event.FoundByTraffic: t0}),
+		svc(8080, map[event.Finder]time.Time{event.FoundBySweep: t0}),
+	}
+	rep := Build(rs, Options{Now: t0.Add(24 * time.Hour), Title: "t"})
+	bw := rep.Summary.BlindWindow
+	if bw == nil || bw.TrafficFirst != 3 || bw.Confirmed != 2 || bw.Unconfirmed != 1 || bw.Max != 5*time.Hour {
+		t.Fatalf("blind window %+v", bw)
+	}
+	want := "Blind window closed by traffic: 3 services seen in traffic before any sweep found it; a later sweep confirmed 2 after a median of 5h0m0s (90th percentile 5h0m0s, longest 5h0m0s); 1 not yet found by any sweep."
+	for _, f := range []string{"md", "html", "tex", "json"} {
+		var b bytes.Buffer
+		if err := Render(context.Background(), &b, rep, f); err != nil {
+			t.Fatal(err)
+		}
+		if f == "json" {
+			validateJSON(t, compileSchema(t), b.Bytes())
+			var got struct {
+				Summary struct {
+					BlindWindow map[string]int64 `json:"blind_window"`
+				} `json:"summary"`
+			}
+			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if w := got.Summary.BlindWindow; w["traffic_first"] != 3 || w["confirmed"] != 2 || w["unconfirmed"] != 1 || w["max_ns"] != int64(5*time.Hour) {
+				t.Errorf("json: blind_window %v", w)
+			}
+			continue
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s: the blind window sentence is missing", f)
+		}
+	}
+	if Build(rs[2:3], Options{Now: t0}).Summary.BlindWindow != nil {
+		t.Error("a blind window without any sweep")
+	}
+}

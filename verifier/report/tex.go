@@ -88,6 +88,9 @@ func renderTeX(rep Report) string {
 	b.WriteString("\\section{Summary}\n")
 	p("%s on %s; %s (%d with a public exploit), %d fixed, %d false positives or accepted risks.\n\n",
 		count(rep.Summary.Services, "service"), count(rep.Summary.Hosts, "host"), count(rep.Summary.OpenVulns, "open vulnerability"), rep.Summary.Exploits, rep.Summary.Fixed, rep.Summary.Triaged)
+	if t := blindWindowText(rep.Summary.BlindWindow); t != "" {
+		p("%s\n\n", texEscape(t))
+	}
 	b.WriteString("\\begin{tabular}{lr}\n\\hline Verdict & Services \\\\ \\hline\n")
 	for _, kv := range sortedCounts(rep.Summary.ByVerdict, verdictOrder) {
 		p("%s & %s \\\\\n", kv[0], kv[1])
