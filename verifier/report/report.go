@@ -224,8 +224,8 @@ type Summary struct {
 	// before any sweep, how long a sweep took to confirm them (the blind
 	// window of a sweep-only practice that traffic closed).
 	BlindWindow *sweep.BlindWindow `json:"blind_window,omitempty"`
-	Fixed      int            `json:"fixed"`
-	Triaged    int            `json:"triaged"`
+	Fixed       int                `json:"fixed"`
+	Triaged     int                `json:"triaged"`
 }
 
 // Scope says what was looked at: the networks, the hosts and the scans
