@@ -31,28 +31,15 @@ type Inventory interface {
 	Records(ctx context.Context, fn func(event.Record) bool) error
 }
 
-// Docs is the part of the store's document API the sweeper writes its
-// progress to (state.Docs implements it).
+// Docs is the part of the store's document API the sweeper keeps its
+// claims, progress and rate bookings in (state.Docs implements it).
 type Docs interface {
-	PutDoc(ctx context.Context, coll, id string, doc []byte) error
 	GetDoc(ctx context.Context, coll, id string) (doc []byte, ok bool, err error)
+	UpdateDoc(ctx context.Context, coll, id string, fn func(old []byte, ok bool) ([]byte, error)) error
 }
 
-// ShardsCollection holds one document per shard: its progress.
+// ShardsCollection holds one document per shard: its claim and progress.
 const ShardsCollection = "sweep-shards"
-
-// ShardState is a shard's progress document.
-type ShardState struct {
-	Shard   Shard     `json:"shard"`
-	State   string    `json:"state"` // running, done, failed
-	Owner   string    `json:"owner,omitempty"`
-	Started time.Time `json:"started"`
-	Done    time.Time `json:"done,omitzero"`
-	Open    int       `json:"open"`    // open ports found
-	Closed  int       `json:"closed"`  // services held as reachable found closed or filtered
-	Command string    `json:"command"` // the discovery command line
-	Error   string    `json:"error,omitempty"`
-}
 
 // Sweeper runs shards: the guard, the engine, then every open port and
 // every negative through the Decider.
@@ -62,8 +49,18 @@ type Sweeper struct {
 	Verifier  Verifier
 	Decider   Decider
 	Inventory Inventory
-	Docs      Docs // nil: progress is not recorded
-	Owner     string
+	// Docs, when set, holds each shard's claim and progress and the
+	// networks' rate bookings, shared by every process on the store; nil:
+	// no coordination (one process, tests).
+	Docs  Docs
+	Owner string // this process, unique among the scanners (host/pid)
+	// Lease is how long a claim or a rate booking outlives its last
+	// renewal (a third of it): how soon a dead scanner's shard is taken
+	// over. Default 1m.
+	Lease time.Duration
+	// NetworkRate is the packets per second all scanners together may
+	// send into one inside network (0: one shard's rate).
+	NetworkRate int
 	Log       *slog.Logger
 	Metrics   *Metrics // nil: none
 	// Raw, when set, receives each shard's raw scanner output.
@@ -72,39 +69,145 @@ type Sweeper struct {
 
 // ShardResult is what one shard found.
 type ShardResult struct {
-	Shard  Shard
+	Shard Shard
+	// Skipped: the shard had been completed already; Open and Closed are
+	// what that run found.
+	Skipped bool
 	Open   []event.Service
 	Closed int // known reachable services now closed or restricted
 	Hosts  int // addresses with at least one open port
 }
 
 // RunShard sweeps one shard. A shard whose blocks the guard refuses starts
-// no scanner and returns the refusal.
+// no scanner and returns the refusal. With Docs, the shard is claimed
+// first: a shard completed already is skipped (Skipped), one another live
+// scanner runs is waited for, and the claim and the networks' rate
+// bookings are renewed while it runs; a scan whose claim was taken over
+// stops.
 func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 	res := ShardResult{Shard: sh}
 	g := s.Guard
 	g.Max, g.Force = 0, true
 	blocks, _, err := g.Check(sh.Blocks)
 	if err != nil {
+		s.refused(ctx, sh, err)
 		return res, err
 	}
 	sh.Blocks = blocks
 	eng := s.Engines[sh.Engine]
 	if eng == nil {
-		return res, fmt.Errorf("shard %s: unknown engine %q (nmap or masscan)", sh.ID(), sh.Engine)
+		return res, fmt.Errorf("shard %s: engine %q is not available here (nmap, or masscan where it is installed)", sh.ID(), sh.Engine)
 	}
-	started := time.Now().UTC().Truncate(time.Microsecond)
-	st := ShardState{Shard: sh, State: "running", Owner: s.Owner, Started: started}
-	s.put(ctx, st)
+	if s.Docs == nil {
+		res, _, err := s.sweep(ctx, sh, eng, time.Now().UTC().Truncate(time.Microsecond))
+		return res, err
+	}
+	started, err := s.take(ctx, sh)
+	if errors.Is(err, errDone) {
+		res.Skipped = true
+		if sts, err := ShardStates(ctx, s.Docs, []Shard{sh}); err == nil {
+			res.Open, res.Closed = sts[0].Found, sts[0].Closed
+		}
+		return res, nil
+	}
+	if err != nil {
+		return res, fmt.Errorf("shard %s: %w", sh.ID(), err)
+	}
+	run, stop := context.WithCancelCause(ctx)
+	holder := s.Owner + " " + sh.ID()
+	bk := &bookings{}
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		s.keep(run, stop, sh, holder, bk)
+	}()
+	res, end, err := s.runClaimed(run, sh, eng, started, holder, bk)
+	s.releaseRate(ctx, bk.nets(), holder)
+	lost := context.Cause(run) == errLost
+	stop(nil)
+	<-kept
+	switch {
+	case lost:
+		return res, fmt.Errorf("shard %s: %w", sh.ID(), errLost)
+	case ctx.Err() != nil:
+		_ = s.settle(ctx, ShardState{Shard: sh}, true) // handed back: the next taker need not wait
+		return res, err
+	}
+	if serr := s.settle(ctx, end, false); serr != nil {
+		err = errors.Join(err, fmt.Errorf("shard %s: %w", sh.ID(), serr))
+	}
+	return res, err
+}
+
+// keep renews the shard's claim and its rate bookings every third of the
+// lease until ctx ends; a claim taken over stops the shard (errLost).
+func (s *Sweeper) keep(ctx context.Context, stop context.CancelCauseFunc, sh Shard, holder string, bk *bookings) {
+	t := time.NewTicker(s.lease() / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.renew(ctx, sh); errors.Is(err, errLost) {
+			stop(errLost)
+			return
+		} else if err != nil && ctx.Err() == nil && s.Log != nil {
+			s.Log.Warn("renewing the shard's lease failed", "shard", sh.ID(), "err", err)
+		}
+		for _, n := range bk.nets() {
+			if err := s.book(ctx, n, holder, bk.rate(), s.budget(sh.Rate)); err != nil && ctx.Err() == nil && s.Log != nil {
+				s.Log.Warn("renewing the network's sweep rate failed", "network", n, "err", err)
+			}
+		}
+	}
+}
+
+// runClaimed books the shard's rate in its networks, then sweeps it.
+func (s *Sweeper) runClaimed(ctx context.Context, sh Shard, eng Engine, started time.Time, holder string, bk *bookings) (ShardResult, ShardState, error) {
+	rate, err := s.acquireRate(ctx, sh, holder, bk)
+	if err != nil {
+		now := time.Now().UTC()
+		return ShardResult{Shard: sh}, ShardState{Shard: sh, State: ShardFailed, Started: started, Done: now, Error: err.Error()},
+			fmt.Errorf("shard %s: %w", sh.ID(), err)
+	}
+	sh.Rate = rate
+	return s.sweep(ctx, sh, eng, started)
+}
+
+// refused records a refused shard as failed (unless it was completed by
+// a legitimate run): whoever waits for the sweep sees why.
+func (s *Sweeper) refused(ctx context.Context, sh Shard, refusal error) {
+	if s.Docs == nil || sh.Sweep == "" {
+		return
+	}
+	_ = s.Docs.UpdateDoc(ctx, ShardsCollection, sh.ID(), func(old []byte, ok bool) ([]byte, error) {
+		var st ShardState
+		if ok && json.Unmarshal(old, &st) == nil && (st.State == ShardDone || st.State == ShardRunning) {
+			return nil, errDone
+		}
+		now := time.Now().UTC()
+		return json.Marshal(ShardState{Shard: sh, State: ShardFailed, Owner: s.Owner, Started: now, Done: now, Error: refusal.Error(), Runs: st.Runs})
+	})
+}
+
+// sweep discovers the shard's open ports and takes every open port and
+// every negative through the Decider; it returns the shard's end state.
+func (s *Sweeper) sweep(ctx context.Context, sh Shard, eng Engine, started time.Time) (ShardResult, ShardState, error) {
+	res := ShardResult{Shard: sh}
+	st := ShardState{Shard: sh, State: ShardDone, Owner: s.Owner, Started: started}
+	fail := func(err error) (ShardResult, ShardState, error) {
+		st.State, st.Error, st.Done = ShardFailed, err.Error(), time.Now().UTC()
+		return res, st, fmt.Errorf("shard %s: %w", sh.ID(), err)
+	}
 	disc, err := eng.Discover(ctx, sh)
 	if s.Raw != nil && len(disc.Raw) > 0 {
 		s.Raw(sh, eng.Name(), disc.Raw)
 	}
 	st.Command = disc.Command
 	if err != nil {
-		st.State, st.Error = "failed", err.Error()
-		s.put(context.WithoutCancel(ctx), st)
-		return res, fmt.Errorf("shard %s: %w", sh.ID(), err)
+		return fail(err)
 	}
 	found := map[event.Service]bool{}
 	for _, svc := range disc.Open {
@@ -125,7 +228,7 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 			return true
 		})
 		if err != nil {
-			return res, fmt.Errorf("shard %s: list the inventory: %w", sh.ID(), err)
+			return fail(fmt.Errorf("list the inventory: %w", err))
 		}
 	}
 	type outcome struct {
@@ -193,29 +296,12 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 		}
 	}
 	res.Hosts = len(hosts)
-	st.Open, st.Closed = len(res.Open), res.Closed
-	st.Done = time.Now().UTC()
-	st.State = "done"
+	st.Open, st.Closed, st.Found = len(res.Open), res.Closed, res.Open
 	if err := errors.Join(errs...); err != nil {
-		st.State, st.Error = "failed", err.Error()
-		s.put(context.WithoutCancel(ctx), st)
-		return res, fmt.Errorf("shard %s: %w", sh.ID(), err)
+		return fail(err)
 	}
-	s.put(ctx, st)
-	return res, nil
-}
-
-func (s *Sweeper) put(ctx context.Context, st ShardState) {
-	if s.Docs == nil {
-		return
-	}
-	b, err := json.Marshal(st)
-	if err == nil {
-		err = s.Docs.PutDoc(ctx, ShardsCollection, st.Shard.ID(), b)
-	}
-	if err != nil && s.Log != nil {
-		s.Log.Warn("recording sweep progress failed", "shard", st.Shard.ID(), "err", err)
-	}
+	st.Done = time.Now().UTC()
+	return res, st, nil
 }
 
 // Progress is reported after each shard.
