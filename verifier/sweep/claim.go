@@ -29,17 +29,17 @@ type ShardRun struct {
 
 // ShardState is a shard's progress document.
 type ShardState struct {
-	Shard      Shard     `json:"shard"`
-	State      string    `json:"state"` // running, done, failed
-	Owner      string    `json:"owner,omitempty"`
-	LeaseUntil time.Time `json:"lease_until,omitzero"`
-	Started    time.Time `json:"started"`
-	Done       time.Time `json:"done,omitzero"`
-	Open       int       `json:"open"`    // open ports found
-	Closed     int       `json:"closed"`  // services held as reachable found closed or filtered
-	Found      []event.Service `json:"found"` // the open services
-	Command    string    `json:"command"` // the discovery command line
-	Error      string    `json:"error,omitempty"`
+	Shard      Shard           `json:"shard"`
+	State      string          `json:"state"` // running, done, failed
+	Owner      string          `json:"owner,omitempty"`
+	LeaseUntil time.Time       `json:"lease_until,omitzero"`
+	Started    time.Time       `json:"started"`
+	Done       time.Time       `json:"done,omitzero"`
+	Open       int             `json:"open"`    // open ports found
+	Closed     int             `json:"closed"`  // services held as reachable found closed or filtered
+	Found      []event.Service `json:"found"`   // the open services
+	Command    string          `json:"command"` // the discovery command line
+	Error      string          `json:"error,omitempty"`
 	// Runs are the attempts before this one that did not complete.
 	Runs []ShardRun `json:"runs,omitempty"`
 }

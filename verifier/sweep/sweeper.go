@@ -61,8 +61,8 @@ type Sweeper struct {
 	// NetworkRate is the packets per second all scanners together may
 	// send into one inside network (0: one shard's rate).
 	NetworkRate int
-	Log       *slog.Logger
-	Metrics   *Metrics // nil: none
+	Log         *slog.Logger
+	Metrics     *Metrics // nil: none
 	// Raw, when set, receives each shard's raw scanner output.
 	Raw func(sh Shard, engine string, out []byte)
 }
@@ -73,9 +73,9 @@ type ShardResult struct {
 	// Skipped: the shard had been completed already; Open and Closed are
 	// what that run found.
 	Skipped bool
-	Open   []event.Service
-	Closed int // known reachable services now closed or restricted
-	Hosts  int // addresses with at least one open port
+	Open    []event.Service
+	Closed  int // known reachable services now closed or restricted
+	Hosts   int // addresses with at least one open port
 }
 
 // RunShard sweeps one shard. A shard whose blocks the guard refuses starts
