@@ -198,7 +198,10 @@ type Topic struct {
 func Topics(cfg config.Kafka) []Topic {
 	t := cfg.Topics
 	var out []Topic
-	for _, n := range []string{t.Observations, t.Alerts, t.DeadLetter} {
+	for _, n := range []string{t.Observations, t.Alerts, t.DeadLetter, t.SweepShards} {
+		if n == "" {
+			continue
+		}
 		out = append(out, Topic{Name: n, Partitions: t.Partitions, Replication: t.Replication, Retention: t.Retention})
 	}
 	return out

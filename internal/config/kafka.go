@@ -47,12 +47,14 @@ type Spool struct {
 
 // Topics names the topics; Partitions etc. are used by `synwatch kafka init`.
 type Topics struct {
-	Observations string        `yaml:"observations"`
-	Alerts       string        `yaml:"alerts"`
-	DeadLetter   string        `yaml:"dead_letter"`
-	Partitions   int           `yaml:"partitions"`
-	Replication  int           `yaml:"replication"`
-	Retention    time.Duration `yaml:"retention"`
+	Observations string `yaml:"observations"`
+	Alerts       string `yaml:"alerts"`
+	DeadLetter   string `yaml:"dead_letter"`
+	// SweepShards carries sweep shards as jobs for the verifiers' group.
+	SweepShards string        `yaml:"sweep_shards"`
+	Partitions  int           `yaml:"partitions"`
+	Replication int           `yaml:"replication"`
+	Retention   time.Duration `yaml:"retention"`
 }
 
 // TLS is a client TLS configuration. Files, never inline secrets.
@@ -78,6 +80,7 @@ func defaultKafka() Kafka {
 		Observations: "synwatch.observations",
 		Alerts:       "synwatch.alerts",
 		DeadLetter:   "synwatch.deadletter",
+		SweepShards:  "synwatch.sweep-shards",
 		Partitions:   6,
 		Replication:  1,
 		Retention:    7 * 24 * time.Hour,

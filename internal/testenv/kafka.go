@@ -164,3 +164,26 @@ func (k *PrivateKafka) Start(t testing.TB) { t.Helper(); k.run(t, "start") }
 
 // Stop stops it (a controlled shutdown).
 func (k *PrivateKafka) Stop(t testing.TB) { t.Helper(); k.run(t, "stop") }
+
+// WaitGroupMembers waits until group has n members with partitions of
+// topic assigned (a rebalance done), so work published next is shared.
+func WaitGroupMembers(t testing.TB, broker, group, topic string, n int) {
+	t.Helper()
+	client := &kafka.Client{Addr: kafka.TCP(broker), Timeout: 10 * time.Second}
+	WaitFor(t, fmt.Sprintf("%d members of group %s with partitions of %s", n, group, topic), 60*time.Second, func() bool {
+		resp, err := client.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err != nil || len(resp.Groups) != 1 || resp.Groups[0].GroupState != "Stable" {
+			return false
+		}
+		with := 0
+		for _, m := range resp.Groups[0].Members {
+			for _, a := range m.MemberAssignments.Topics {
+				if a.Topic == topic && len(a.Partitions) > 0 {
+					with++
+					break
+				}
+			}
+		}
+		return with == n
+	})
+}

@@ -61,12 +61,12 @@ func (e *HeldError) Error() string {
 	return fmt.Sprintf("run by %s (lease until %s)", e.Owner, e.Until.Format(time.RFC3339))
 }
 
-// errDone: the shard was completed already; errLost: our claim was taken
-// over (we stopped renewing in time) or is gone.
-var (
-	errDone = errors.New("shard already done")
-	errLost = errors.New("lost the shard's lease to another scanner")
-)
+// errDone: the shard was completed already.
+var errDone = errors.New("shard already done")
+
+// ErrLost: the claim was taken over (this scanner stopped renewing it in
+// time) or is gone; the scan stopped and the shard is another's.
+var ErrLost = errors.New("lost the shard's lease to another scanner")
 
 func (s *Sweeper) lease() time.Duration {
 	if s.Lease <= 0 {
@@ -130,13 +130,13 @@ func (s *Sweeper) take(ctx context.Context, sh Shard) (started time.Time, err er
 
 func (s *Sweeper) poll() time.Duration { return min(s.lease()/4, 2*time.Second) }
 
-// renew extends the claim while the shard runs; it returns errLost when
+// renew extends the claim while the shard runs; it returns ErrLost when
 // the document no longer names s.Owner as the runner.
 func (s *Sweeper) renew(ctx context.Context, sh Shard) error {
 	return s.Docs.UpdateDoc(ctx, ShardsCollection, sh.ID(), func(old []byte, ok bool) ([]byte, error) {
 		var st ShardState
 		if !ok || json.Unmarshal(old, &st) != nil || st.State != ShardRunning || st.Owner != s.Owner {
-			return nil, errLost
+			return nil, ErrLost
 		}
 		st.LeaseUntil = time.Now().UTC().Add(s.lease())
 		return json.Marshal(st)
@@ -150,7 +150,7 @@ func (s *Sweeper) settle(ctx context.Context, end ShardState, stopped bool) erro
 	return s.Docs.UpdateDoc(context.WithoutCancel(ctx), ShardsCollection, end.Shard.ID(), func(old []byte, ok bool) ([]byte, error) {
 		var st ShardState
 		if !ok || json.Unmarshal(old, &st) != nil || st.State != ShardRunning || st.Owner != s.Owner {
-			return nil, errLost
+			return nil, ErrLost
 		}
 		if stopped {
 			st.LeaseUntil = st.Started

@@ -210,7 +210,7 @@ func TestShardLostAndHandedBack(t *testing.T) {
 	}
 	select {
 	case err := <-done:
-		if !errors.Is(err, errLost) {
+		if !errors.Is(err, ErrLost) {
 			t.Fatalf("a: %v, want the lost lease", err)
 		}
 	case <-time.After(5 * time.Second):

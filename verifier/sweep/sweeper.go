@@ -123,12 +123,12 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 	}()
 	res, end, err := s.runClaimed(run, sh, eng, started, holder, bk)
 	s.releaseRate(ctx, bk.nets(), holder)
-	lost := context.Cause(run) == errLost
+	lost := context.Cause(run) == ErrLost
 	stop(nil)
 	<-kept
 	switch {
 	case lost:
-		return res, fmt.Errorf("shard %s: %w", sh.ID(), errLost)
+		return res, fmt.Errorf("shard %s: %w", sh.ID(), ErrLost)
 	case ctx.Err() != nil:
 		_ = s.settle(ctx, ShardState{Shard: sh}, true) // handed back: the next taker need not wait
 		return res, err
@@ -140,7 +140,7 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 }
 
 // keep renews the shard's claim and its rate bookings every third of the
-// lease until ctx ends; a claim taken over stops the shard (errLost).
+// lease until ctx ends; a claim taken over stops the shard (ErrLost).
 func (s *Sweeper) keep(ctx context.Context, stop context.CancelCauseFunc, sh Shard, holder string, bk *bookings) {
 	t := time.NewTicker(s.lease() / 3)
 	defer t.Stop()
@@ -150,8 +150,8 @@ func (s *Sweeper) keep(ctx context.Context, stop context.CancelCauseFunc, sh Sha
 			return
 		case <-t.C:
 		}
-		if err := s.renew(ctx, sh); errors.Is(err, errLost) {
-			stop(errLost)
+		if err := s.renew(ctx, sh); errors.Is(err, ErrLost) {
+			stop(ErrLost)
 			return
 		} else if err != nil && ctx.Err() == nil && s.Log != nil {
 			s.Log.Warn("renewing the shard's lease failed", "shard", sh.ID(), "err", err)
