@@ -20,6 +20,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
+	"github.com/synwatch/synwatch/verifier/sweep/jobs"
 )
 
 type sweepOptions struct {
@@ -33,6 +34,8 @@ type sweepOptions struct {
 	gcsURL   string
 	s3Host   string
 	s3Plain  bool
+	// distribute: the shards go to the verifiers as jobs on Kafka
+	distribute bool
 }
 
 func newSweepCmd(env *Env) *cobra.Command {
@@ -50,9 +53,18 @@ closed or restricted at once.
 
 Targets must lie inside the inside networks: anything outside is refused
 before a packet leaves, and a sweep of more than sweep.max_addresses
-addresses needs --force. Exit 0 when every shard is done.`,
+addresses needs --force. Exit 0 when every shard is done.
+
+With --distribute the shards are published as jobs on kafka.topics.sweep_shards
+and any running synwatch verifier of the group takes them (each verifier one
+at a time; sweep.network_rate bounds all scanners in one inside network
+together); this command follows their progress in the shared store and exits
+when every shard is done. A shard whose verifier dies is taken over once its
+lease (sweep.shard_lease) has run out; a job no verifier takes within 24 h is
+dropped.`,
 		Example: `  synwatch sweep --targets 198.18.72.0/28 --ports 22,2222,6379,8080 --inside 198.18.72.0/24 --store file:synwatch.db
-  synwatch sweep --targets @ranges.txt --engine masscan --rate 5000 --ports 1-65535 --inside 198.18.0.0/15 --store redis://127.0.0.1:6379`,
+  synwatch sweep --targets @ranges.txt --engine masscan --rate 5000 --ports 1-65535 --inside 198.18.0.0/15 --store redis://127.0.0.1:6379
+  synwatch sweep --distribute --kafka 127.0.0.1:9092 --targets 198.18.0.0/20 --inside 198.18.0.0/15 --store redis://127.0.0.1:6379`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runSweep(c.Context(), env, &o)
@@ -75,6 +87,8 @@ addresses needs --force. Exit 0 when every shard is done.`,
 	fs.StringVar(&o.s3Host, "s3-endpoint", "s3.amazonaws.com", "S3 endpoint `HOST[:PORT]` for s3:// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&o.s3Plain, "s3-insecure", false, "plain HTTP to the S3 endpoint (a local server)")
 	fs.BoolVar(&o.force, "force", false, "sweep even more than sweep.max_addresses addresses")
+	fs.BoolVar(&o.distribute, "distribute", false, "publish the shards as jobs for the running verifiers (Kafka) and follow them in the store")
+	o.common.keys.add(fs, "kafka", "kafka.brokers", "Kafka brokers `HOST:PORT[,HOST:PORT...]` (with --distribute)")
 	fs.StringVar(&o.format, "format", "text", "summary format: text or json")
 	return c
 }
@@ -110,6 +124,9 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	guard, shards, n, err := planSweep(cfg, req, id)
 	if err != nil {
 		return err
+	}
+	if o.distribute {
+		return runSweepDistributed(ctx, env, o, cfg, shards, n)
 	}
 	var up *rawUpload
 	if o.upload != "" {
@@ -178,15 +195,83 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 			runErr = errors.Join(runErr, err)
 		}
 	}
-	if o.format == "json" {
-		if err := json.NewEncoder(env.Stdout).Encode(sum); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintf(env.Stdout, "sweep %s (%s): %d addresses × %d ports in %d shard(s), %s\n", sum.Sweep, sum.Engine, sum.Addresses, sum.Ports, sum.Shards, sum.Took.Round(time.Millisecond))
-		fmt.Fprintf(env.Stdout, "open: %d port(s) on %d host(s); closed or restricted since the last scan: %d; failed shards: %d\n", len(sum.Open), sum.Hosts, sum.Closed, sum.Failed)
+	if err := printSweepSummary(env, o.format, sum); err != nil {
+		return err
 	}
 	return runErr
+}
+
+func printSweepSummary(env *Env, format string, sum sweep.Summary) error {
+	if format == "json" {
+		return json.NewEncoder(env.Stdout).Encode(sum)
+	}
+	fmt.Fprintf(env.Stdout, "sweep %s (%s): %d addresses × %d ports in %d shard(s), %s\n", sum.Sweep, sum.Engine, sum.Addresses, sum.Ports, sum.Shards, sum.Took.Round(time.Millisecond))
+	fmt.Fprintf(env.Stdout, "open: %d port(s) on %d host(s); closed or restricted since the last scan: %d; failed shards: %d\n", len(sum.Open), sum.Hosts, sum.Closed, sum.Failed)
+	return nil
+}
+
+// jobTTL: a distributed shard no verifier took within it is dropped.
+const jobTTL = 24 * time.Hour
+
+// runSweepDistributed publishes the shards as jobs and follows them in the
+// store every verifier shares, until each is done or failed.
+func runSweepDistributed(ctx context.Context, env *Env, o *sweepOptions, cfg config.Config, shards []sweep.Shard, n uint64) error {
+	switch {
+	case len(cfg.Kafka.Brokers) == 0:
+		return usagef("--distribute needs Kafka: give --kafka HOST:PORT or kafka.brokers in --config")
+	case cfg.Store.URL == "" || strings.HasPrefix(cfg.Store.URL, "file:"):
+		return usagef("--distribute needs the store every verifier shares (--store redis://...): progress and completion live there")
+	case o.upload != "":
+		return usagef("--upload is for a sweep run here; with --distribute each verifier keeps the raw output of the shards it ran")
+	}
+	log := o.common.logger(cfg, env)
+	st, err := state.Open(ctx, cfg.Store.URL, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	pub, err := jobs.NewPublisher(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
+	if err := pub.Publish(ctx, shards, time.Now().Add(jobTTL)); err != nil {
+		return err
+	}
+	log.Info("sweep published", "sweep", shards[0].Sweep, "shards", len(shards), "addresses", n, "topic", cfg.Kafka.Topics.SweepShards)
+	var bar *termProgress
+	if isTerminal(env.Stderr) {
+		bar = &termProgress{w: env.Stderr}
+	}
+	last, lastChange, warned := -1, time.Now(), false
+	sum, err := sweep.Await(ctx, st, shards, time.Second, func(p sweep.Progress, sts []sweep.ShardState) {
+		if bar != nil {
+			bar.draw(sweepProgressLine(p))
+		}
+		started := 0
+		for _, s := range sts {
+			if s.State != "" {
+				started++
+			}
+		}
+		if started != last {
+			last, lastChange = started, time.Now()
+		}
+		if started == 0 && !warned && time.Since(lastChange) > time.Minute {
+			log.Warn("no verifier has taken a shard yet: is synwatch verifier running with these brokers and topic?", "topic", cfg.Kafka.Topics.SweepShards, "group", cfg.Verifier.Group+".sweep")
+			warned = true
+		}
+	})
+	if bar != nil {
+		bar.finish("")
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("stopped following sweep %s; the verifiers go on with its shards", shards[0].Sweep)
+	}
+	if perr := printSweepSummary(env, o.format, sum); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // rawUpload keeps each shard's raw scanner output and uploads it after
@@ -283,13 +368,20 @@ func planSweep(cfg config.Config, r sweepRequest, id string) (sweep.Guard, []swe
 			return sweep.Guard{}, nil, 0, usagef("udp ports: %v", err)
 		}
 	}
-	guard := sweep.Guard{Inside: cfg.Inside, Exclude: slices.Concat(cfg.Exclude, cfg.Sweep.Exclude, r.exclude),
-		Max: uint64(cfg.Sweep.MaxAddresses), Force: r.force}
+	guard := sweepGuard(cfg)
+	guard.Exclude = slices.Concat(guard.Exclude, r.exclude)
+	guard.Max, guard.Force = uint64(cfg.Sweep.MaxAddresses), r.force
 	blocks, n, err := guard.Check(targets)
 	if err != nil {
 		return guard, nil, n, err
 	}
 	return guard, sweep.Cut(id, blocks, tcp, udp, r.engine, r.rate, uint64(cfg.Sweep.ShardAddresses), 0), n, nil
+}
+
+// sweepGuard is what any sweep may reach: the inside networks less the
+// excluded ones (a schedule's own exclusions come on top).
+func sweepGuard(cfg config.Config) sweep.Guard {
+	return sweep.Guard{Inside: cfg.Inside, Exclude: slices.Concat(cfg.Exclude, cfg.Sweep.Exclude)}
 }
 
 func sweepProgressLine(p sweep.Progress) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/obs"
+	"github.com/synwatch/synwatch/verifier/sweep/jobs"
 )
 
 // verifierStopTimeout bounds the flush of the alert dispatcher and the close
@@ -96,6 +97,17 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 		_ = side.close(context.WithoutCancel(ctx))
 		return err
 	}
+	// sweep shards: this verifier takes the group's jobs, and its
+	// scheduled sweeps are published as jobs for every verifier
+	worker, err := side.shardWorker()
+	if err == nil {
+		side.shardJobs, err = jobs.NewPublisher(cfg.Kafka)
+	}
+	if err != nil {
+		_ = side.close(context.WithoutCancel(ctx))
+		return err
+	}
+	defer side.shardJobs.Close()
 	side.dropPrivileges()
 	ctx, stopSignals := env.signals(ctx)
 	defer stopSignals()
@@ -120,6 +132,8 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 		return err
 	}
 	maintDone := side.maintain(bg)
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(bg) }()
 	go side.hangups(bg, hup, f.reload)
 	log.Info("verifier started", "brokers", strings.Join(cfg.Kafka.Brokers, ","),
 		"topic", cfg.Kafka.Topics.Observations, "group", cfg.Verifier.Group, "inside", cfg.Inside.String())
@@ -132,6 +146,9 @@ func runVerifier(ctx context.Context, env *Env, f *verifierOptions, cfg config.C
 	defer cancel()
 	stopBG()
 	<-maintDone
+	if err := <-workerDone; err != nil {
+		log.Warn("sweep jobs", "err", err)
+	}
 	if err := <-conDone; err != nil {
 		log.Warn("console server", "err", err)
 	}

@@ -96,6 +96,7 @@ func TestVerifierServesDocumentedConsumerMetrics(t *testing.T) {
 	cfg.Kafka.Topics.Observations = "synwatch.metrics.obs." + suffix
 	cfg.Kafka.Topics.DeadLetter = "synwatch.metrics.dlq." + suffix
 	cfg.Kafka.Topics.Alerts = "synwatch.metrics.alerts." + suffix
+	cfg.Kafka.Topics.SweepShards = "synwatch.metrics.shards." + suffix
 	cfg.Verifier.Group = "synwatch-metrics-" + suffix
 	cfg.Store.URL = "file:" + filepath.Join(t.TempDir(), "inv.db")
 	addr := closedLoopbackAddr(t)
@@ -131,6 +132,12 @@ func TestVerifierServesDocumentedConsumerMetrics(t *testing.T) {
 	for _, o := range []string{"ok", "dead_letter", "dead_letter_bounded", "dead_letter_lost", "retry"} {
 		if !strings.Contains(metrics, `synwatch_consume_messages_total{outcome="`+o+`"} 0`) {
 			t.Errorf("outcome %s does not start at 0", o)
+		}
+	}
+	// the verifier takes sweep jobs too
+	for _, o := range []string{"done", "skipped", "failed", "refused", "lost", "expired", "invalid"} {
+		if !strings.Contains(metrics, `synwatch_sweep_jobs_total{outcome="`+o+`"} 0`) {
+			t.Errorf("sweep job outcome %s does not start at 0", o)
 		}
 	}
 	if t.Failed() {

@@ -25,6 +25,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
+	"github.com/synwatch/synwatch/verifier/sweep/jobs"
 	"github.com/synwatch/synwatch/verifier/triage"
 )
 
@@ -54,8 +55,11 @@ type verifierSide struct {
 	pipe    *pipeline.Pipeline
 	handler consume.Handler // the pipeline
 	checker *checks.Checker // deep checks; nil when disabled
-	// sweepMetrics count what scheduled sweeps decide
+	// sweepMetrics count what sweeps decide
 	sweepMetrics *sweep.Metrics
+	// shardJobs, in synwatch verifier, hands scheduled sweeps' shards to
+	// the group; nil in synwatch run (they run in process)
+	shardJobs *jobs.Publisher
 
 	handled atomic.Int64 // observations handled (run's summary)
 
@@ -308,7 +312,9 @@ func (v *verifierSide) summary() sideSummary {
 
 // sweepSchedules is the runner of sweep.schedules, nil without any (a bad
 // schedule was refused by the config's validation). Each due sweep fires
-// once across every verifier sharing the store.
+// once across every verifier sharing the store; in synwatch verifier its
+// shards are jobs for the whole group (v.shardJobs), in synwatch run they
+// run in process.
 func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 	if len(v.cfg.Sweep.Schedules) == 0 {
 		return nil
@@ -322,28 +328,63 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 		}
 		scheds = append(scheds, s)
 	}
-	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s/%d", host, os.Getpid())
-	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: owner, Log: v.log,
+	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: processOwner(), Log: v.log,
 		Run: func(ctx context.Context, s sweep.Schedule, due time.Time) error {
 			// the guard and sweep.max_addresses as for synwatch sweep (no
 			// --force here): a refused schedule fails, logged and kept in
 			// its document's last_error
 			req := scheduleRequest(v.cfg, s.SweepSchedule)
 			id := s.Name + "-" + due.UTC().Format("20060102T150405Z")
-			guard, shards, _, err := planSweep(v.cfg, req, id)
+			_, shards, _, err := planSweep(v.cfg, req, id)
 			if err != nil {
 				return err
 			}
-			engines, err := sweepEngines(v.cfg, req.engine)
-			if err != nil {
-				return err
+			v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards), "distributed", v.shardJobs != nil)
+			var sum sweep.Summary
+			if v.shardJobs != nil {
+				// taken over by another verifier (this one died), the same
+				// jobs are published again: shards done already are skipped
+				if err := v.shardJobs.Publish(ctx, shards, s.Next(due)); err != nil {
+					return err
+				}
+				sum, err = sweep.Await(ctx, v.store, shards, 2*time.Second, nil)
+			} else {
+				var sw *sweep.Sweeper
+				if sw, err = v.sweeper(req.engine); err != nil {
+					return err
+				}
+				sum, err = sw.Run(ctx, shards, nil)
 			}
-			sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: v.scan, Decider: v.pipe, Inventory: v.store,
-				Docs: v.store, Owner: owner, Log: v.log, Metrics: v.sweepMetrics}
-			v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards))
-			sum, err := sw.Run(ctx, shards, nil)
 			v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
 			return err
 		}}
+}
+
+// sweeper runs shards here: the guard from the config (checked again for
+// every shard), the engines, the side's verification and pipeline, claims
+// and rate bookings in the store shared with every other verifier.
+func (v *verifierSide) sweeper(need string) (*sweep.Sweeper, error) {
+	engines, err := sweepEngines(v.cfg, need)
+	if err != nil {
+		return nil, err
+	}
+	return &sweep.Sweeper{Guard: sweepGuard(v.cfg), Engines: engines, Verifier: v.scan, Decider: v.pipe, Inventory: v.store,
+		Docs: v.store, Owner: processOwner(), Log: v.log, Metrics: v.sweepMetrics,
+		Lease: v.cfg.Sweep.ShardLease, NetworkRate: v.cfg.Sweep.NetworkRate}, nil
+}
+
+// shardWorker takes the group's sweep jobs (nil, logged, when no engine
+// can run here: nmap missing).
+func (v *verifierSide) shardWorker() (*jobs.Worker, error) {
+	sw, err := v.sweeper("")
+	if err != nil {
+		return nil, err
+	}
+	return jobs.NewWorker(v.cfg.Kafka, v.cfg.Verifier.Group+".sweep", sw, jobs.NewExpirer(v.store), v.log, v.reg)
+}
+
+// processOwner names this process among the scanners sharing a store.
+func processOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", host, os.Getpid())
 }

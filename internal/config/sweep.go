@@ -62,6 +62,14 @@ type Sweep struct {
 	MasscanPasses int `yaml:"masscan_passes"`
 	// MasscanWait: how long masscan waits for late answers after its last probe.
 	MasscanWait time.Duration `yaml:"masscan_wait"`
+	// NetworkRate is the packets per second all scanners together may send
+	// into one inside network, however many verifiers sweep it (0: one
+	// shard's rate, so one scanner at a time per network).
+	NetworkRate int `yaml:"network_rate"`
+	// ShardLease is how long a shard's claim (and its rate booking)
+	// outlives the last renewal of its scanner: how soon another verifier
+	// takes over the shard of one that died.
+	ShardLease time.Duration `yaml:"shard_lease"`
 	// Schedules are sweeps that synwatch verifier and synwatch run start
 	// by themselves; each fires once however many verifiers run.
 	Schedules []SweepSchedule `yaml:"schedules"`
@@ -88,7 +96,7 @@ type SweepSchedule struct {
 
 func defaultSweep() Sweep {
 	return Sweep{Engine: "nmap", Ports: "top1000", Rate: 1000, MaxAddresses: 65536, ShardAddresses: 256,
-		Masscan: "masscan", MasscanPasses: 2, MasscanWait: 3 * time.Second}
+		Masscan: "masscan", MasscanPasses: 2, MasscanWait: 3 * time.Second, ShardLease: time.Minute}
 }
 
 func (s *Sweep) validate() []error {
@@ -100,6 +108,12 @@ func (s *Sweep) validate() []error {
 	}
 	if s.Rate < 1 || s.Rate > 10_000_000 {
 		errs = append(errs, fieldErr("sweep.rate", "must be 1-10000000 packets per second"))
+	}
+	if s.NetworkRate < 0 || s.NetworkRate > 10_000_000 {
+		errs = append(errs, fieldErr("sweep.network_rate", "must be 0-10000000 packets per second (0: one shard's rate)"))
+	}
+	if s.ShardLease < 3*time.Second || s.ShardLease > time.Hour {
+		errs = append(errs, fieldErr("sweep.shard_lease", "must be 3s-1h"))
 	}
 	if s.MaxAddresses < 0 {
 		errs = append(errs, fieldErr("sweep.max_addresses", "must not be negative (0: no limit)"))

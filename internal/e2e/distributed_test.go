@@ -74,8 +74,8 @@ verifier:
   host_cooldown: 1ms
   scans_per_net_per_minute: 600
 %s`, p.name, o.extra))
-	proxyLoopback(t, p.lab.Outside, p.kafka)
-	proxyLoopback(t, p.lab.Outside, p.store)
+	testenv.ProxyLoopback(t, p.lab.Outside, p.kafka)
+	testenv.ProxyLoopback(t, p.lab.Outside, p.store)
 	return p
 }
 

@@ -52,12 +52,12 @@ func TestHarness(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
-	px := proxyInto(t, lab.Outside, "127.0.0.1:"+port, l.Addr().String())
-	px.cut()
+	px := testenv.ProxyInto(t, lab.Outside, "127.0.0.1:"+port, l.Addr().String())
+	px.Cut()
 	if err := connect(t, lab.Outside, "127.0.0.1:"+port); err == nil {
 		t.Error("the proxy still accepts after cut")
 	}
-	px.restore()
+	px.Restore()
 	testenv.InNetns(t, lab.Outside, func() {
 		c, err := net.Dial("tcp", "127.0.0.1:"+port)
 		if err != nil {

@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -305,120 +304,6 @@ func connect(t testing.TB, ns, addr string) error {
 		}
 	})
 	return err
-}
-
-// proxy forwards connections made to an address inside a namespace to a
-// target on the test's own loopback: a process in the lab (the sensor, the
-// verifier) reaches the host's Kafka broker at the address that broker
-// advertises, so the same port number is used on both sides. cut and
-// restore make the target unreachable and reachable again (a partition).
-type proxy struct {
-	t          testing.TB
-	ns         string
-	listen, to string
-	mu         sync.Mutex
-	l          net.Listener
-	conns      map[net.Conn]struct{}
-	wg         sync.WaitGroup
-}
-
-func proxyInto(t testing.TB, ns, listenAddr, target string) *proxy {
-	t.Helper()
-	p := &proxy{t: t, ns: ns, listen: listenAddr, to: target, conns: map[net.Conn]struct{}{}}
-	p.restore()
-	t.Cleanup(p.cut)
-	return p
-}
-
-// restore listens again: new connections reach the target.
-func (p *proxy) restore() {
-	p.t.Helper()
-	l := listenIn(p.t, p.ns, p.listen)
-	p.mu.Lock()
-	p.l = l
-	p.mu.Unlock()
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			in, err := l.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.DialTimeout("tcp", p.to, 2*time.Second)
-			if err != nil {
-				_ = in.Close()
-				continue
-			}
-			if !p.track(true, in, out) {
-				return
-			}
-			p.wg.Add(2)
-			go p.pipe(out, in)
-			go p.pipe(in, out)
-		}
-	}()
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	_ = dst.Close()
-	_ = src.Close()
-	p.track(false, dst, src)
-}
-
-// track adds or removes connections; adding fails (and closes them) once cut.
-func (p *proxy) track(add bool, cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if add && p.l == nil {
-		for _, c := range cs {
-			_ = c.Close()
-		}
-		return false
-	}
-	for _, c := range cs {
-		if add {
-			p.conns[c] = struct{}{}
-		} else {
-			delete(p.conns, c)
-		}
-	}
-	return true
-}
-
-// cut closes the listener and every connection: the target is unreachable
-// from the namespace (connections are refused) until restore.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	if p.l != nil {
-		_ = p.l.Close()
-		p.l = nil
-	}
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
-// proxyLoopback makes a service on the test's loopback (host:port, or a URL
-// such as redis://127.0.0.1:6390/0) reachable at the same address inside
-// namespace ns.
-func proxyLoopback(t testing.TB, ns, addr string) *proxy {
-	t.Helper()
-	if u, err := url.Parse(addr); err == nil && u.Host != "" && u.Scheme != "" {
-		addr = u.Host
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		t.Fatalf("proxy: address %q: %v", addr, err)
-	}
-	if host == "localhost" {
-		host = "127.0.0.1"
-	}
-	return proxyInto(t, ns, net.JoinHostPort(host, port), net.JoinHostPort(host, port))
 }
 
 // httpClientIn is an HTTP client whose connections are made from namespace

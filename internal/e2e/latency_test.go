@@ -54,8 +54,8 @@ kafka:
 verifier: {group: %s, batch_window: 100ms, host_timeout: 60s, script_timeout: 10s, host_cooldown: 1ms, scans_per_net_per_minute: 6000}
 observability: {listen: %q}
 `, name, metricsAddr))
-	proxyLoopback(b, lab.Outside, broker)
-	proxyLoopback(b, lab.Outside, store)
+	testenv.ProxyLoopback(b, lab.Outside, broker)
+	testenv.ProxyLoopback(b, lab.Outside, store)
 
 	verifier := startSynwatch(b, "verifier", lab.Outside, "verifier", "--config", verifC, "--kafka", broker,
 		"--store", store, "--inside", lab.InsideIP+"/32", "--webhook", h.URL)
@@ -288,7 +288,7 @@ kafka:
   spool: {dir: %s}
 sensor: {name: bench-tap, stats_interval: 0s, spray: {ports: 100000}}
 `, broker, name, b.TempDir()))
-	proxyLoopback(b, lab.Outside, broker)
+	testenv.ProxyLoopback(b, lab.Outside, broker)
 	sensor := startSynwatch(b, "sensor", lab.Outside, "sensor", "--config", cfg,
 		"--interface", lab.OutsideDev, "--inside", lab.InsideIP+"/32", "--kafka", broker)
 	sensor.waitLog("capture open", 30*time.Second)

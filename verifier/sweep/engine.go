@@ -193,7 +193,9 @@ func runMasscan(ctx context.Context, bin string, args []string, limit time.Durat
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(lctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// its own group (killed whole on cancel), and killed with a verifier
+	// that dies: its shard is taken over elsewhere, not scanned twice at once
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	err := cmd.Run()
@@ -217,7 +219,9 @@ func runScanner(ctx context.Context, bin string, args []string) ([]byte, error) 
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// its own group (killed whole on cancel), and killed with a verifier
+	// that dies: its shard is taken over elsewhere, not scanned twice at once
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
