@@ -13,11 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/alert"
 	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
+	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
@@ -138,53 +140,13 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 		return err
 	}
 	defer st.Close()
-	recs, err := report.Load(ctx, st, filter)
+	rep, b, err := renderReport(ctx, st, cfg, reportSpec{filter: filter, format: f, title: *title, now: now,
+		since: now.Add(-*period), zone: zone, vulndb: o.vulndb})
 	warnDamage(env, "report", st)
 	if err != nil {
 		return err
 	}
-	since := now.Add(-*period)
-	changes, err := st.Changes(ctx, since)
-	if err != nil {
-		return fmt.Errorf("read changes: %w", err)
-	}
-	scans, err := report.Scans(ctx, st, time.Time{})
-	if err != nil {
-		return err
-	}
-	policy, err := alert.NewPolicy(cfg.Alert, nil)
-	if err != nil {
-		return err
-	}
-	opts := report.Options{Title: *title, Now: now, Zone: zone, Since: since, Changes: changes, Scans: scans,
-		VerifyCommand: report.VerifyCommand(cfg.Verifier),
-		Explain: func(r *event.Record) ([]string, string, string) {
-			ex := policy.Explain(r)
-			return ex.Reasons, ex.Catalogue, ex.Category
-		}}
-	for _, n := range cfg.Inside {
-		opts.Networks = append(opts.Networks, n.String())
-	}
-	if path := cmp.Or(o.vulndb, cfg.Verifier.VulnDB); path != "" {
-		db, err := vulndb.Open(path)
-		if err != nil {
-			return err
-		}
-		opts.Describe = db.Description
-	}
-	fs, err := checks.AllFindings(ctx, st)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		r.IP = r.IP.Unmap()
-		opts.CheckFindings = append(opts.CheckFindings, fs[r.Service]...)
-	}
-	rep := report.Build(recs, opts)
-	var body bytes.Buffer
-	if err := report.Render(ctx, &body, rep, f); err != nil {
-		return err
-	}
+	body := bytes.NewBuffer(b)
 	switch *out {
 	case "":
 	case "-":
@@ -212,6 +174,66 @@ func runReport(ctx context.Context, env *Env, o *reportOptions) error {
 	}
 	fmt.Fprintf(env.Stderr, "%s: %d bytes uploaded\n", dst, body.Len())
 	return nil
+}
+
+// reportSpec is what a report covers and how it is rendered.
+type reportSpec struct {
+	filter        report.Filter
+	format, title string
+	now, since    time.Time // the changes section covers since..now
+	zone          *time.Location
+	vulndb        string // the offline database for descriptions (default verifier.vulndb)
+}
+
+// renderReport builds the auditor's report of the records sp.filter
+// selects and renders it in sp.format.
+func renderReport(ctx context.Context, st state.Store, cfg config.Config, sp reportSpec) (*report.Report, []byte, error) {
+	recs, err := report.Load(ctx, st, sp.filter)
+	if err != nil {
+		return nil, nil, err
+	}
+	changes, err := st.Changes(ctx, sp.since)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read changes: %w", err)
+	}
+	scans, err := report.Scans(ctx, st, time.Time{})
+	if err != nil {
+		return nil, nil, err
+	}
+	policy, err := alert.NewPolicy(cfg.Alert, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := report.Options{Title: sp.title, Now: sp.now, Zone: sp.zone, Since: sp.since, Changes: changes, Scans: scans,
+		VerifyCommand: report.VerifyCommand(cfg.Verifier),
+		Explain: func(r *event.Record) ([]string, string, string) {
+			ex := policy.Explain(r)
+			return ex.Reasons, ex.Catalogue, ex.Category
+		}}
+	for _, n := range cfg.Inside {
+		opts.Networks = append(opts.Networks, n.String())
+	}
+	if path := cmp.Or(sp.vulndb, cfg.Verifier.VulnDB); path != "" {
+		db, err := vulndb.Open(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts.Describe = db.Description
+	}
+	fs, err := checks.AllFindings(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range recs {
+		r.IP = r.IP.Unmap()
+		opts.CheckFindings = append(opts.CheckFindings, fs[r.Service]...)
+	}
+	rep := report.Build(recs, opts)
+	var body bytes.Buffer
+	if err := report.Render(ctx, &body, rep, sp.format); err != nil {
+		return nil, nil, err
+	}
+	return &rep, body.Bytes(), nil
 }
 
 // writeFileAtomic writes b to name through name.tmp and a rename, so a

@@ -280,6 +280,7 @@ type rawUpload struct {
 	dst   upload.Destination
 	opts  upload.Options
 	names []string
+	types []string
 	raws  [][]byte
 }
 
@@ -301,22 +302,24 @@ func newRawUpload(o *sweepOptions) (*rawUpload, error) {
 }
 
 func (u *rawUpload) add(sh sweep.Shard, engine string, out []byte) {
-	ext := ".xml"
-	if engine == "masscan" {
-		ext = ".json"
-	}
-	u.names = append(u.names, strings.ReplaceAll(sh.ID(), "/", "-")+"-"+engine+ext)
+	name, ct := rawName(sh, engine)
+	u.names, u.types = append(u.names, name), append(u.types, ct)
 	u.raws = append(u.raws, slices.Clone(out))
+}
+
+// rawName names a shard's raw scanner output: SWEEP-SHARD-ENGINE.xml
+// (nmap) or .json (masscan), with its content type.
+func rawName(sh sweep.Shard, engine string) (string, string) {
+	if engine == "masscan" {
+		return strings.ReplaceAll(sh.ID(), "/", "-") + "-" + engine + ".json", "application/json"
+	}
+	return strings.ReplaceAll(sh.ID(), "/", "-") + "-" + engine + ".xml", "application/xml"
 }
 
 func (u *rawUpload) put(ctx context.Context) error {
 	var errs []error
 	for i, name := range u.names {
-		ct := "application/xml"
-		if strings.HasSuffix(name, ".json") {
-			ct = "application/json"
-		}
-		if err := upload.Put(ctx, u.dst.Named(name), u.raws[i], ct, u.opts); err != nil {
+		if err := upload.Put(ctx, u.dst.Named(name), u.raws[i], u.types[i], u.opts); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -331,10 +334,11 @@ type sweepRequest struct {
 	engine     string
 	rate       int
 	force      bool
+	schedule   string // the schedule's name, when from one
 }
 
 func scheduleRequest(cfg config.Config, s config.SweepSchedule) sweepRequest {
-	r := sweepRequest{targets: s.Targets, exclude: s.Exclude, ports: s.Ports, udp: s.UDPPorts, engine: s.Engine, rate: s.Rate}
+	r := sweepRequest{targets: s.Targets, exclude: s.Exclude, ports: s.Ports, udp: s.UDPPorts, engine: s.Engine, rate: s.Rate, schedule: s.Name}
 	if r.ports == "" {
 		r.ports = cfg.Sweep.Ports
 	}
@@ -375,7 +379,11 @@ func planSweep(cfg config.Config, r sweepRequest, id string) (sweep.Guard, []swe
 	if err != nil {
 		return guard, nil, n, err
 	}
-	return guard, sweep.Cut(id, blocks, tcp, udp, r.engine, r.rate, uint64(cfg.Sweep.ShardAddresses), 0), n, nil
+	shards := sweep.Cut(id, blocks, tcp, udp, r.engine, r.rate, uint64(cfg.Sweep.ShardAddresses), 0)
+	for i := range shards {
+		shards[i].Schedule = r.schedule
+	}
+	return guard, shards, n, nil
 }
 
 // sweepGuard is what any sweep may reach: the inside networks less the

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/state"
 )
@@ -295,5 +298,67 @@ func TestSweepUploadRaw(t *testing.T) {
 	obj, err := srv.GetObject("flan", objs[0].Name)
 	if err != nil || string(obj.Content) != xml || obj.ContentType != "application/xml" {
 		t.Fatalf("object %q %s %v", obj.Content, obj.ContentType, err)
+	}
+}
+
+// A scheduled sweep with upload: puts each shard's raw scanner output and,
+// at the end, the report of the swept ranges under the schedule's prefix
+// (Cloud Storage through fake-gcs-server's fakestorage); the stand-in nmap
+// answers with a finished run that found nothing open.
+func TestScheduledSweepUploads(t *testing.T) {
+	dir := t.TempDir()
+	xml := `<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1796521464" version="7.93" xmloutputversion="1.05">` +
+		`<host><status state="up" reason="echo-reply"/><address addr="198.18.72.1" addrtype="ipv4"/><ports><extraports state="closed" count="4"/></ports></host>` +
+		`<runstats><finished time="1796521465" timestr="x" elapsed="1" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>`
+	os.WriteFile(filepath.Join(dir, "canned.xml"), []byte(xml), 0o644)
+	os.WriteFile(filepath.Join(dir, "nmap"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "canned.xml")+"\n"), 0o755)
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "flan"})
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	conf := filepath.Join(dir, "synwatch.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`inside: [198.18.72.0/24]
+verifier: {nmap: %s, vulners: false}
+store: {url: "file:%s"}
+sweep:
+  storage: {gcs_endpoint: "%s"}
+  schedules:
+    - {name: nightly, targets: [198.18.72.0/30], ports: "22,80", every: 24h, upload: "gs://flan/nightly/"}
+`, filepath.Join(dir, "nmap"), filepath.Join(dir, "s.db"), srv.URL())), 0o644)
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := obs.NewLogger(cfg.Obs, io.Discard)
+	reg, health := roleObs(log)
+	ctx := context.Background()
+	side, err := newVerifierSide(ctx, cfg, sideOptions{role: "run"}, log, reg, health)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer side.close(ctx)
+	r := side.sweepSchedules()
+	now := time.Now()
+	r.Now = func() time.Time { return now }
+	r.Tick(ctx) // the first look sets the first due time
+	now = now.Add(25 * time.Hour)
+	if n := r.Tick(ctx); n != 1 {
+		t.Fatalf("%d schedules ran, want 1", n)
+	}
+	objs, _, err := srv.ListObjectsWithOptions("flan", fakestorage.ListOptions{Prefix: "nightly/"})
+	if err != nil || len(objs) != 2 {
+		t.Fatalf("objects %v %v", objs, err)
+	}
+	names := []string{objs[0].Name, objs[1].Name}
+	slices.Sort(names)
+	if !strings.HasPrefix(names[0], "nightly/nightly-") || !strings.HasSuffix(names[0], "-00000-nmap.xml") || !strings.HasSuffix(names[1], "-report.html") {
+		t.Fatalf("objects %v", names)
+	}
+	rep, err := srv.GetObject("flan", names[1])
+	if err != nil || !strings.Contains(string(rep.Content), "synwatch: sweep nightly-") || rep.ContentType != "text/html" {
+		t.Fatalf("report %s %v:\n%.300s", rep.ContentType, err, rep.Content)
 	}
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +24,8 @@ import (
 	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/report"
+	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
@@ -356,8 +360,62 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 				sum, err = sw.Run(ctx, shards, nil)
 			}
 			v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
+			if s.Upload != "" && ctx.Err() == nil {
+				if uerr := v.uploadSweepReport(ctx, s.SweepSchedule, id, shards); uerr != nil {
+					err = errors.Join(err, uerr)
+				}
+			}
 			return err
 		}}
+}
+
+// uploadSweepReport uploads the report of the ranges a scheduled sweep
+// covered to the schedule's upload prefix, as SWEEP-report.FORMAT.
+func (v *verifierSide) uploadSweepReport(ctx context.Context, s config.SweepSchedule, id string, shards []sweep.Shard) error {
+	format := cmp.Or(s.ReportFormat, "html")
+	var nets config.Networks
+	for _, sh := range shards {
+		nets = append(nets, sh.Blocks...)
+	}
+	now := time.Now()
+	_, body, err := renderReport(ctx, v.store, v.cfg, reportSpec{filter: report.Filter{Networks: nets}, format: format,
+		title: "synwatch: sweep " + id, now: now, since: now.Add(-7 * 24 * time.Hour), zone: time.UTC})
+	if err != nil {
+		return fmt.Errorf("sweep %s: report: %w", id, err)
+	}
+	return v.upload(ctx, s.Upload, id+"-report."+format, body, upload.ContentType(format))
+}
+
+// uploadRaw uploads a shard's raw scanner output when its schedule (in
+// this verifier's own config) has an upload prefix.
+func (v *verifierSide) uploadRaw(sh sweep.Shard, engine string, out []byte) {
+	i := slices.IndexFunc(v.cfg.Sweep.Schedules, func(s config.SweepSchedule) bool { return s.Name == sh.Schedule })
+	if sh.Schedule == "" || i < 0 || v.cfg.Sweep.Schedules[i].Upload == "" {
+		return
+	}
+	name, ct := rawName(sh, engine)
+	if err := v.upload(context.Background(), v.cfg.Sweep.Schedules[i].Upload, name, out, ct); err != nil {
+		v.log.Warn("uploading the shard's raw scanner output failed", "shard", sh.ID(), "err", err)
+	}
+}
+
+// upload puts body at prefix+name with sweep.storage's endpoints and the
+// credentials of the environment.
+func (v *verifierSide) upload(ctx context.Context, prefix, name string, body []byte, contentType string) error {
+	dst, err := upload.ParseURL(prefix)
+	if err != nil {
+		return err
+	}
+	st := v.cfg.Sweep.Storage
+	opts := upload.Options{Endpoint: st.S3Endpoint, Region: st.S3Region, Insecure: st.S3Insecure, GCSEndpoint: st.GCSEndpoint}
+	if dst.Scheme == "s3" {
+		if opts.Credentials, err = upload.CredentialsFromEnv(os.Getenv); err != nil {
+			return err
+		}
+	}
+	uctx, cancel := context.WithTimeout(ctx, uploadTimeout)
+	defer cancel()
+	return upload.Put(uctx, dst.Named(name), body, contentType, opts)
 }
 
 // sweeper runs shards here: the guard from the config (checked again for
@@ -370,7 +428,7 @@ func (v *verifierSide) sweeper(need string) (*sweep.Sweeper, error) {
 	}
 	return &sweep.Sweeper{Guard: sweepGuard(v.cfg), Engines: engines, Verifier: v.scan, Decider: v.pipe, Inventory: v.store,
 		Docs: v.store, Owner: processOwner(), Log: v.log, Metrics: v.sweepMetrics,
-		Lease: v.cfg.Sweep.ShardLease, NetworkRate: v.cfg.Sweep.NetworkRate}, nil
+		Lease: v.cfg.Sweep.ShardLease, NetworkRate: v.cfg.Sweep.NetworkRate, Raw: v.uploadRaw}, nil
 }
 
 // shardWorker takes the group's sweep jobs (nil, logged, when no engine

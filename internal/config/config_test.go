@@ -27,6 +27,11 @@ func TestLoadInvalid(t *testing.T) {
 		"invalid-inside-hostbits.yml": `config testdata/invalid-inside-hostbits.yml: line 3: bad network "8.8.8.8/0": host bits set; did you mean 0.0.0.0/0 (the network) or 8.8.8.8/32 (the host)?`,
 		"invalid-inside-broad.yml": "config testdata/invalid-inside-broad.yml: line 3: inside.1: 0.0.0.0/0 is broader than /8 for IPv4: the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)\n" +
 			"line 4: inside.2: 2000::/3 is broader than /16 for IPv6 (fc00::/7 aside): the verifier scans every inside address, so list the organisation's own networks (set allow_broad_inside: true if you really mean it)",
+		"invalid-sweep.yml": "config testdata/invalid-sweep.yml: line 2: sweep.network_rate: must be 0-10000000 packets per second (0: one shard's rate)\n" +
+			"line 3: sweep.shard_lease: must be 3s-1h\n" +
+			`line 4: sweep.storage.s3_endpoint: want HOST[:PORT], not "https://s3.example/"` + "\n" +
+			`line 6: sweep.schedules.0.upload: want s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/ (ending in /), not "s3://bucket/report.html"` + "\n" +
+			`line 6: sweep.schedules.0.report_format: must be html, md, json, tex or pdf, not "docx"`,
 		"invalid-broker.yml": `config testdata/invalid-broker.yml: line 5: kafka.brokers.1: broker "localhost": want HOST:PORT, e.g. localhost:9092`,
 		"invalid-checks.yml": `config testdata/invalid-checks.yml: line 3: checks.profiles.0.name: want lowercase letters, digits, - and _, not "Zabbix Login"` + "\n" +
 			`line 5: checks.profiles.0.nmap.scripts: "/tmp/evil.nse": want a script name or categories joined by "and" (no paths, or, all)` + "\n" +

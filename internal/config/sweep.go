@@ -70,6 +70,8 @@ type Sweep struct {
 	// outlives the last renewal of its scanner: how soon another verifier
 	// takes over the shard of one that died.
 	ShardLease time.Duration `yaml:"shard_lease"`
+	// Storage is how schedules' uploads reach S3 or Cloud Storage.
+	Storage SweepStorage `yaml:"storage"`
 	// Schedules are sweeps that synwatch verifier and synwatch run start
 	// by themselves; each fires once however many verifiers run.
 	Schedules []SweepSchedule `yaml:"schedules"`
@@ -92,11 +94,29 @@ type SweepSchedule struct {
 	// Window, "HH:MM-HH:MM" UTC, keeps starts inside a daily window (it may
 	// wrap midnight, 22:00-06:00); a sweep due outside starts at its opening.
 	Window string `yaml:"window"`
+	// Upload, s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/, receives each
+	// shard's raw scanner output (from the verifier that ran it) and, when
+	// the sweep is done, the report of the swept ranges, as Flan Scan does.
+	Upload string `yaml:"upload"`
+	// ReportFormat of the uploaded report: html (default), md, json, tex
+	// or pdf.
+	ReportFormat string `yaml:"report_format"`
+}
+
+// SweepStorage says how scheduled sweeps reach object storage.
+// Credentials come from the environment only: AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://.
+type SweepStorage struct {
+	S3Endpoint  string `yaml:"s3_endpoint"`  // HOST[:PORT]
+	S3Region    string `yaml:"s3_region"`    // empty: found out
+	S3Insecure  bool   `yaml:"s3_insecure"`  // plain HTTP (a local server)
+	GCSEndpoint string `yaml:"gcs_endpoint"` // empty: Google's
 }
 
 func defaultSweep() Sweep {
 	return Sweep{Engine: "nmap", Ports: "top1000", Rate: 1000, MaxAddresses: 65536, ShardAddresses: 256,
-		Masscan: "masscan", MasscanPasses: 2, MasscanWait: 3 * time.Second, ShardLease: time.Minute}
+		Masscan: "masscan", MasscanPasses: 2, MasscanWait: 3 * time.Second, ShardLease: time.Minute,
+		Storage: SweepStorage{S3Endpoint: "s3.amazonaws.com"}}
 }
 
 func (s *Sweep) validate() []error {
@@ -114,6 +134,9 @@ func (s *Sweep) validate() []error {
 	}
 	if s.ShardLease < 3*time.Second || s.ShardLease > time.Hour {
 		errs = append(errs, fieldErr("sweep.shard_lease", "must be 3s-1h"))
+	}
+	if e := s.Storage.S3Endpoint; e == "" || strings.Contains(e, "/") {
+		errs = append(errs, fieldErr("sweep.storage.s3_endpoint", "want HOST[:PORT], not %q", e))
 	}
 	if s.MaxAddresses < 0 {
 		errs = append(errs, fieldErr("sweep.max_addresses", "must not be negative (0: no limit)"))
@@ -159,6 +182,14 @@ func (s *Sweep) validate() []error {
 		}
 		if sc.Rate < 0 {
 			errs = append(errs, fieldErr(key+".rate", "must not be negative"))
+		}
+		if u := sc.Upload; u != "" && (!strings.HasPrefix(u, "s3://") && !strings.HasPrefix(u, "gs://") || !strings.HasSuffix(u, "/") || len(u) < len("s3://b/")) {
+			errs = append(errs, fieldErr(key+".upload", "want s3://BUCKET/PREFIX/ or gs://BUCKET/PREFIX/ (ending in /), not %q", u))
+		}
+		switch sc.ReportFormat {
+		case "", "html", "md", "json", "tex", "pdf":
+		default:
+			errs = append(errs, fieldErr(key+".report_format", "must be html, md, json, tex or pdf, not %q", sc.ReportFormat))
 		}
 	}
 	for i, a := range s.MasscanArgs {

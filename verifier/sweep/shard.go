@@ -18,6 +18,9 @@ type Shard struct {
 	UDP    []uint16       `json:"udp,omitempty"`
 	Engine string         `json:"engine"`
 	Rate   int            `json:"rate,omitempty"` // packets per second, this shard's scanner
+	// Schedule names the schedule the sweep belongs to (its upload is
+	// looked up in the scanner's own config, never taken from a job).
+	Schedule string `json:"schedule,omitempty"`
 }
 
 // ID names the shard in the store.

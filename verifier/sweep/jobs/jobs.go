@@ -74,6 +74,8 @@ func Parse(b []byte) (Job, error) {
 		return j, errors.New("sweep job: no ports")
 	case sh.Engine != "nmap" && sh.Engine != "masscan":
 		return j, fmt.Errorf("sweep job: engine %q: want nmap or masscan", sh.Engine)
+	case len(sh.Schedule) > maxID || !printable(sh.Schedule):
+		return j, fmt.Errorf("sweep job: schedule name: want at most %d printable characters", maxID)
 	case sh.Rate < 0 || sh.Rate > maxRate:
 		return j, fmt.Errorf("sweep job: rate %d: want 0-%d", sh.Rate, maxRate)
 	}
