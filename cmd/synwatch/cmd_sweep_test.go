@@ -18,10 +18,13 @@ import (
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
 	"github.com/synwatch/synwatch/internal/config"
+	"github.com/synwatch/synwatch/internal/bus"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
+	"github.com/synwatch/synwatch/verifier/sweep/jobs"
 )
 
 // A target outside the inside networks is refused before anything starts:
@@ -360,5 +363,75 @@ sweep:
 	rep, err := srv.GetObject("flan", names[1])
 	if err != nil || !strings.Contains(string(rep.Content), "synwatch: sweep nightly-") || rep.ContentType != "text/html" {
 		t.Fatalf("report %s %v:\n%.300s", rep.ContentType, err, rep.Content)
+	}
+}
+
+// In synwatch verifier a due schedule's shards become jobs on Kafka: the
+// verifier publishes them, a worker of the group (here the same process)
+// takes them, and the schedule ends when the store says every shard is
+// done.
+func TestScheduledSweepAsJobs(t *testing.T) {
+	dir := t.TempDir()
+	nmap := filepath.Join(dir, "nmap")
+	os.WriteFile(nmap, []byte("#!/bin/sh\necho \"$@\" >> "+filepath.Join(dir, "calls")+"\necho '<?xml version=\"1.0\"?><nmaprun scanner=\"nmap\" args=\"nmap\" start=\"1\" version=\"7.93\" xmloutputversion=\"1.05\"><runstats><finished time=\"2\" timestr=\"x\" elapsed=\"1\" exit=\"success\"/><hosts up=\"0\" down=\"0\" total=\"0\"/></runstats></nmaprun>'\n"), 0o755)
+	broker := testenv.Kafka(t)
+	suffix := fmt.Sprint(time.Now().UnixNano())
+	conf := filepath.Join(dir, "synwatch.yaml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`inside: [198.18.72.0/24]
+kafka:
+  brokers: [%s]
+  topics: {sweep_shards: sched.shards.%[2]s, dead_letter: sched.dlq.%[2]s}
+verifier: {nmap: %[3]s, vulners: false, group: sched-%[2]s}
+store: {url: "file:%[4]s"}
+sweep:
+  shard_addresses: 4
+  schedules:
+    - {name: hourly, targets: [198.18.72.0/28], ports: "22", every: 1h}
+`, broker, suffix, nmap, filepath.Join(dir, "s.db"))), 0o644)
+	cfg, err := config.Load(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.EnsureTopics(context.Background(), cfg.Kafka, bus.Topics(cfg.Kafka)...); err != nil {
+		t.Fatal(err)
+	}
+	log := obs.NewLogger(cfg.Obs, io.Discard)
+	reg, health := roleObs(log)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	side, err := newVerifierSide(ctx, cfg, sideOptions{role: "verifier"}, log, reg, health)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer side.close(context.Background())
+	worker, err := side.shardWorker()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if side.shardJobs, err = jobs.NewPublisher(cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	defer side.shardJobs.Close()
+	done := make(chan error, 1)
+	go func() { done <- worker.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	r := side.sweepSchedules()
+	now := time.Now()
+	r.Now = func() time.Time { return now }
+	r.Tick(ctx)
+	now = now.Add(2 * time.Hour)
+	tctx, tcancel := context.WithTimeout(ctx, 90*time.Second)
+	defer tcancel()
+	if n := r.Tick(tctx); n != 1 || tctx.Err() != nil {
+		t.Fatalf("%d schedules ran (%v)", n, tctx.Err())
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "calls"))
+	if got := strings.Count(string(b), "-oX -"); got != 4 {
+		t.Fatalf("%d discoveries, want 4 (one per shard):\n%s", got, b)
+	}
+	var last string
+	side.store.ListDocs(ctx, sweep.SchedulesCollection, func(_ string, doc []byte) bool { last = string(doc); return true })
+	if !strings.Contains(last, `"last":`) || strings.Contains(last, "last_error") {
+		t.Fatalf("schedule document: %s", last)
 	}
 }
