@@ -17,8 +17,8 @@ import (
 
 	"github.com/fsouza/fake-gcs-server/fakestorage"
 
-	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/bus"
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/obs"
 	"github.com/synwatch/synwatch/internal/testenv"
