@@ -170,7 +170,7 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	defer d.Close(context.WithoutCancel(ctx))
 	pipe := pipeline.New(st, sched, d, cfg, log, nil)
 	sw := &sweep.Sweeper{Guard: guard, Engines: engines, Verifier: sched, Decider: pipe, Inventory: st, Docs: st,
-		Owner: "sweep", Log: log}
+		Owner: processOwner(), Log: log, Lease: cfg.Sweep.ShardLease, NetworkRate: cfg.Sweep.NetworkRate}
 	if up != nil {
 		sw.Raw = up.add
 	}

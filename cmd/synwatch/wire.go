@@ -360,6 +360,11 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 				sum, err = sw.Run(ctx, shards, nil)
 			}
 			v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
+			if n, perr := sweep.PruneShards(ctx, v.store, time.Now().Add(-shardHistory)); perr != nil {
+				v.log.Warn("pruning old sweep shard documents failed", "err", perr)
+			} else if n > 0 {
+				v.log.Info("pruned old sweep shard documents", "shards", n, "older_than", shardHistory)
+			}
 			if s.Upload != "" && ctx.Err() == nil {
 				if uerr := v.uploadSweepReport(ctx, s.SweepSchedule, id, shards); uerr != nil {
 					err = errors.Join(err, uerr)
@@ -368,6 +373,9 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 			return err
 		}}
 }
+
+// shardHistory is how long shard documents are kept after their sweep.
+const shardHistory = 30 * 24 * time.Hour
 
 // uploadSweepReport uploads the report of the ranges a scheduled sweep
 // covered to the schedule's upload prefix, as SWEEP-report.FORMAT.

@@ -179,3 +179,33 @@ func ShardStates(ctx context.Context, d Docs, shards []Shard) ([]ShardState, err
 	}
 	return out, nil
 }
+
+// Pruner is the part of the store's document API PruneShards needs.
+type Pruner interface {
+	ListDocs(ctx context.Context, coll string, fn func(id string, doc []byte) bool) error
+	DeleteDoc(ctx context.Context, coll, id string) error
+}
+
+// PruneShards deletes the documents of shards that ended (done or failed)
+// before before, and returns how many it deleted: each sweep leaves one per
+// shard, and a claim is only needed while its sweep can still be handed
+// out.
+func PruneShards(ctx context.Context, d Pruner, before time.Time) (int, error) {
+	var old []string
+	err := d.ListDocs(ctx, ShardsCollection, func(id string, doc []byte) bool {
+		var st ShardState
+		if json.Unmarshal(doc, &st) == nil && (st.State == ShardDone || st.State == ShardFailed) && st.Done.Before(before) {
+			old = append(old, id)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range old {
+		if err := d.DeleteDoc(ctx, ShardsCollection, id); err != nil {
+			return i, err
+		}
+	}
+	return len(old), nil
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -305,5 +306,32 @@ func TestRefusedShardStartsNoScanner(t *testing.T) {
 	}
 	if s := stateOf(t, st, sh); s.State != ShardFailed || s.Error != err.Error() {
 		t.Fatalf("%+v", s)
+	}
+}
+
+// Shard documents of sweeps that ended long ago are pruned; running and
+// recent ones stay.
+func TestPruneShards(t *testing.T) {
+	st := stores(t)["file"]
+	ctx := context.Background()
+	put := func(id, state string, done time.Time) {
+		b, _ := json.Marshal(ShardState{State: state, Done: done})
+		if err := st.PutDoc(ctx, ShardsCollection, id, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	put("old/00000", ShardDone, now.Add(-40*24*time.Hour))
+	put("old/00001", ShardFailed, now.Add(-40*24*time.Hour))
+	put("new/00000", ShardDone, now.Add(-time.Hour))
+	put("run/00000", ShardRunning, time.Time{})
+	n, err := PruneShards(ctx, st, now.Add(-30*24*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	var left []string
+	st.ListDocs(ctx, ShardsCollection, func(id string, _ []byte) bool { left = append(left, id); return true })
+	if strings.Join(left, " ") != "new/00000 run/00000" {
+		t.Fatalf("left %v", left)
 	}
 }
