@@ -70,6 +70,7 @@ dropped.`,
 			return runSweep(c.Context(), env, &o)
 		},
 	}
+	c.AddCommand(newSweepStatusCmd(env))
 	fs := c.Flags()
 	o.common.register(fs)
 	o.common.registerPerimeter(fs)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -232,6 +233,14 @@ func TestSweepLab(t *testing.T) {
 		if !found["masscan"][k] {
 			t.Errorf("nmap found %s, masscan did not", k)
 		}
+	}
+	var status bytes.Buffer
+	if code := run([]string{"sweep", "status", "--store", "file:" + filepath.Join(dir, "nmap.db")}, &status, &bytes.Buffer{}); code != 0 {
+		t.Fatal("sweep status failed")
+	}
+	if lines := strings.Split(strings.TrimSpace(status.String()), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], "SWEEP ") ||
+		!regexp.MustCompile(`^sweep-\S+\s+nmap\s+1/1\s+0\s+0\s+0\s+64\s+0\s+`).MatchString(lines[1]) {
+		t.Errorf("sweep status:\n%s", status.String())
 	}
 
 	// close 6379 and sweep again: its 16 services become closed, one

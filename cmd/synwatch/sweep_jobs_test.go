@@ -186,6 +186,19 @@ sweep:
 		t.Errorf("%d shards discovered twice, want 1 (the killed verifier's): %v", twice, runs)
 	}
 
+	// synwatch sweep status tells the same from the store
+	var status bytes.Buffer
+	if code := run([]string{"sweep", "status", "--store", redis, "--format", "json"}, &status, &bytes.Buffer{}); code != 0 {
+		t.Fatal("sweep status failed")
+	}
+	var sts []sweep.Status
+	if err := json.Unmarshal(status.Bytes(), &sts); err != nil || len(sts) != 1 {
+		t.Fatalf("sweep status: %v %s", err, status.String())
+	}
+	if s := sts[0]; s.Sweep != sum.Sweep || s.Shards != 4 || s.Done != 4 || s.Failed+s.Running+s.Waiting != 0 || s.Open != 48 || s.Ended.IsZero() {
+		t.Errorf("sweep status: %+v", s)
+	}
+
 	var exp bytes.Buffer
 	if code := run([]string{"exposures", "--store", redis, "--format", "json"}, &exp, &bytes.Buffer{}); code != 0 {
 		t.Fatal("exposures failed")
