@@ -14,6 +14,7 @@ import (
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/console/inventory"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
 )
 
 //go:embed openapi.json
@@ -143,6 +144,20 @@ func (c *Console) apiAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total": total, "items": orEmpty(es)})
+}
+
+func (c *Console) apiSweeps(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query(), "limit", 20, 1, 1000)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		return
+	}
+	sts, err := sweep.Statuses(r.Context(), c.store)
+	if err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: "store unavailable"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total": len(sts), "items": orEmpty(sts[:min(len(sts), limit)])})
 }
 
 func (c *Console) apiAllowlist(w http.ResponseWriter, r *http.Request) {

@@ -363,7 +363,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// every control of every page has a label, and Tab walks the form
-	for _, path := range []string{"/", "/services", "/services/198.18.7.7/tcp/22", "/changes", "/queue", "/audit"} {
+	for _, path := range []string{"/", "/services", "/services/198.18.7.7/tcp/22", "/changes", "/queue", "/audit", "/sweeps"} {
 		var unlabelled int
 		err := cdp.Do(ctx, cdp.Navigate(base+path), cdp.WaitVisible(css("main")), func(ctx context.Context, t *cdp.Target) (cdp.Void, error) {
 			n, err := cdp.Evaluate[int](`[...document.querySelectorAll("main input:not([type=hidden]), main select, main textarea, main button")]

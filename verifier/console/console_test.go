@@ -398,6 +398,7 @@ func TestPagesRender(t *testing.T) {
 		servicePath(svc):                "CVE-2023-38408",
 		"/changes":                      "No changes yet",
 		"/audit":                        "Nothing recorded yet",
+		"/sweeps":                       "No sweep yet",
 		"/queue":                        "Approvals",
 		"/services.csv?verdict=exposed": "198.18.1.1,22,tcp,exposed",
 	} {

@@ -20,6 +20,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
 )
 
 // Two consoles on one Redis store: a change committed by a verifier
@@ -141,7 +142,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	routes := map[string][]string{
 		"/whoami": {"get"}, "/overview": {"get"}, "/services": {"get"}, "/services/{ip}/{proto}/{port}": {"get"},
-		"/changes": {"get"}, "/changes/stream": {"get"}, "/changes/{id}/ack": {"post"}, "/audit": {"get"},
+		"/changes": {"get"}, "/changes/stream": {"get"}, "/changes/{id}/ack": {"post"}, "/audit": {"get"}, "/sweeps": {"get"},
 		"/allowlist": {"get", "post"}, "/allowlist/{id}": {"delete"}, "/triage": {"post"}, "/reverify": {"post"}, "/queue": {"get"},
 		"/queue/{id}/decide": {"post"}, "/openapi.json": {"get"},
 	}
@@ -255,4 +256,44 @@ func TestRedisDown(t *testing.T) {
 		resp, _ := b.get(c, servicePath(svc), "Authorization", "Bearer "+b.viewer)
 		return resp.StatusCode == 200 || resp.StatusCode == 404 // the private server keeps no data
 	})
+}
+
+// The sweeps page and API tell a sweep's progress from its shard
+// documents: shards done of all, who runs the others, failed shards' errors.
+func TestSweepsPage(t *testing.T) {
+	st := fileStore(t)
+	b := newBed(t, st)
+	ctx := context.Background()
+	shards := sweep.Cut("nightly-20261206T020000Z", []netip.Prefix{netip.MustParsePrefix("198.18.72.0/24")}, []uint16{22}, nil, "masscan", 1000, 64, 0)
+	now := time.Now().UTC()
+	for i, s := range []sweep.ShardState{
+		{State: sweep.ShardDone, Owner: "v1/7", Started: now.Add(-time.Minute), Done: now, Open: 3},
+		{State: sweep.ShardRunning, Owner: "v2/9", Started: now},
+		{State: sweep.ShardFailed, Owner: "v1/7", Started: now, Done: now, Error: "masscan failed (exit status 1): FAIL: could not determine default interface"},
+	} {
+		s.Shard = shards[i]
+		doc, _ := json.Marshal(s)
+		if err := st.PutDoc(ctx, sweep.ShardsCollection, shards[i].ID(), doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.client()
+	b.login(c, "vera")
+	resp, body := b.get(c, "/sweeps")
+	for _, want := range []string{"nightly-20261206T020000Z", "1 of 4", "v2/9", "1 failed shard(s)", "could not determine default interface"} {
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("GET /sweeps: %s, want %q in:\n%.3000s", resp.Status, want, body)
+		}
+	}
+	resp, body = b.get(&http.Client{}, "/api/v1/sweeps", "Authorization", "Bearer "+b.viewer)
+	var got struct {
+		Total int            `json:"total"`
+		Items []sweep.Status `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != 200 || got.Total != 1 {
+		t.Fatalf("GET /api/v1/sweeps: %s %v %s", resp.Status, err, body)
+	}
+	if s := got.Items[0]; s.Done != 1 || s.Running != 1 || s.Failed != 1 || s.Waiting != 1 || s.Open != 3 || s.Engine != "masscan" || len(s.Owners) != 1 {
+		t.Errorf("sweep %+v", s)
+	}
 }

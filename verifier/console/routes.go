@@ -29,6 +29,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /changes", c.authed(v, c.changesPage))
 	m.HandleFunc("GET /changes/events", c.authed(v, c.changeEvents))
 	m.HandleFunc("GET /audit", c.authed(v, c.auditPage))
+	m.HandleFunc("GET /sweeps", c.authed(v, c.sweepsPage))
 	m.HandleFunc("GET /queue", c.authed(v, c.queuePage))
 	m.HandleFunc("GET /admin", c.authed(a, c.adminPage))
 
@@ -47,6 +48,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /api/v1/changes", c.authed(v, c.apiChanges))
 	m.HandleFunc("GET /api/v1/changes/stream", c.authed(v, c.changeEvents))
 	m.HandleFunc("GET /api/v1/audit", c.authed(v, c.apiAudit))
+	m.HandleFunc("GET /api/v1/sweeps", c.authed(v, c.apiSweeps))
 	m.HandleFunc("GET /api/v1/allowlist", c.authed(v, c.apiAllowlist))
 	m.HandleFunc("POST /api/v1/allowlist", c.authed(o, c.apiAllow))
 	m.HandleFunc("DELETE /api/v1/allowlist/{id}", c.authed(o, c.apiUnallow))

@@ -15,6 +15,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/console/inventory"
 	"github.com/synwatch/synwatch/verifier/state"
+	"github.com/synwatch/synwatch/verifier/sweep"
 )
 
 // overview
@@ -354,6 +355,25 @@ func (c *Console) auditPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "audit.html", &auditPage{Entries: es, Total: total})
+}
+
+// sweeps
+
+type sweepsPage struct {
+	Sweeps []sweep.Status
+}
+
+func (*sweepsPage) title() (string, string) { return "Sweeps", "sweeps" }
+
+// sweepsPage lists the newest sweeps from their shard documents: a
+// distributed sweep's progress while it runs, and who sweeps what.
+func (c *Console) sweepsPage(w http.ResponseWriter, r *http.Request) {
+	sts, err := sweep.Statuses(r.Context(), c.store)
+	if err != nil {
+		c.fail(w, r, http.StatusServiceUnavailable, "store unavailable")
+		return
+	}
+	c.render(w, r, http.StatusOK, "sweeps.html", &sweepsPage{Sweeps: sts[:min(len(sts), 100)]})
 }
 
 // queue

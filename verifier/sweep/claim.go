@@ -180,9 +180,14 @@ func ShardStates(ctx context.Context, d Docs, shards []Shard) ([]ShardState, err
 	return out, nil
 }
 
+// Lister lists a collection's documents (state.Docs).
+type Lister interface {
+	ListDocs(ctx context.Context, coll string, fn func(id string, doc []byte) bool) error
+}
+
 // Pruner is the part of the store's document API PruneShards needs.
 type Pruner interface {
-	ListDocs(ctx context.Context, coll string, fn func(id string, doc []byte) bool) error
+	Lister
 	DeleteDoc(ctx context.Context, coll, id string) error
 }
 

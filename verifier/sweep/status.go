@@ -31,7 +31,7 @@ type Status struct {
 
 // Statuses reads every shard document and returns the sweeps, newest
 // first.
-func Statuses(ctx context.Context, d Pruner) ([]Status, error) {
+func Statuses(ctx context.Context, d Lister) ([]Status, error) {
 	by := map[string]*Status{}
 	err := d.ListDocs(ctx, ShardsCollection, func(_ string, doc []byte) bool {
 		var st ShardState
