@@ -279,23 +279,41 @@ func TestSweepLab(t *testing.T) {
 	}
 }
 
+// cannedNmap writes DIR/nmap, a stand-in that answers with a finished run
+// that found nothing open, and returns that XML.
+func cannedNmap(t *testing.T, dir string) string {
+	xml := `<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1796521464" version="7.93" xmloutputversion="1.05">` +
+		`<host><status state="up" reason="echo-reply"/><address addr="198.18.72.1" addrtype="ipv4"/><ports><extraports state="closed" count="4"/></ports></host>` +
+		`<runstats><finished time="1796521465" timestr="x" elapsed="1" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>`
+	if err := os.WriteFile(filepath.Join(dir, "canned.xml"), []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nmap"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "canned.xml")+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return xml
+}
+
+// fakeGCS is fake-gcs-server's fakestorage on loopback with one bucket;
+// Google's client gets no credentials.
+func fakeGCS(t *testing.T, bucket string) *fakestorage.Server {
+	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: bucket})
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	return srv
+}
+
 // --upload gs://BUCKET/PREFIX/ puts each shard's raw scanner output into
 // Cloud Storage (fake-gcs-server's fakestorage on loopback); a stand-in
 // nmap answers with a finished run that found nothing open.
 func TestSweepUploadRaw(t *testing.T) {
 	dir := t.TempDir()
-	xml := `<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1796521464" version="7.93" xmloutputversion="1.05">` +
-		`<host><status state="up" reason="echo-reply"/><address addr="198.18.72.1" addrtype="ipv4"/><ports><extraports state="closed" count="4"/></ports></host>` +
-		`<runstats><finished time="1796521465" timestr="x" elapsed="1" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>`
-	os.WriteFile(filepath.Join(dir, "canned.xml"), []byte(xml), 0o644)
-	os.WriteFile(filepath.Join(dir, "nmap"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "canned.xml")+"\n"), 0o755)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "flan"})
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	xml := cannedNmap(t, dir)
+	srv := fakeGCS(t, "flan")
 	var out, errs bytes.Buffer
 	code := run([]string{"sweep", "--targets", "198.18.72.0/30", "--ports", "22,80", "--inside", "198.18.72.0/24",
 		"--store", "file:" + filepath.Join(dir, "s.db"), "--nmap", filepath.Join(dir, "nmap"), "--vulners=false",
@@ -319,18 +337,8 @@ func TestSweepUploadRaw(t *testing.T) {
 // answers with a finished run that found nothing open.
 func TestScheduledSweepUploads(t *testing.T) {
 	dir := t.TempDir()
-	xml := `<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1796521464" version="7.93" xmloutputversion="1.05">` +
-		`<host><status state="up" reason="echo-reply"/><address addr="198.18.72.1" addrtype="ipv4"/><ports><extraports state="closed" count="4"/></ports></host>` +
-		`<runstats><finished time="1796521465" timestr="x" elapsed="1" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>`
-	os.WriteFile(filepath.Join(dir, "canned.xml"), []byte(xml), 0o644)
-	os.WriteFile(filepath.Join(dir, "nmap"), []byte("#!/bin/sh\ncat "+filepath.Join(dir, "canned.xml")+"\n"), 0o755)
-	srv, err := fakestorage.NewServerWithOptions(fakestorage.Options{Scheme: "http", Host: "127.0.0.1", Port: 0})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	srv.CreateBucketWithOpts(fakestorage.CreateBucketOpts{Name: "flan"})
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", "")
+	cannedNmap(t, dir)
+	srv := fakeGCS(t, "flan")
 	conf := filepath.Join(dir, "synwatch.yaml")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`inside: [198.18.72.0/24]
 verifier: {nmap: %s, vulners: false}

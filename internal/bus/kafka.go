@@ -108,6 +108,43 @@ func Dialer(cfg config.Kafka) (*kafka.Dialer, error) {
 	return &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, TLS: tc, SASLMechanism: m}, nil
 }
 
+// GroupReader tunes NewGroupReader.
+type GroupReader struct {
+	MaxBytes int           // the largest fetch
+	Session  time.Duration // how soon a dead member's partitions move on
+	Queue    int           // messages fetched ahead (0: kafka-go's 100)
+}
+
+// NewGroupReader joins group on topic: commits are the caller's, after
+// handling (CommitInterval 0), a new group starts at the first offset
+// (nothing published before it is lost), with the configured TLS and SASL.
+func NewGroupReader(cfg config.Kafka, group, topic string, o GroupReader) (*kafka.Reader, error) {
+	if err := CheckBrokers(cfg); err != nil {
+		return nil, err
+	}
+	d, err := Dialer(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %w", err)
+	}
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           group,
+		Topic:             topic,
+		Dialer:            d,
+		MinBytes:          1,
+		MaxBytes:          o.MaxBytes,
+		MaxWait:           250 * time.Millisecond,
+		QueueCapacity:     o.Queue,
+		CommitInterval:    0,
+		StartOffset:       kafka.FirstOffset,
+		HeartbeatInterval: max(o.Session/10, time.Second),
+		SessionTimeout:    o.Session,
+		RebalanceTimeout:  o.Session,
+		ReadBackoffMin:    100 * time.Millisecond,
+		ReadBackoffMax:    time.Second,
+	}), nil
+}
+
 // security is the TLS configuration and SASL mechanism of cfg.
 func security(cfg config.Kafka) (*tls.Config, sasl.Mechanism, error) {
 	tc, err := TLSConfig(cfg.TLS)

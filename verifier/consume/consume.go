@@ -107,33 +107,15 @@ type Kafka struct {
 
 // NewKafka joins group on the observations topic.
 func NewKafka(cfg config.Kafka, group string, h Handler, log *slog.Logger, reg prometheus.Registerer) (*Kafka, error) {
-	if err := bus.CheckBrokers(cfg); err != nil {
-		return nil, err
-	}
-	d, err := bus.Dialer(cfg)
+	r, err := bus.NewGroupReader(cfg, group, cfg.Topics.Observations, bus.GroupReader{MaxBytes: 10 << 20, Session: 30 * time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, err
 	}
 	dlq, err := bus.NewWriter(cfg, cfg.Topics.DeadLetter)
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Brokers,
-		GroupID:           group,
-		Topic:             cfg.Topics.Observations,
-		Dialer:            d,
-		MinBytes:          1,
-		MaxBytes:          10 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    0, // synchronous commits, after handling
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: 3 * time.Second,
-		SessionTimeout:    30 * time.Second,
-		RebalanceTimeout:  30 * time.Second,
-		ReadBackoffMin:    100 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-	})
 	return &Kafka{r: r, dlq: dlq, h: h, log: log, m: newMetrics(reg), limit: max(cfg.InFlight, 1), grace: cfg.Grace, stall: cfg.StallAfter, topic: cfg.Topics.Observations}, nil
 }
 

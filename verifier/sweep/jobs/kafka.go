@@ -93,36 +93,17 @@ type Worker struct {
 
 // NewWorker joins group on kafka.topics.sweep_shards.
 func NewWorker(cfg config.Kafka, group string, run Runner, exp Expirer, log *slog.Logger, reg prometheus.Registerer) (*Worker, error) {
-	if err := bus.CheckBrokers(cfg); err != nil {
-		return nil, err
-	}
-	d, err := bus.Dialer(cfg)
+	// one job at a time, none fetched ahead; a killed verifier's
+	// partitions move on after 10 s, its shard after its lease
+	r, err := bus.NewGroupReader(cfg, group, cfg.Topics.SweepShards, bus.GroupReader{MaxBytes: maxJob * 4, Session: 10 * time.Second, Queue: 1})
 	if err != nil {
-		return nil, fmt.Errorf("kafka: %w", err)
+		return nil, err
 	}
 	dlq, err := bus.NewWriter(cfg, cfg.Topics.DeadLetter)
 	if err != nil {
+		r.Close()
 		return nil, err
 	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        cfg.Brokers,
-		GroupID:        group,
-		Topic:          cfg.Topics.SweepShards,
-		Dialer:         d,
-		MinBytes:       1,
-		MaxBytes:       maxJob * 4,
-		MaxWait:        500 * time.Millisecond,
-		QueueCapacity:  1,
-		CommitInterval: 0,
-		StartOffset:    kafka.FirstOffset,
-		// a killed verifier's partitions move on after this; its shard
-		// then waits for its lease in the store
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		ReadBackoffMin:    100 * time.Millisecond,
-		ReadBackoffMax:    time.Second,
-	})
 	jobs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "synwatch_sweep_jobs_total",
 		Help: "Sweep shard jobs this verifier took from Kafka, by outcome: done, skipped (completed already), failed, refused (outside the inside networks), lost (taken over), expired, invalid (dead-lettered)."},
 		[]string{"outcome"})
