@@ -16,6 +16,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/verifier/pipeline"
+	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
@@ -31,6 +32,7 @@ type sweepOptions struct {
 	format   string
 	schedule string
 	upload   string
+	reportAs string
 	gcsURL   string
 	s3Host   string
 	s3Plain  bool
@@ -83,7 +85,8 @@ dropped.`,
 	o.common.keys.add(fs, "masscan", "sweep.masscan", "masscan binary `PATH`")
 	o.common.keys.add(fs, "store", "store.url", "inventory `URL`: file:PATH or redis://...")
 	fs.StringVar(&o.schedule, "schedule", "", "run the schedule `NAME` of sweep.schedules now (its targets, ports, engine, rate)")
-	fs.StringVar(&o.upload, "upload", "", "upload each shard's raw scanner output to `s3://BUCKET/PREFIX/` or gs://BUCKET/PREFIX/ (as SWEEP-SHARD.xml or .json)")
+	fs.StringVar(&o.upload, "upload", "", "upload each shard's raw scanner output to `s3://BUCKET/PREFIX/` or gs://BUCKET/PREFIX/ (as SWEEP-SHARD-ENGINE.xml or .json), then the report of the swept ranges (SWEEP-report.FORMAT)")
+	fs.StringVar(&o.reportAs, "report-format", "html", "`FORMAT` of the report --upload puts beside the raw output: html, md, json, tex or pdf")
 	fs.StringVar(&o.gcsURL, "gcs-endpoint", "", "Cloud Storage JSON API base `URL` for gs:// (default Google's; credentials from GOOGLE_APPLICATION_CREDENTIALS)")
 	fs.StringVar(&o.s3Host, "s3-endpoint", "s3.amazonaws.com", "S3 endpoint `HOST[:PORT]` for s3:// (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&o.s3Plain, "s3-insecure", false, "plain HTTP to the S3 endpoint (a local server)")
@@ -100,6 +103,9 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 	}
 	if o.format != "text" && o.format != "json" {
 		return usagef("--format: want text or json, not %q", o.format)
+	}
+	if !slices.Contains(report.Formats, o.reportAs) {
+		return usagef("--report-format: want html, md, json, tex or pdf, not %q", o.reportAs)
 	}
 	cfg, err := o.common.load(env)
 	if err != nil {
@@ -192,6 +198,12 @@ func runSweep(ctx context.Context, env *Env, o *sweepOptions) error {
 		runErr = err
 	}
 	if up != nil {
+		// the report of the swept ranges beside the raw output, as Flan Scan
+		if body, err := sweepReport(ctx, st, cfg, id, shards, o.reportAs); err != nil {
+			runErr = errors.Join(runErr, err)
+		} else {
+			up.names, up.types, up.raws = append(up.names, id+"-report."+o.reportAs), append(up.types, upload.ContentType(o.reportAs)), append(up.raws, body)
+		}
 		if err := up.put(ctx); err != nil {
 			runErr = errors.Join(runErr, err)
 		}
@@ -306,6 +318,22 @@ func (u *rawUpload) add(sh sweep.Shard, engine string, out []byte) {
 	name, ct := rawName(sh, engine)
 	u.names, u.types = append(u.names, name), append(u.types, ct)
 	u.raws = append(u.raws, slices.Clone(out))
+}
+
+// sweepReport renders the report of the ranges a sweep covered (with the
+// changes of the last week).
+func sweepReport(ctx context.Context, st state.Store, cfg config.Config, id string, shards []sweep.Shard, format string) ([]byte, error) {
+	var nets config.Networks
+	for _, sh := range shards {
+		nets = append(nets, sh.Blocks...)
+	}
+	now := time.Now()
+	_, body, err := renderReport(ctx, st, cfg, reportSpec{filter: report.Filter{Networks: nets}, format: format,
+		title: "synwatch: sweep " + id, now: now, since: now.Add(-7 * 24 * time.Hour), zone: time.UTC})
+	if err != nil {
+		return nil, fmt.Errorf("sweep %s: report: %w", id, err)
+	}
+	return body, nil
 }
 
 // rawName names a shard's raw scanner output: SWEEP-SHARD-ENGINE.xml

@@ -307,9 +307,10 @@ func fakeGCS(t *testing.T, bucket string) *fakestorage.Server {
 	return srv
 }
 
-// --upload gs://BUCKET/PREFIX/ puts each shard's raw scanner output into
-// Cloud Storage (fake-gcs-server's fakestorage on loopback); a stand-in
-// nmap answers with a finished run that found nothing open.
+// --upload gs://BUCKET/PREFIX/ puts each shard's raw scanner output and
+// the report of the swept ranges into Cloud Storage (fake-gcs-server's
+// fakestorage on loopback); a stand-in nmap answers with a finished run
+// that found nothing open.
 func TestSweepUploadRaw(t *testing.T) {
 	dir := t.TempDir()
 	xml := cannedNmap(t, dir)
@@ -317,17 +318,26 @@ func TestSweepUploadRaw(t *testing.T) {
 	var out, errs bytes.Buffer
 	code := run([]string{"sweep", "--targets", "198.18.72.0/30", "--ports", "22,80", "--inside", "198.18.72.0/24",
 		"--store", "file:" + filepath.Join(dir, "s.db"), "--nmap", filepath.Join(dir, "nmap"), "--vulners=false",
-		"--upload", "gs://flan/sweeps/", "--gcs-endpoint", srv.URL()}, &out, &errs)
+		"--upload", "gs://flan/sweeps/", "--report-format", "md", "--gcs-endpoint", srv.URL()}, &out, &errs)
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out.String(), errs.String())
 	}
 	objs, _, err := srv.ListObjectsWithOptions("flan", fakestorage.ListOptions{Prefix: "sweeps/"})
-	if err != nil || len(objs) != 1 || !strings.HasSuffix(objs[0].Name, "-00000-nmap.xml") {
+	if err != nil || len(objs) != 2 {
 		t.Fatalf("objects %v %v", objs, err)
 	}
-	obj, err := srv.GetObject("flan", objs[0].Name)
+	names := []string{objs[0].Name, objs[1].Name}
+	slices.Sort(names)
+	if !strings.HasSuffix(names[0], "-00000-nmap.xml") || !strings.HasSuffix(names[1], "-report.md") {
+		t.Fatalf("objects %v", names)
+	}
+	obj, err := srv.GetObject("flan", names[0])
 	if err != nil || string(obj.Content) != xml || obj.ContentType != "application/xml" {
 		t.Fatalf("object %q %s %v", obj.Content, obj.ContentType, err)
+	}
+	rep, err := srv.GetObject("flan", names[1])
+	if err != nil || !strings.HasPrefix(string(rep.Content), "# synwatch: sweep sweep-") || rep.ContentType != "text/markdown" {
+		t.Fatalf("report %s %v:\n%.300s", rep.ContentType, err, rep.Content)
 	}
 }
 

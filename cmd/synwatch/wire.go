@@ -24,7 +24,6 @@ import (
 	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
 	"github.com/synwatch/synwatch/verifier/pipeline"
-	"github.com/synwatch/synwatch/verifier/report"
 	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/scan"
 	"github.com/synwatch/synwatch/verifier/state"
@@ -381,15 +380,9 @@ const shardHistory = 30 * 24 * time.Hour
 // covered to the schedule's upload prefix, as SWEEP-report.FORMAT.
 func (v *verifierSide) uploadSweepReport(ctx context.Context, s config.SweepSchedule, id string, shards []sweep.Shard) error {
 	format := cmp.Or(s.ReportFormat, "html")
-	var nets config.Networks
-	for _, sh := range shards {
-		nets = append(nets, sh.Blocks...)
-	}
-	now := time.Now()
-	_, body, err := renderReport(ctx, v.store, v.cfg, reportSpec{filter: report.Filter{Networks: nets}, format: format,
-		title: "synwatch: sweep " + id, now: now, since: now.Add(-7 * 24 * time.Hour), zone: time.UTC})
+	body, err := sweepReport(ctx, v.store, v.cfg, id, shards, format)
 	if err != nil {
-		return fmt.Errorf("sweep %s: report: %w", id, err)
+		return err
 	}
 	return v.upload(ctx, s.Upload, id+"-report."+format, body, upload.ContentType(format))
 }
