@@ -75,6 +75,9 @@ type Check struct {
 	Until     time.Time  `json:"running_until,omitzero"`
 	Runs      int        `json:"runs"`
 	Last      *RunResult `json:"last_run,omitempty"`
+	// SkippedSince is when the runs began to be skipped (the service
+	// closed, went or moved to another version); zero once one runs.
+	SkippedSince time.Time `json:"skipped_since,omitzero"`
 }
 
 // CheckID names a profile on one service version: 12 hex digits, short

@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,7 +77,7 @@ func NewChecker(q *Queue, o Options) (*Checker, error) {
 		return nil, err
 	}
 	c := &Checker{q: q, o: o, profiles: map[string]*Profile{}, sems: map[string]chan struct{}{},
-		limit: newNetLimiter(o.PerNetPerMinute), log: o.Log, m: m}
+		limit: newNetLimiter(o.PerNetPerMinute, q.docs), log: o.Log, m: m}
 	for i := range o.Profiles {
 		p := &o.Profiles[i]
 		c.profiles[p.Name] = p
@@ -354,13 +355,23 @@ func (c *Checker) CatchUp(ctx context.Context, inv Records) (int, error) {
 	return n, nil
 }
 
-// Loop runs RunDue at once and then every interval until ctx ends.
+// Loop runs RunDue at once and then every interval until ctx ends, and
+// prunes the records left behind once an hour.
 func (c *Checker) Loop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var pruned time.Time
 	for {
 		if _, err := c.RunDue(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("running due checks failed", "err", err)
+		}
+		if time.Since(pruned) > time.Hour {
+			pruned = time.Now()
+			if n, err := c.q.Prune(ctx, c.q.now().Add(-StaleAfter)); err != nil && ctx.Err() == nil {
+				c.log.Warn("pruning old check records failed", "err", err)
+			} else if n > 0 {
+				c.log.Info("pruned check records skipped for long", "checks", n, "skipped_for", StaleAfter)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -370,15 +381,21 @@ func (c *Checker) Loop(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// netLimiter spaces check runs per /24 (IPv4) or /64 (IPv6).
+// StaleAfter: a check skipped this long (its service closed, went or moved
+// to another version) is deleted.
+const StaleAfter = 30 * 24 * time.Hour
+
+// netLimiter spaces check runs per /24 (IPv4) or /64 (IPv6) across every
+// verifier sharing the store: the next free start of each network is a
+// document (collection "check-slots") taken atomically, so N verifiers
+// together keep checks.checks_per_net_per_minute, not N times it.
 type netLimiter struct {
 	gap  time.Duration
-	mu   sync.Mutex
-	next map[netip.Prefix]time.Time
+	docs Docs
 }
 
-func newNetLimiter(perMinute float64) *netLimiter {
-	l := &netLimiter{next: map[netip.Prefix]time.Time{}}
+func newNetLimiter(perMinute float64, docs Docs) *netLimiter {
+	l := &netLimiter{docs: docs}
 	if perMinute > 0 {
 		l.gap = time.Duration(float64(time.Minute) / perMinute)
 	}
@@ -396,14 +413,18 @@ func (l *netLimiter) wait(ctx context.Context, a netip.Addr) error {
 		bits = 64
 	}
 	n, _ := a.Prefix(bits)
-	l.mu.Lock()
-	now := time.Now()
-	slot := l.next[n]
-	if slot.Before(now) {
-		slot = now
+	var slot time.Time
+	err := l.docs.UpdateDoc(ctx, collSlots, n.String(), func(old []byte, ok bool) ([]byte, error) {
+		slot = time.Now().UTC()
+		var next time.Time
+		if ok && json.Unmarshal(old, &next) == nil && next.After(slot) {
+			slot = next
+		}
+		return json.Marshal(slot.Add(l.gap))
+	})
+	if err != nil {
+		return fmt.Errorf("the check rate of %s: %w", n, err)
 	}
-	l.next[n] = slot.Add(l.gap)
-	l.mu.Unlock()
 	if d := time.Until(slot); d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()

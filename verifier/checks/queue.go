@@ -30,6 +30,7 @@ type AuditFunc func(ctx context.Context, by, action, target, reason string, deta
 const (
 	collChecks   = "checks"
 	collFindings = "findings"
+	collSlots    = "check-slots" // the next free start per network (netLimiter)
 )
 
 // Queue is the check records: what is queued, approved, rejected, running
@@ -276,6 +277,44 @@ func (q *Queue) Expire(ctx context.Context) (int, error) {
 
 var errUnchanged = errors.New("unchanged")
 
+// Prune deletes the records left behind: checks skipped since before
+// before (their service closed, went or moved to another version long ago:
+// a check of the new version has its own record) and network slots whose
+// time has passed. It returns how many checks it deleted.
+func (q *Queue) Prune(ctx context.Context, before time.Time) (int, error) {
+	var stale []string
+	err := q.docs.ListDocs(ctx, collChecks, func(id string, b []byte) bool {
+		var c Check
+		if json.Unmarshal(b, &c) == nil && !c.SkippedSince.IsZero() && c.SkippedSince.Before(before) && c.State != Running {
+			stale = append(stale, id)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range stale {
+		if err := q.docs.DeleteDoc(ctx, collChecks, id); err != nil {
+			return i, err
+		}
+	}
+	now := q.now()
+	var slots []string
+	err = q.docs.ListDocs(ctx, collSlots, func(id string, b []byte) bool {
+		var next time.Time
+		if json.Unmarshal(b, &next) != nil || next.Before(now.Add(-time.Hour)) {
+			slots = append(slots, id)
+		}
+		return true
+	})
+	for _, id := range slots {
+		if err == nil {
+			err = q.docs.DeleteDoc(ctx, collSlots, id)
+		}
+	}
+	return len(stale), err
+}
+
 // claim takes a due check for owner until now+hold; false when another
 // runner took it first or it is no longer due.
 func (q *Queue) claim(ctx context.Context, id, owner string, hold time.Duration) (Check, bool, error) {
@@ -300,6 +339,12 @@ func (q *Queue) finish(ctx context.Context, id, owner string, res RunResult, rer
 		c.Last = &res
 		c.Runs++
 		c.Updated = res.Finished
+		switch {
+		case res.Skipped == "":
+			c.SkippedSince = time.Time{}
+		case c.SkippedSince.IsZero():
+			c.SkippedSince = res.Finished
+		}
 		if c.State != Running || c.Runner != owner {
 			return nil
 		}
