@@ -248,7 +248,8 @@ func runSweepDistributed(ctx context.Context, env *Env, o *sweepOptions, cfg con
 		return err
 	}
 	defer pub.Close()
-	if err := pub.Publish(ctx, shards, time.Now().Add(jobTTL)); err != nil {
+	expires := time.Now().Add(jobTTL)
+	if err := pub.Publish(ctx, shards, expires); err != nil {
 		return err
 	}
 	log.Info("sweep published", "sweep", shards[0].Sweep, "shards", len(shards), "addresses", n, "topic", cfg.Kafka.Topics.SweepShards)
@@ -257,7 +258,10 @@ func runSweepDistributed(ctx context.Context, env *Env, o *sweepOptions, cfg con
 		bar = &termProgress{w: env.Stderr}
 	}
 	last, lastChange, warned := -1, time.Now(), false
-	sum, err := sweep.Await(ctx, st, shards, time.Second, func(p sweep.Progress, sts []sweep.ShardState) {
+	sum, err := sweep.Await(ctx, st, shards, sweep.Watch{Retake: func(ctx context.Context, again []sweep.Shard) error {
+		log.Warn("sweep shards abandoned past their lease; handing them out again", "shards", len(again))
+		return pub.Publish(ctx, again, expires)
+	}, Progress: func(p sweep.Progress, sts []sweep.ShardState) {
 		if bar != nil {
 			bar.draw(sweepProgressLine(p))
 		}
@@ -274,7 +278,7 @@ func runSweepDistributed(ctx context.Context, env *Env, o *sweepOptions, cfg con
 			log.Warn("no verifier has taken a shard yet: is synwatch verifier running with these brokers and topic?", "topic", cfg.Kafka.Topics.SweepShards, "group", cfg.Verifier.Group+".sweep")
 			warned = true
 		}
-	})
+	}})
 	if bar != nil {
 		bar.finish("")
 	}

@@ -347,10 +347,15 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 			if v.shardJobs != nil {
 				// taken over by another verifier (this one died), the same
 				// jobs are published again: shards done already are skipped
-				if err := v.shardJobs.Publish(ctx, shards, s.Next(due)); err != nil {
+				expires := s.Next(due)
+				if err := v.shardJobs.Publish(ctx, shards, expires); err != nil {
 					return err
 				}
-				sum, err = sweep.Await(ctx, v.store, shards, 2*time.Second, nil)
+				sum, err = sweep.Await(ctx, v.store, shards, sweep.Watch{Every: 2 * time.Second,
+					Retake: func(ctx context.Context, again []sweep.Shard) error {
+						v.log.Warn("sweep shards abandoned past their lease; handing them out again", "sweep", id, "shards", len(again))
+						return v.shardJobs.Publish(ctx, again, expires)
+					}})
 			} else {
 				var sw *sweep.Sweeper
 				if sw, err = v.sweeper(req.engine); err != nil {

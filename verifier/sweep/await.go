@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,11 +9,27 @@ import (
 	"time"
 )
 
+// Watch tunes Await.
+type Watch struct {
+	Every time.Duration // between two looks (default 1s)
+	// Progress is called after each look, with the documents (who runs
+	// what).
+	Progress func(Progress, []ShardState)
+	// Retake hands out again the shards whose claim ran out and that
+	// nobody took over (their job was settled while the store was away,
+	// or lost with its scanner): at most once per Stale. nil: not done.
+	Retake func(ctx context.Context, shards []Shard) error
+	// Stale is how long a claim may be past its lease before Retake
+	// (default 30s: a job redelivered after a rebalance is taken sooner).
+	Stale time.Duration
+}
+
 // Await follows a sweep whose shards other processes run (jobs on Kafka)
-// through their documents until every shard is done or failed, calling
-// progress after each look (with the documents, for who runs what). It
+// through their documents until every shard is done or failed. It
 // returns the summary and the failed shards' errors joined.
-func Await(ctx context.Context, d Docs, shards []Shard, every time.Duration, progress func(Progress, []ShardState)) (Summary, error) {
+func Await(ctx context.Context, d Docs, shards []Shard, w Watch) (Summary, error) {
+	every, stale := cmp.Or(w.Every, time.Second), cmp.Or(w.Stale, 30*time.Second)
+	retaken := map[string]time.Time{}
 	var sum Summary
 	if len(shards) == 0 {
 		return sum, errors.New("no shards")
@@ -42,11 +59,27 @@ func Await(ctx context.Context, d Docs, shards []Shard, every time.Duration, pro
 				p.Closed += st.Closed
 			}
 		}
-		if progress != nil {
-			progress(p, sts)
+		if w.Progress != nil {
+			w.Progress(p, sts)
 		}
 		if p.ShardsDone == len(shards) {
 			return summarize(sum, sts, time.Since(start))
+		}
+		if w.Retake != nil {
+			var again []Shard
+			now := time.Now()
+			for i, st := range sts {
+				id := shards[i].ID()
+				if st.State == ShardRunning && now.Sub(st.LeaseUntil) > stale && now.Sub(retaken[id]) > stale {
+					again = append(again, shards[i])
+					retaken[id] = now
+				}
+			}
+			if len(again) > 0 {
+				if err := w.Retake(ctx, again); err != nil && ctx.Err() == nil {
+					return sum, fmt.Errorf("handing out %d abandoned shard(s) again: %w", len(again), err)
+				}
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -335,3 +335,41 @@ func TestPruneShards(t *testing.T) {
 		t.Fatalf("left %v", left)
 	}
 }
+
+// A shard whose claim ran out and that nobody took over (its job was
+// settled while the store was away) is handed out again by whoever waits
+// for the sweep, once per Stale, and the sweep ends.
+func TestAwaitRetakesAbandonedShards(t *testing.T) {
+	st := stores(t)["redis"]
+	ctx := context.Background()
+	shards := shardsOf(t, "abandoned", "198.18.72.0/29", 4, 0)
+	guard := Guard{Inside: []netip.Prefix{netip.MustParsePrefix("198.18.72.0/24")}}
+	eng := newRecordingEngine(0)
+	sw := &Sweeper{Guard: guard, Engines: map[string]Engine{"nmap": eng}, Docs: st, Owner: "alive/1", Lease: time.Second}
+	if _, err := sw.RunShard(ctx, shards[0]); err != nil {
+		t.Fatal(err)
+	}
+	dead := &Sweeper{Guard: guard, Docs: st, Owner: "dead/9", Lease: time.Millisecond}
+	if err := dead.claim(ctx, shards[1], time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var retaken []string
+	actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	sum, err := Await(actx, st, shards, Watch{Every: 50 * time.Millisecond, Stale: 200 * time.Millisecond,
+		Retake: func(ctx context.Context, again []Shard) error {
+			for _, sh := range again {
+				retaken = append(retaken, sh.ID())
+				if _, err := sw.RunShard(ctx, sh); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+	if err != nil || sum.Failed != 0 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if len(retaken) != 1 || retaken[0] != shards[1].ID() || eng.count(shards[1].ID()) != 1 || eng.count(shards[0].ID()) != 1 {
+		t.Fatalf("retaken %v, runs %v", retaken, eng.runs)
+	}
+}

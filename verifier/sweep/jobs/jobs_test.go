@@ -159,7 +159,7 @@ func TestWorkersTakeJobs(t *testing.T) {
 	}
 	actx, acancel := context.WithTimeout(ctx, 90*time.Second)
 	defer acancel()
-	sum, err := sweep.Await(actx, st, shards, 200*time.Millisecond, nil)
+	sum, err := sweep.Await(actx, st, shards, sweep.Watch{Every: 200 * time.Millisecond})
 	if err != nil || sum.Failed != 0 || sum.Shards != 16 {
 		t.Fatalf("await: %+v %v", sum, err)
 	}
@@ -168,7 +168,7 @@ func TestWorkersTakeJobs(t *testing.T) {
 			t.Errorf("%s swept %d times", sh.ID(), n)
 		}
 	}
-	_, err = sweep.Await(actx, st, append(forged, late...), 200*time.Millisecond, nil)
+	_, err = sweep.Await(actx, st, append(forged, late...), sweep.Watch{Every: 200 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "refused, no scan started: 198.18.73.0/28 outside") || !strings.Contains(err.Error(), "expired: no verifier took the shard") {
 		t.Fatalf("forged and late shards: %v", err)
 	}
