@@ -64,6 +64,10 @@ func (e *HeldError) Error() string {
 // errDone: the shard was completed already.
 var errDone = errors.New("shard already done")
 
+// ErrNotClaimed: the store could not be asked (away, failing): nothing
+// was scanned, and the shard can be tried again.
+var ErrNotClaimed = errors.New("the shard could not be claimed")
+
 // ErrLost: the claim was taken over (this scanner stopped renewing it in
 // time) or is gone; the scan stopped and the shard is another's.
 var ErrLost = errors.New("lost the shard's lease to another scanner")

@@ -111,7 +111,10 @@ func (s *Sweeper) RunShard(ctx context.Context, sh Shard) (ShardResult, error) {
 		return res, nil
 	}
 	if err != nil {
-		return res, fmt.Errorf("shard %s: %w", sh.ID(), err)
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("shard %s: %w", sh.ID(), err)
+		}
+		return res, fmt.Errorf("shard %s: %w: %w", sh.ID(), ErrNotClaimed, err)
 	}
 	run, stop := context.WithCancelCause(ctx)
 	holder := s.Owner + " " + sh.ID()

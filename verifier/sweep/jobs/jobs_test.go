@@ -89,6 +89,16 @@ type standIn struct {
 
 func (e *standIn) Name() string { return "nmap" }
 
+func (e *standIn) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, r := range e.runs {
+		n += r
+	}
+	return n
+}
+
 func (e *standIn) Discover(ctx context.Context, s sweep.Shard) (sweep.Discovery, error) {
 	e.mu.Lock()
 	e.runs[s.ID()]++
@@ -197,4 +207,73 @@ func TestWorkersTakeJobs(t *testing.T) {
 	if err != nil || string(m.Value) != `{"shard": "not a job"}` {
 		t.Fatalf("dead letter: %q %v", m.Value, err)
 	}
+}
+
+// A job taken while the store is away is neither scanned nor settled: the
+// worker retries the claim until redis-server is back, then sweeps it.
+func TestWorkerWaitsForTheStore(t *testing.T) {
+	broker := testenv.Kafka(t)
+	cfg := config.Default().Kafka
+	cfg.Brokers = []string{broker}
+	cfg.Topics.SweepShards = testenv.KafkaTopic(t, broker, "jobs", 1)
+	cfg.Topics.DeadLetter = testenv.KafkaTopic(t, broker, "jobs.dlq", 1)
+	srv := testenv.StartRedis(t)
+	st, err := state.Open(context.Background(), srv.URL(), config.Store{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	inside := []netip.Prefix{netip.MustParsePrefix("198.18.72.0/24")}
+	eng := &standIn{runs: map[string]int{}}
+	sw := &sweep.Sweeper{Guard: sweep.Guard{Inside: inside}, Engines: map[string]sweep.Engine{"nmap": eng}, Docs: st, Owner: "a/1", Lease: 5 * time.Second}
+	logs := &syncBuffer{}
+	w, err := NewWorker(cfg, "jobs-"+cfg.Topics.SweepShards, sw, NewExpirer(st), slog.New(slog.NewTextHandler(logs, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	srv.Stop()
+	shards := sweep.Cut("away", inside, []uint16{22}, nil, "nmap", 100, 256, 0)
+	pub, err := NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	if err := pub.Publish(ctx, shards, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the worker to retry the claim", 60*time.Second, func() bool {
+		return strings.Count(logs.String(), "sweep shard could not be claimed; retrying") >= 2
+	})
+	if eng.count() != 0 || testutil.ToFloat64(w.jobs.WithLabelValues(OutFailed)) != 0 {
+		t.Fatalf("with the store away: %d scans, %v failed", eng.count(), testutil.ToFloat64(w.jobs.WithLabelValues(OutFailed)))
+	}
+	srv.Restart()
+	testenv.WaitFor(t, "the shard swept once the store is back", 60*time.Second, func() bool {
+		return testutil.ToFloat64(w.jobs.WithLabelValues(OutDone)) == 1
+	})
+	if eng.count() != 1 {
+		t.Fatalf("%d scans", eng.count())
+	}
+}
+
+// syncBuffer is a log destination the test reads while the worker writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

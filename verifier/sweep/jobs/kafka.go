@@ -168,6 +168,15 @@ func (w *Worker) handle(ctx context.Context, m kafka.Message) bool {
 	}
 	start := time.Now()
 	res, err := w.run.RunShard(ctx, sh)
+	// the store away: nothing was scanned; try again until it answers
+	for backoff := time.Second; errors.Is(err, sweep.ErrNotClaimed) && ctx.Err() == nil; backoff = min(2*backoff, 30*time.Second) {
+		w.log.Warn("sweep shard could not be claimed; retrying", append(attrs, "err", err, "in", backoff)...)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+			res, err = w.run.RunShard(ctx, sh)
+		}
+	}
 	var refused *sweep.RefusedError
 	switch {
 	case errors.As(err, &refused):
