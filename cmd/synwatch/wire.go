@@ -344,13 +344,19 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 			}
 			v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards), "distributed", v.shardJobs != nil)
 			var sum sweep.Summary
-			if v.shardJobs != nil {
+			distributed := v.shardJobs != nil
+			expires := s.Next(due)
+			if distributed {
 				// taken over by another verifier (this one died), the same
 				// jobs are published again: shards done already are skipped
-				expires := s.Next(due)
-				if err := v.shardJobs.Publish(ctx, shards, expires); err != nil {
-					return err
+				if perr := v.shardJobs.Publish(ctx, shards, expires); perr != nil {
+					// Kafka away: the sweep is not lost, this verifier runs
+					// it (the claims keep it from doubling work)
+					v.log.Warn("publishing the sweep's shards failed; sweeping them in this process", "sweep", id, "err", perr)
+					distributed = false
 				}
+			}
+			if distributed {
 				sum, err = sweep.Await(ctx, v.store, shards, sweep.Watch{Every: 2 * time.Second,
 					Retake: func(ctx context.Context, again []sweep.Shard) error {
 						v.log.Warn("sweep shards abandoned past their lease; handing them out again", "sweep", id, "shards", len(again))
