@@ -23,6 +23,7 @@ import (
 	"github.com/synwatch/synwatch/verifier/checks"
 	"github.com/synwatch/synwatch/verifier/console"
 	"github.com/synwatch/synwatch/verifier/consume"
+	"github.com/synwatch/synwatch/verifier/fleet"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/report/upload"
 	"github.com/synwatch/synwatch/verifier/scan"
@@ -210,6 +211,12 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	wg.Go(func() { v.reverifyQueued(ctx) })
 	if r := v.sweepSchedules(); r != nil {
 		wg.Go(func() { r.Loop(ctx, 30*time.Second) })
+	}
+	// this process's heartbeat, for the console's view of the fleet
+	if g, ok := v.reg.(prometheus.Gatherer); ok {
+		host, _ := os.Hostname()
+		b := fleet.Beat{ID: processOwner(), Role: v.opts.role, Host: host, PID: os.Getpid(), Version: buildVersion(), Started: time.Now().UTC()}
+		wg.Go(func() { fleet.Run(ctx, v.store, b, g, v.log) })
 	}
 	if v.checker != nil {
 		// safe checks run as soon as a verification queued them; approved

@@ -13,6 +13,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/console/inventory"
+	"github.com/synwatch/synwatch/verifier/fleet"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
 )
@@ -60,11 +61,17 @@ type overviewJSON struct {
 	Recent      []changeRow       `json:"recent_changes"`
 	Queued      []QueuedWork      `json:"queued"`
 	LoadedAt    time.Time         `json:"inventory_loaded_at"`
+	// Processes are the heartbeats of the verifiers sharing the store.
+	Processes []fleet.Beat `json:"processes"`
 }
 
 func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 	p := c.overview(r.Context())
-	writeJSON(w, http.StatusOK, overviewJSON{Summary: p.Summary, ChangesDays: c.feed.PerDay(), Recent: p.Recent, Queued: orEmpty(p.Queued), LoadedAt: p.Loaded})
+	procs := []fleet.Beat{}
+	for _, r := range p.Processes {
+		procs = append(procs, r.Beat)
+	}
+	writeJSON(w, http.StatusOK, overviewJSON{Summary: p.Summary, ChangesDays: c.feed.PerDay(), Recent: p.Recent, Queued: orEmpty(p.Queued), LoadedAt: p.Loaded, Processes: procs})
 }
 
 func orEmpty[T any](xs []T) []T {

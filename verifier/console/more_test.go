@@ -18,6 +18,7 @@ import (
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/console/auth"
+	"github.com/synwatch/synwatch/verifier/fleet"
 	"github.com/synwatch/synwatch/verifier/pipeline"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
@@ -295,5 +296,48 @@ func TestSweepsPage(t *testing.T) {
 	}
 	if s := got.Items[0]; s.Done != 1 || s.Running != 1 || s.Failed != 1 || s.Waiting != 1 || s.Open != 3 || s.Engine != "masscan" || len(s.Owners) != 1 {
 		t.Errorf("sweep %+v", s)
+	}
+}
+
+// The overview shows each process's last heartbeat with its figures, and
+// marks one that stopped beating.
+func TestProcessesOnOverview(t *testing.T) {
+	st := fileStore(t)
+	b := newBed(t, st)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for _, p := range []fleet.Beat{
+		{ID: "v1/42", Role: "verifier", Version: "1.2.3", Started: now.Add(-time.Hour), Seen: now, Every: 30 * time.Second,
+			Figures: map[string]float64{"synwatch_consume_lag": 17, "synwatch_pipeline_observations_total": 1234}},
+		{ID: "r1/7", Role: "run", Version: "1.2.3", Started: now.Add(-time.Hour), Seen: now.Add(-10 * time.Minute), Every: 30 * time.Second,
+			Figures: map[string]float64{"synwatch_sensor_capture_received_packets_total": 990, "synwatch_sensor_capture_kernel_dropped_packets_total": 10}},
+	} {
+		doc, _ := json.Marshal(p)
+		if err := st.PutDoc(ctx, fleet.Collection, p.ID, doc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.client()
+	b.login(c, "vera")
+	resp, body := b.get(c, "/")
+	i := strings.Index(body, `id="h-processes"`)
+	if resp.StatusCode != 200 || i < 0 {
+		t.Fatalf("GET /: %s\n%.2000s", resp.Status, body)
+	}
+	section := body[i:]
+	for _, want := range []string{"v1/42", "1234", "<td>17</td>", "r1/7", "10 (1.00%)", "silent"} {
+		if !strings.Contains(section, want) {
+			t.Errorf("processes section lacks %q:\n%.3000s", want, section)
+		}
+	}
+	if strings.Count(section, "silent</strong>") != 1 {
+		t.Errorf("want one silent process:\n%.3000s", section)
+	}
+	_, body = b.get(&http.Client{}, "/api/v1/overview", "Authorization", "Bearer "+b.viewer)
+	var ov struct {
+		Processes []fleet.Beat `json:"processes"`
+	}
+	if err := json.Unmarshal([]byte(body), &ov); err != nil || len(ov.Processes) != 2 || ov.Processes[1].Figure("synwatch_consume_lag") != 17 {
+		t.Fatalf("api overview processes: %v %+v", err, ov.Processes)
 	}
 }

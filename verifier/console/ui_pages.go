@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"github.com/synwatch/synwatch/internal/event"
 	"github.com/synwatch/synwatch/verifier/console/auth"
 	"github.com/synwatch/synwatch/verifier/console/inventory"
+	"github.com/synwatch/synwatch/verifier/fleet"
 	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/sweep"
 )
@@ -29,6 +31,38 @@ type overviewPage struct {
 	Queued     []QueuedWork
 	Unknown    int // services whose vulnerabilities no source could tell
 	Loaded     time.Time
+	Processes  []processRow
+}
+
+// processRow is one synwatch process's last heartbeat (verifier/fleet).
+type processRow struct {
+	fleet.Beat
+	Silent     bool
+	Handled    string // observations the pipeline handled
+	Lag        string // consumer lag, messages
+	Oldest     string // the oldest unhandled observation's wait
+	Drops      string // capture drops, of received (run)
+	SweepJobs  string
+	QueueDepth string // verifications waiting
+}
+
+func processRows(bs []fleet.Beat, now time.Time) []processRow {
+	var out []processRow
+	for _, b := range bs {
+		r := processRow{Beat: b, Silent: b.Silent(now),
+			Handled:    fmt.Sprintf("%.0f", b.Figure("synwatch_pipeline_observations_total")),
+			Lag:        fmt.Sprintf("%.0f", b.Figure("synwatch_consume_lag")),
+			Oldest:     (time.Duration(b.Figure("synwatch_consume_oldest_unhandled_seconds")) * time.Second).String(),
+			SweepJobs:  fmt.Sprintf("%.0f", b.Figure("synwatch_sweep_jobs_total")),
+			QueueDepth: fmt.Sprintf("%.0f", b.Figure("synwatch_verifier_queue_depth")),
+			Drops:      "-"}
+		if rx := b.Figure("synwatch_sensor_capture_received_packets_total"); rx > 0 {
+			d := b.Figure("synwatch_sensor_capture_kernel_dropped_packets_total")
+			r.Drops = fmt.Sprintf("%.0f (%.2f%%)", d, 100*d/(rx+d))
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func (*overviewPage) title() (string, string) { return "Overview", "overview" }
@@ -44,6 +78,9 @@ func (c *Console) overview(ctx context.Context) *overviewPage {
 	p.Recent = c.changeRows(ctx, c.feed.Recent(10, nil))
 	if c.opt.Actions.Queued != nil {
 		p.Queued, _ = c.opt.Actions.Queued(ctx)
+	}
+	if bs, err := fleet.List(ctx, c.store); err == nil {
+		p.Processes = processRows(bs, c.now())
 	}
 	return p
 }
