@@ -108,7 +108,14 @@ func newVerifierSide(ctx context.Context, cfg config.Config, o sideOptions, log 
 	v.alerts = newLiveAlerts(d)
 	// nmap runner (binary, extra arguments, offline database checked now)
 	// and the batching scheduler that implements pipeline.Verifier
-	if v.scan, err = scan.FromConfig(cfg, log, reg); err != nil {
+	// verifier.scans_per_net_per_minute holds across every verifier
+	// sharing the store
+	shared := func(o *scan.Options) {
+		o.Reserve = func(ctx context.Context, key string, now time.Time, gap time.Duration) (time.Time, error) {
+			return state.Reserve(ctx, st, key, now, gap)
+		}
+	}
+	if v.scan, err = scan.FromConfig(cfg, log, reg, shared); err != nil {
 		return fail(err)
 	}
 	health.Add("scanner", v.scan.Ready)
@@ -212,6 +219,21 @@ func (v *verifierSide) maintain(ctx context.Context) <-chan struct{} {
 	if r := v.sweepSchedules(); r != nil {
 		wg.Go(func() { r.Loop(ctx, 30*time.Second) })
 	}
+	// the rate slots of networks nothing was run against for an hour
+	wg.Go(func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := state.PruneSlots(ctx, v.store, time.Now().Add(-time.Hour)); err != nil && ctx.Err() == nil {
+				v.log.Warn("pruning old rate slots failed", "err", err)
+			}
+		}
+	})
 	// this process's heartbeat, for the console's view of the fleet
 	if g, ok := v.reg.(prometheus.Gatherer); ok {
 		host, _ := os.Hostname()

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/verifier/state"
 )
 
 // ChangeRecorder records changes and hands them to the alerting stage
@@ -387,8 +387,8 @@ const StaleAfter = 30 * 24 * time.Hour
 
 // netLimiter spaces check runs per /24 (IPv4) or /64 (IPv6) across every
 // verifier sharing the store: the next free start of each network is a
-// document (collection "check-slots") taken atomically, so N verifiers
-// together keep checks.checks_per_net_per_minute, not N times it.
+// slot in the store (state.Reserve), so N verifiers together keep
+// checks.checks_per_net_per_minute, not N times it.
 type netLimiter struct {
 	gap  time.Duration
 	docs Docs
@@ -413,15 +413,7 @@ func (l *netLimiter) wait(ctx context.Context, a netip.Addr) error {
 		bits = 64
 	}
 	n, _ := a.Prefix(bits)
-	var slot time.Time
-	err := l.docs.UpdateDoc(ctx, collSlots, n.String(), func(old []byte, ok bool) ([]byte, error) {
-		slot = time.Now().UTC()
-		var next time.Time
-		if ok && json.Unmarshal(old, &next) == nil && next.After(slot) {
-			slot = next
-		}
-		return json.Marshal(slot.Add(l.gap))
-	})
+	slot, err := state.Reserve(ctx, l.docs, "checks "+n.String(), time.Now(), l.gap)
 	if err != nil {
 		return fmt.Errorf("the check rate of %s: %w", n, err)
 	}

@@ -30,7 +30,6 @@ type AuditFunc func(ctx context.Context, by, action, target, reason string, deta
 const (
 	collChecks   = "checks"
 	collFindings = "findings"
-	collSlots    = "check-slots" // the next free start per network (netLimiter)
 )
 
 // Queue is the check records: what is queued, approved, rejected, running
@@ -277,10 +276,9 @@ func (q *Queue) Expire(ctx context.Context) (int, error) {
 
 var errUnchanged = errors.New("unchanged")
 
-// Prune deletes the records left behind: checks skipped since before
-// before (their service closed, went or moved to another version long ago:
-// a check of the new version has its own record) and network slots whose
-// time has passed. It returns how many checks it deleted.
+// Prune deletes the checks left behind: skipped since before before
+// (their service closed, went or moved to another version long ago: a
+// check of the new version has its own record). It returns how many.
 func (q *Queue) Prune(ctx context.Context, before time.Time) (int, error) {
 	var stale []string
 	err := q.docs.ListDocs(ctx, collChecks, func(id string, b []byte) bool {
@@ -298,21 +296,7 @@ func (q *Queue) Prune(ctx context.Context, before time.Time) (int, error) {
 			return i, err
 		}
 	}
-	now := q.now()
-	var slots []string
-	err = q.docs.ListDocs(ctx, collSlots, func(id string, b []byte) bool {
-		var next time.Time
-		if json.Unmarshal(b, &next) != nil || next.Before(now.Add(-time.Hour)) {
-			slots = append(slots, id)
-		}
-		return true
-	})
-	for _, id := range slots {
-		if err == nil {
-			err = q.docs.DeleteDoc(ctx, collSlots, id)
-		}
-	}
-	return len(stale), err
+	return len(stale), nil
 }
 
 // claim takes a due check for owner until now+hold; false when another

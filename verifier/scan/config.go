@@ -12,8 +12,9 @@ import (
 
 // FromConfig builds the Runner and the Scheduler from the configuration:
 // nmap binary, extra arguments and the offline database are checked here,
-// at start-up. The caller closes the Scheduler.
-func FromConfig(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (*Scheduler, error) {
+// at start-up; mods adjust the options (the verifier shares its network
+// rate through the store). The caller closes the Scheduler.
+func FromConfig(cfg config.Config, log *slog.Logger, reg prometheus.Registerer, mods ...func(*Options)) (*Scheduler, error) {
 	v := cfg.Verifier
 	r, err := NewRunner(RunnerOptions{
 		Nmap: v.Nmap, Intensity: v.Intensity, HostTimeout: v.HostTimeout, ScriptTimeout: v.ScriptTimeout,
@@ -26,6 +27,9 @@ func FromConfig(cfg config.Config, log *slog.Logger, reg prometheus.Registerer) 
 		Inside: cfg.Inside, Exclude: cfg.Exclude, AllowBroadInside: cfg.AllowBroadInside,
 		BatchWindow: v.BatchWindow, MaxScans: v.MaxScans, HostCooldown: v.HostCooldown, NetRate: v.NetRate,
 		Source: VulnSource(v.VulnSource), Logger: log, Registerer: reg,
+	}
+	for _, m := range mods {
+		m(&o)
 	}
 	if o.Source != FromVulners {
 		db, err := vulndb.Open(v.VulnDB)

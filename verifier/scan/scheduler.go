@@ -50,11 +50,15 @@ type Options struct {
 	MaxScans         int           // concurrent nmap processes (default 4)
 	HostCooldown     time.Duration // minimum time between two runs on one host
 	NetRate          float64       // nmap runs per minute per /24 (IPv4) or /64 (IPv6); 0 = unlimited
-	Source           VulnSource    // default vulners
-	Offline          VulnMatcher   // required for offline and both
-	Logger           *slog.Logger
-	Registerer       prometheus.Registerer // nil: metrics are not registered
-	Now              func() time.Time      // tests; default time.Now
+	// Reserve, when set, takes a network's next free start from the store
+	// every verifier shares (state.Reserve), so NetRate holds across them;
+	// nil: this process's own count.
+	Reserve    func(ctx context.Context, key string, now time.Time, gap time.Duration) (time.Time, error)
+	Source     VulnSource  // default vulners
+	Offline    VulnMatcher // required for offline and both
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	Now        func() time.Time      // tests; default time.Now
 }
 
 // Scheduler implements pipeline.Verifier: Verify blocks until the batched
@@ -323,7 +327,8 @@ func durOf(r *Run) time.Duration {
 }
 
 // waitNet is the per-network rate limit: runs on one /24 (IPv4) or /64
-// (IPv6) are spaced 60s/NetRate apart; each run reserves its slot.
+// (IPv6) are spaced 60s/NetRate apart; each run reserves its slot (in the
+// store shared by every verifier when Reserve is set).
 func (s *Scheduler) waitNet(a netip.Addr) error {
 	if s.opts.NetRate <= 0 {
 		return nil
@@ -342,6 +347,15 @@ func (s *Scheduler) waitNet(a netip.Addr) error {
 	}
 	s.netNext[p] = at.Add(interval)
 	s.mu.Unlock()
+	if s.opts.Reserve != nil {
+		// the store's slot holds across verifiers; this process's own is
+		// the fallback while the store does not answer
+		if shared, err := s.opts.Reserve(s.base, "scans "+p.String(), now, interval); err == nil {
+			at = shared
+		} else if s.log != nil {
+			s.log.Warn("reserving the network's scan slot in the store failed; spacing this process's scans only", "network", p, "err", err)
+		}
+	}
 	if at.After(now) {
 		s.m.rateWaits.Inc()
 	}

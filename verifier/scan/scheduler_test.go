@@ -14,8 +14,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/synwatch/synwatch/internal/config"
 	"github.com/synwatch/synwatch/internal/event"
+	"github.com/synwatch/synwatch/internal/testenv"
 	"github.com/synwatch/synwatch/verifier/scan/nmapxml"
+	"github.com/synwatch/synwatch/verifier/state"
 	"github.com/synwatch/synwatch/verifier/vulndb"
 )
 
@@ -537,5 +540,41 @@ func TestOfflineByProduct(t *testing.T) {
 	s.addVulns(&v, port, nil)
 	if len(v.Vulns) != 1 || v.Vulns[0].ID != "CVE-2011-2523" || !v.VulnsKnown {
 		t.Errorf("vsftpd 2.3.4 without a CPE: %+v known=%v", v.Vulns, v.VulnsKnown)
+	}
+}
+
+// Two verifiers sharing a real redis-server keep
+// verifier.scans_per_net_per_minute together: their runs into one /24 are
+// spaced as one verifier's would be.
+func TestNetRateLimitAcrossVerifiers(t *testing.T) {
+	url := testenv.Redis(t)
+	f := &fakeScanner{}
+	var scheds []*Scheduler
+	for range 2 {
+		st, err := state.Open(context.Background(), url, config.Store{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		s, _ := newSched(t, f, Options{BatchWindow: 10 * time.Millisecond, NetRate: 120,
+			Reserve: func(ctx context.Context, key string, now time.Time, gap time.Duration) (time.Time, error) {
+				return state.Reserve(ctx, st, key, now, gap)
+			}})
+		scheds = append(scheds, s)
+	}
+	var wg sync.WaitGroup
+	for i, ip := range []string{"198.18.4.1", "198.18.4.2", "198.18.4.3", "198.18.4.4"} {
+		wg.Go(func() { scheds[i%2].Verify(context.Background(), svc(ip, event.TCP, 22)) })
+	}
+	wg.Wait()
+	_, starts := f.snapshot()
+	slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+	if len(starts) != 4 {
+		t.Fatalf("%d runs", len(starts))
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap := starts[i].Sub(starts[i-1]); gap < 450*time.Millisecond {
+			t.Errorf("runs of two verifiers in one /24 %v apart, want ≥ 500ms", gap)
+		}
 	}
 }

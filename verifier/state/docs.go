@@ -101,6 +101,52 @@ func Release(ctx context.Context, d Docs, name, owner string) error {
 	return nil
 }
 
+// collSlots holds the next free start of rate-limited work, by key.
+const collSlots = "slots"
+
+// Reserve takes the next free start for work under key (a network's nmap
+// runs, its deep checks) spaced gap apart, across every process sharing
+// the store: it returns the start reserved, now or later, and moves the
+// key's next free start gap past it. The caller waits until then.
+func Reserve(ctx context.Context, d Docs, key string, now time.Time, gap time.Duration) (time.Time, error) {
+	var at time.Time
+	now = micro(now)
+	err := d.UpdateDoc(ctx, collSlots, key, func(old []byte, ok bool) ([]byte, error) {
+		at = now
+		var next int64
+		if ok && json.Unmarshal(old, &next) == nil && next > toMicro(now) {
+			at = time.UnixMicro(next).UTC()
+		}
+		return json.Marshal(toMicro(at.Add(gap)))
+	})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reserve %s: %w", key, err)
+	}
+	return at, nil
+}
+
+// PruneSlots deletes the slots whose next free start is before before:
+// reserving them again starts from now anyway.
+func PruneSlots(ctx context.Context, d Docs, before time.Time) (int, error) {
+	var old []string
+	err := d.ListDocs(ctx, collSlots, func(id string, doc []byte) bool {
+		var next int64
+		if json.Unmarshal(doc, &next) != nil || next < toMicro(before) {
+			old = append(old, id)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range old {
+		if err := d.DeleteDoc(ctx, collSlots, id); err != nil {
+			return i, err
+		}
+	}
+	return len(old), nil
+}
+
 // AuditEntry is one decision a person (or a token) took: who, what, on
 // what, when and why. Detail holds what else the action carries (an expiry,
 // an owner, a check id).

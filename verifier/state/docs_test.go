@@ -123,6 +123,36 @@ func TestLease(t *testing.T) {
 	})
 }
 
+// Reserve spaces work under one key across callers (as across processes:
+// the slot is in the store); other keys are free; past slots are pruned.
+func TestReserve(t *testing.T) {
+	forEach(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		t0 := micro(t0)
+		var starts []time.Time
+		for range 3 {
+			at, err := Reserve(ctx, s, "scans 198.18.1.0/24", t0, 20*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			starts = append(starts, at)
+		}
+		if !starts[0].Equal(t0) || !starts[1].Equal(t0.Add(20*time.Second)) || !starts[2].Equal(t0.Add(40*time.Second)) {
+			t.Fatalf("starts %v", starts)
+		}
+		if at, _ := Reserve(ctx, s, "scans 198.18.2.0/24", t0, 20*time.Second); !at.Equal(t0) {
+			t.Fatalf("another network waited: %v", at)
+		}
+		if at, _ := Reserve(ctx, s, "scans 198.18.1.0/24", t0.Add(time.Hour), 20*time.Second); !at.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("a slot long past made the caller wait: %v", at)
+		}
+		n, err := PruneSlots(ctx, s, t0.Add(time.Minute))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d, %v", n, err)
+		}
+	})
+}
+
 func TestAudit(t *testing.T) {
 	forEach(t, func(t *testing.T, s Store) {
 		ctx := context.Background()
