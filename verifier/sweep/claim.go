@@ -91,9 +91,11 @@ func (s *Sweeper) claim(ctx context.Context, sh Shard, now time.Time) error {
 			switch {
 			case st.State == ShardDone:
 				return nil, errDone
-			case st.State == ShardRunning && st.Owner != s.Owner && now.Before(st.LeaseUntil):
+			case st.State == ShardRunning && now.Before(st.LeaseUntil):
+				// held, even by this owner: two sweepers of one process
+				// (a worker and a schedule's fallback) must not both scan
 				return nil, &HeldError{Owner: st.Owner, Until: st.LeaseUntil}
-			case st.State == ShardRunning && st.Owner != s.Owner:
+			case st.State == ShardRunning:
 				outcome := "lease expired"
 				if st.LeaseUntil.Before(st.Started) || st.LeaseUntil.Equal(st.Started) {
 					outcome = "stopped"

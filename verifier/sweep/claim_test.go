@@ -117,43 +117,47 @@ func stateOf(t *testing.T, d Docs, sh Shard) ShardState {
 }
 
 // Every shard handed to two scanners at once (a job delivered twice, a
-// sweep started twice) is swept once: the second waits for the first and
-// skips it.
+// sweep started twice, two sweepers of one process) is swept once: the
+// second waits for the first and skips it.
 func TestShardSweptOnceByTwoScanners(t *testing.T) {
 	for name, st := range stores(t) {
-		t.Run(name, func(t *testing.T) {
-			eng := newRecordingEngine(30 * time.Millisecond)
-			shards := shardsOf(t, "twice-"+name, "198.18.72.0/27", 4, 0)
-			var wg sync.WaitGroup
-			var skipped atomic.Int32
-			for _, owner := range []string{"a/1", "b/2"} {
-				sw := &Sweeper{Guard: Guard{Inside: []netip.Prefix{netip.MustParsePrefix("198.18.72.0/24")}},
-					Engines: map[string]Engine{"nmap": eng}, Docs: st, Owner: owner, Lease: 3 * time.Second}
-				wg.Go(func() {
-					for _, sh := range shards {
-						r, err := sw.RunShard(context.Background(), sh)
-						if err != nil {
-							t.Errorf("%s %s: %v", owner, sh.ID(), err)
-						}
-						if r.Skipped {
-							skipped.Add(1)
-						}
-					}
-				})
-			}
-			wg.Wait()
+		for _, owners := range [][]string{{"a/1", "b/2"}, {"c/3", "c/3"}} {
+			t.Run(name+"/"+owners[1], func(t *testing.T) { sweptOnce(t, st, "twice-"+name+owners[1], owners) })
+		}
+	}
+}
+
+func sweptOnce(t *testing.T, st state.Store, sweep string, owners []string) {
+	eng := newRecordingEngine(30 * time.Millisecond)
+	shards := shardsOf(t, sweep, "198.18.72.0/27", 4, 0)
+	var wg sync.WaitGroup
+	var skipped atomic.Int32
+	for _, owner := range owners {
+		sw := &Sweeper{Guard: Guard{Inside: []netip.Prefix{netip.MustParsePrefix("198.18.72.0/24")}},
+			Engines: map[string]Engine{"nmap": eng}, Docs: st, Owner: owner, Lease: 3 * time.Second}
+		wg.Go(func() {
 			for _, sh := range shards {
-				if n := eng.count(sh.ID()); n != 1 {
-					t.Errorf("%s swept %d times", sh.ID(), n)
+				r, err := sw.RunShard(context.Background(), sh)
+				if err != nil {
+					t.Errorf("%s %s: %v", owner, sh.ID(), err)
 				}
-				if s := stateOf(t, st, sh); s.State != ShardDone || len(s.Runs) != 0 {
-					t.Errorf("%s: %+v", sh.ID(), s)
+				if r.Skipped {
+					skipped.Add(1)
 				}
-			}
-			if skipped.Load() != int32(len(shards)) {
-				t.Errorf("%d skipped, want %d", skipped.Load(), len(shards))
 			}
 		})
+	}
+	wg.Wait()
+	for _, sh := range shards {
+		if n := eng.count(sh.ID()); n != 1 {
+			t.Errorf("%s swept %d times", sh.ID(), n)
+		}
+		if s := stateOf(t, st, sh); s.State != ShardDone || len(s.Runs) != 0 {
+			t.Errorf("%s: %+v", sh.ID(), s)
+		}
+	}
+	if skipped.Load() != int32(len(shards)) {
+		t.Errorf("%d skipped, want %d", skipped.Load(), len(shards))
 	}
 }
 
