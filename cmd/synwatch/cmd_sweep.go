@@ -283,7 +283,7 @@ func runSweepDistributed(ctx context.Context, env *Env, o *sweepOptions, cfg con
 		bar.finish("")
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("stopped following sweep %s; the verifiers go on with its shards", shards[0].Sweep)
+		return fmt.Errorf("stopped following sweep %s; the verifiers go on with its shards (synwatch sweep status shows them)", shards[0].Sweep)
 	}
 	if perr := printSweepSummary(env, o.format, sum); perr != nil {
 		return perr
