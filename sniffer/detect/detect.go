@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"math"
+	mrand "math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,10 @@ type Config struct {
 
 	// NewID returns an observation id; default: 128 random bits in hex.
 	NewID func() string
+	// Seed keys the hashes of the flow and suppression tables; 0 (the
+	// default): random seeds. Tests fix it to compare two runs, whose
+	// output may otherwise differ where the tables evict by chance.
+	Seed uint64
 }
 
 // Reason says why a packet produced no observation.
@@ -130,12 +135,6 @@ type Detector struct {
 	reported [2]atomic.Uint64 // service, host_sprays
 }
 
-type svcKey struct {
-	ip    [16]byte
-	port  uint16
-	proto uint8
-}
-
 type sprayHost struct {
 	start     int64 // window start, unix ns
 	holdUntil int64
@@ -171,15 +170,21 @@ func New(cfg Config) *Detector {
 	if cfg.NewID == nil {
 		cfg.NewID = RandomID
 	}
+	seed := func(i uint64) uint64 {
+		if cfg.Seed == 0 {
+			return mrand.Uint64()
+		}
+		return mix(cfg.Seed, i) | 1
+	}
 	d := &Detector{
 		cfg:       cfg,
 		perim:     NewPerimeter(cfg.Inside, cfg.Exclude),
 		refreshNs: int64(cfg.Refresh),
 		sprayNs:   int64(cfg.SprayWindow),
 		holdNs:    int64(cfg.SprayHoldDown),
-		syns:      newFlowTable(cfg.SYNFlows, int64(cfg.SYNWindow)),
-		udpReqs:   newFlowTable(cfg.UDPFlows, int64(cfg.UDPWindow)),
-		suppress:  newSvcTable(cfg.SuppressEntries),
+		syns:      newFlowTable(cfg.SYNFlows, int64(cfg.SYNWindow), seed(1)),
+		udpReqs:   newFlowTable(cfg.UDPFlows, int64(cfg.UDPWindow), seed(2)),
+		suppress:  newSvcTable(cfg.SuppressEntries, seed(3)),
 		spray:     newLRU[[16]byte, sprayHost](cfg.SprayHosts),
 	}
 	for _, p := range cfg.UDPHighPorts {
@@ -204,65 +209,153 @@ func (d *Detector) udpWatched(port uint16) bool {
 	return port <= 1024 || d.udpHigh[port/64]&(1<<(port%64)) != 0
 }
 
-func (d *Detector) drop(r Reason) *event.Observation {
-	d.dropped[r].Add(1)
-	return nil
+// Prepared is a packet with the part of detection that reads no state done
+// (Prepare): the perimeter sides of its addresses and the suppression key's
+// hash. ProcessBatch takes them.
+type Prepared struct {
+	Packet
+	// Skip marks a frame that was read but not decoded: detection does not
+	// examine it, but its time still releases held observations (Due), as
+	// the per-packet path does for every frame read.
+	Skip     bool
+	src, dst Side
+	svc      uint64 // suppression-table hash of (Src, SrcPort, Proto); 0: not computed
+}
+
+// Prepare fills in p's perimeter sides and suppression hash. It reads
+// nothing that changes after New: safe from any goroutine, e.g. the one that
+// reads and decodes the capture while another runs ProcessBatch.
+func (d *Detector) Prepare(p *Prepared) {
+	const synack = FlagSYN | FlagACK
+	p.svc = 0
+	switch p.Proto {
+	case ProtoTCP, ProtoUDP:
+	default:
+		return
+	}
+	p.src, p.dst = d.perim.Side(p.Src), d.perim.Side(p.Dst)
+	if p.Proto == ProtoUDP || p.Flags&(synack|FlagRST) == synack {
+		p.svc = svcHash(p.Src, p.SrcPort, p.Proto, d.suppress.seed)
+	}
 }
 
 // Process looks at one packet and returns the observation it makes, or nil
 // (the reason is counted). A packet that is not reported allocates nothing.
 func (d *Detector) Process(p *Packet) *event.Observation {
+	pp := Prepared{Packet: *p}
+	d.Prepare(&pp)
 	d.packets.Add(1)
-	switch p.Proto {
-	case ProtoTCP:
-		return d.tcp(p)
-	case ProtoUDP:
-		return d.udp(p)
+	d.mu.Lock()
+	o, r := d.process(&pp, pp.Time.UnixNano())
+	d.mu.Unlock()
+	if r != reasonNone {
+		d.dropped[r].Add(1)
 	}
-	return d.drop(ReasonOtherProto)
+	return o
 }
 
-func (d *Detector) tcp(p *Packet) *event.Observation {
+// ProcessBatch runs detection over ps in order and appends what they make to
+// out: for each packet its observation, if any, then the held observations
+// due by its time. That is exactly what Process then Due, one packet at a
+// time, return; a batch takes the lock once, counts once, and first touches
+// the suppression table's sets of all its packets, so that their cache
+// misses overlap instead of coming one after another.
+func (d *Detector) ProcessBatch(ps []Prepared, out []*event.Observation) []*event.Observation {
+	var counts [numReasons + 1]uint64
+	var skipped uint64
+	for i := range ps {
+		if !ps[i].Skip {
+			d.Prepare(&ps[i])
+		}
+	}
+	d.mu.Lock()
+	if t := d.suppress; len(ps) > 1 {
+		var sink uint64
+		for i := range ps {
+			if h := ps[i].svc; h != 0 {
+				a, b := t.candidates(h)
+				sink += a[0].h + b[0].h
+			}
+		}
+		t.sink += sink
+	}
+	for i := range ps {
+		p := &ps[i]
+		now := p.Time.UnixNano()
+		if p.Skip {
+			skipped++
+		} else {
+			o, r := d.process(p, now)
+			counts[r]++
+			if o != nil {
+				out = append(out, o)
+			}
+		}
+		if d.nextDue.Load() <= now {
+			out = d.dueLocked(now, out)
+		}
+	}
+	d.mu.Unlock()
+	d.packets.Add(uint64(len(ps)) - skipped)
+	for r, n := range counts[:numReasons] {
+		if n > 0 {
+			d.dropped[r].Add(n)
+		}
+	}
+	return out
+}
+
+// reasonNone: the packet made an observation, or one is held for it.
+const reasonNone = numReasons
+
+// process is detection of one prepared packet at now; the reason is
+// reasonNone when nothing is to be counted as dropped. Called with d.mu held.
+func (d *Detector) process(p *Prepared, now int64) (*event.Observation, Reason) {
+	switch p.Proto {
+	case ProtoTCP:
+		return d.tcp(p, now)
+	case ProtoUDP:
+		return d.udp(p, now)
+	}
+	return nil, ReasonOtherProto
+}
+
+func (d *Detector) tcp(p *Prepared, now int64) (*event.Observation, Reason) {
 	const synack = FlagSYN | FlagACK
-	now := p.Time.UnixNano()
 	if p.Flags&(synack|FlagRST) == FlagSYN {
 		// a client's SYN: remember it if it goes from outside to inside
-		if d.perim.Side(p.Src) == Outside && d.perim.Side(p.Dst) == Inside {
+		if p.src == Outside && p.dst == Inside {
 			k := flowKey{client: p.Src.As16(), server: p.Dst.As16(), clientPort: p.SrcPort, serverPort: p.DstPort}
-			d.mu.Lock()
 			d.syns.put(&k, p.Seq, now)
-			d.mu.Unlock()
 		}
-		return d.drop(ReasonTCPSYN)
+		return nil, ReasonTCPSYN
 	}
 	if p.Flags&(synack|FlagRST) != synack || p.SrcPort == 0 {
-		return d.drop(ReasonTCPNotSYNACK)
+		return nil, ReasonTCPNotSYNACK
 	}
-	if r, ok := answers(d.perim.Side(p.Src), d.perim.Side(p.Dst)); !ok {
-		return d.drop(r)
+	if r, ok := answers(p.src, p.dst); !ok {
+		return nil, r
 	}
-	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	// Most SYN-ACKs are of services reported within the refresh interval:
 	// drop those before the handshake and spray lookups (cache misses both).
 	if d.reportedWithin(p, now) {
-		return d.drop(ReasonSuppressed)
+		return nil, ReasonSuppressed
 	}
+	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
 	hs := event.HandshakeSynNotSeen
 	if seq, ok := d.syns.get(&k, now); ok {
 		if p.Ack != seq+1 {
-			return d.drop(ReasonHandshakeMismatch)
+			return nil, ReasonHandshakeMismatch
 		}
 		hs = event.HandshakeVerified
 	}
-	if o, held := d.sprayGuard(p, now, hs); held {
-		return o
+	if o, r, held := d.sprayGuard(p, now, hs); held {
+		return o, r
 	}
 	if d.suppressed(p, now) {
-		return d.drop(ReasonSuppressed)
+		return nil, ReasonSuppressed
 	}
-	return d.observation(p, event.KindService, event.TCP, hs)
+	return d.observation(&p.Packet, event.KindService, event.TCP, hs), reasonNone
 }
 
 // answers checks the perimeter rule for an answer: source inside (not
@@ -283,38 +376,32 @@ func answers(src, dst Side) (Reason, bool) {
 	return 0, true
 }
 
-func (d *Detector) udp(p *Packet) *event.Observation {
+func (d *Detector) udp(p *Prepared, now int64) (*event.Observation, Reason) {
 	if !d.cfg.UDP {
-		return d.drop(ReasonUDPDisabled)
+		return nil, ReasonUDPDisabled
 	}
-	now := p.Time.UnixNano()
-	src, dst := d.perim.Side(p.Src), d.perim.Side(p.Dst)
-	if src == Outside && dst == Inside {
+	if p.src == Outside && p.dst == Inside {
 		if !d.udpWatched(p.DstPort) {
-			return d.drop(ReasonUDPPortIgnored)
+			return nil, ReasonUDPPortIgnored
 		}
 		k := flowKey{client: p.Src.As16(), server: p.Dst.As16(), clientPort: p.SrcPort, serverPort: p.DstPort}
-		d.mu.Lock()
 		d.udpReqs.put(&k, 0, now)
-		d.mu.Unlock()
-		return d.drop(ReasonUDPRequest)
+		return nil, ReasonUDPRequest
 	}
-	if r, ok := answers(src, dst); !ok { // the sides looked up once, above
-		return d.drop(r)
+	if r, ok := answers(p.src, p.dst); !ok {
+		return nil, r
 	}
 	if !d.udpWatched(p.SrcPort) {
-		return d.drop(ReasonUDPPortIgnored)
+		return nil, ReasonUDPPortIgnored
 	}
 	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if _, ok := d.udpReqs.get(&k, now); !ok {
-		return d.drop(ReasonUDPNoRequest)
+		return nil, ReasonUDPNoRequest
 	}
 	if d.suppressed(p, now) {
-		return d.drop(ReasonSuppressed)
+		return nil, ReasonSuppressed
 	}
-	return d.observation(p, event.KindService, event.UDP, event.HandshakeNone)
+	return d.observation(&p.Packet, event.KindService, event.UDP, event.HandshakeNone), reasonNone
 }
 
 // sprayGuard counts the host's distinct ports in the spray window. When it
@@ -324,7 +411,7 @@ func (d *Detector) udp(p *Packet) *event.Observation {
 // once; the observations of further new ports wait for the window to end
 // (Due releases them) so that a spraying host yields its host_sprays and
 // only a handful of per-port observations. Called with d.mu held.
-func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *event.Observation, held bool) {
+func (d *Detector) sprayGuard(p *Prepared, now int64, hs event.Handshake) (o *event.Observation, r Reason, held bool) {
 	key := p.Src.As16()
 	h, ok := d.spray.get(key)
 	if !ok {
@@ -336,7 +423,7 @@ func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *even
 		h.start, h.holdUntil, h.ports, h.pending = now, 0, h.ports[:0], h.pending[:0]
 	}
 	if now < h.holdUntil {
-		return d.drop(ReasonSprayHeld), true
+		return nil, ReasonSprayHeld, true
 	}
 	if now-h.start > d.sprayNs || h.start-now > d.sprayNs {
 		if len(h.pending) > 0 {
@@ -348,7 +435,7 @@ func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *even
 	}
 	for _, q := range h.ports {
 		if q == p.SrcPort {
-			return nil, false
+			return nil, reasonNone, false
 		}
 	}
 	if len(h.ports) < d.cfg.SprayPorts {
@@ -357,10 +444,10 @@ func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *even
 		}
 		h.ports = append(h.ports, p.SrcPort)
 		if len(h.ports) <= d.holdFrom {
-			return nil, false
+			return nil, reasonNone, false
 		}
 		if d.suppressed(p, now) {
-			return d.drop(ReasonSuppressed), true
+			return nil, ReasonSuppressed, true
 		}
 		if len(h.pending) == 0 {
 			d.pending = append(d.pending, key)
@@ -368,17 +455,17 @@ func (d *Detector) sprayGuard(p *Packet, now int64, hs event.Handshake) (o *even
 				d.nextDue.Store(due)
 			}
 		}
-		h.pending = append(h.pending, d.observation(p, event.KindService, event.TCP, hs))
-		return nil, true
+		h.pending = append(h.pending, d.observation(&p.Packet, event.KindService, event.TCP, hs))
+		return nil, reasonNone, true
 	}
 	n := len(h.ports) + 1
 	d.dropped[ReasonSprayHeld].Add(uint64(len(h.pending)))
 	d.reported[0].Add(^uint64(len(h.pending) - 1)) // never reported after all
 	clear(h.pending)
 	h.holdUntil, h.ports, h.pending = now+d.holdNs, h.ports[:0], h.pending[:0]
-	o = d.observation(p, event.KindHostSprays, event.TCP, event.HandshakeNone)
+	o = d.observation(&p.Packet, event.KindHostSprays, event.TCP, event.HandshakeNone)
 	o.Port, o.PeerPort, o.Ports = 0, 0, n
-	return o, true
+	return o, reasonNone, true
 }
 
 // Due returns, appended to out, the per-port observations whose spray
@@ -402,6 +489,11 @@ func (d *Detector) due(ns int64, out []*event.Observation) []*event.Observation 
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.dueLocked(ns, out)
+}
+
+// dueLocked is due with d.mu held.
+func (d *Detector) dueLocked(ns int64, out []*event.Observation) []*event.Observation {
 	out = append(out, d.ready...)
 	clear(d.ready)
 	d.ready = d.ready[:0]
@@ -426,18 +518,17 @@ func (d *Detector) due(ns int64, out []*event.Observation) []*event.Observation 
 	return out
 }
 
-// suppressed says whether the service was reported within the refresh
-// interval; if not, it records now. Called with d.mu held.
 // reportedWithin says whether p's service was reported within the refresh
-// interval, recording nothing (suppressed records).
-func (d *Detector) reportedWithin(p *Packet, now int64) bool {
-	at, ok := d.suppress.get(svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto})
+// interval, recording nothing (suppressed records). Called with d.mu held.
+func (d *Detector) reportedWithin(p *Prepared, now int64) bool {
+	at, ok := d.suppress.get(p.svc)
 	return ok && now-*at > -d.refreshNs && now-*at < d.refreshNs
 }
 
-func (d *Detector) suppressed(p *Packet, now int64) bool {
-	k := svcKey{ip: p.Src.As16(), port: p.SrcPort, proto: p.Proto}
-	if at, ok := d.suppress.get(k); ok {
+// suppressed says whether the service was reported within the refresh
+// interval; if not, it records now. Called with d.mu held.
+func (d *Detector) suppressed(p *Prepared, now int64) bool {
+	if at, ok := d.suppress.get(p.svc); ok {
 		// AF_PACKET workers hand packets over slightly out of order: a
 		// packet a little older than the recorded one is within the
 		// interval too
@@ -447,7 +538,7 @@ func (d *Detector) suppressed(p *Packet, now int64) bool {
 		*at = now
 		return false
 	}
-	*d.suppress.add(k) = now
+	*d.suppress.add(p.svc) = now
 	return false
 }
 

@@ -481,7 +481,7 @@ func rss(t *testing.T) int64 {
 }
 
 func TestFlowTableBounded(t *testing.T) {
-	ft := newFlowTable(64, int64(time.Second))
+	ft := newFlowTable(64, int64(time.Second), 1)
 	ft.seed = 42 // deterministic spread over the sets
 	if len(ft.slots) != 64 {
 		t.Fatalf("%d slots, want 64", len(ft.slots))

@@ -3,7 +3,7 @@ package detect
 import (
 	"encoding/binary"
 	"math/bits"
-	"math/rand/v2"
+	"net/netip"
 )
 
 // flowKey names one direction-normalised flow: client (outside) and server
@@ -46,12 +46,12 @@ type flowSlot struct {
 	val uint32
 }
 
-func newFlowTable(capacity int, ttlNs int64) *flowTable {
+func newFlowTable(capacity int, ttlNs int64, seed uint64) *flowTable {
 	sets := uint64(1)
 	for sets*flowWays < uint64(max(capacity, flowWays)) {
 		sets <<= 1
 	}
-	return &flowTable{slots: make([]flowSlot, sets*flowWays), sets: sets, seed: rand.Uint64(), ttl: ttlNs}
+	return &flowTable{slots: make([]flowSlot, sets*flowWays), sets: sets, seed: seed, ttl: ttlNs}
 }
 
 func (t *flowTable) set(k *flowKey) ([]flowSlot, uint64) {
@@ -113,6 +113,7 @@ type svcTable struct {
 	seed    uint64
 	n       int    // occupied slots
 	evicted uint64 // occupied slots given to another service
+	sink    uint64 // what ProcessBatch's early touches read, kept so they are not optimised away
 }
 
 const (
@@ -125,18 +126,30 @@ type svcSlot struct {
 	at int64  // unix ns of the last report
 }
 
-func newSvcTable(capacity int) *svcTable {
+func newSvcTable(capacity int, seed uint64) *svcTable {
 	maxSets := uint64(2)
 	for maxSets*svcWays < 2*uint64(max(capacity, 1)) {
 		maxSets <<= 1
 	}
 	sets := min(maxSets, svcInitSets)
-	return &svcTable{slots: make([]svcSlot, sets*svcWays), sets: sets, maxSets: maxSets, seed: rand.Uint64()}
+	return &svcTable{slots: make([]svcSlot, sets*svcWays), sets: sets, maxSets: maxSets, seed: seed}
 }
 
-func (k *svcKey) hash(seed uint64) uint64 {
-	h := mix(binary.LittleEndian.Uint64(k.ip[:8])^seed, binary.LittleEndian.Uint64(k.ip[8:]))
-	return mix(h, uint64(k.port)<<8|uint64(k.proto)) | 1 // never 0
+// svcHash is the suppression table's key: a keyed hash of a service's
+// address (an IPv4 address and its IPv4-mapped IPv6 form are one: both hash
+// as the 16 bytes of As16), port and protocol, never 0.
+func svcHash(ip netip.Addr, port uint16, proto uint8, seed uint64) uint64 {
+	var hi, lo uint64
+	if ip.Is4() || ip.Is4In6() {
+		// As16's bytes without the trip through memory: 0, then ::ffff:a.b.c.d
+		v4 := ip.Unmap().As4()
+		lo = 0xffff<<32 | uint64(binary.BigEndian.Uint32(v4[:]))
+	} else {
+		b := ip.As16()
+		hi, lo = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	}
+	h := mix(hi^seed, lo)
+	return mix(h, uint64(port)<<8|uint64(proto)) | 1
 }
 
 // candidates returns the two sets of hash h.
@@ -152,9 +165,9 @@ func (t *svcTable) candidates(h uint64) (a, b []svcSlot) {
 // Len is the number of services held.
 func (t *svcTable) Len() int { return t.n }
 
-// get returns where k's last report time is kept.
-func (t *svcTable) get(k svcKey) (*int64, bool) {
-	h := k.hash(t.seed)
+// get returns where the last report time of the service of hash h (svcKey.hash
+// with t.seed) is kept.
+func (t *svcTable) get(h uint64) (*int64, bool) {
 	a, b := t.candidates(h)
 	for i := range a {
 		if a[i].h == h {
@@ -169,13 +182,13 @@ func (t *svcTable) get(k svcKey) (*int64, bool) {
 	return nil, false
 }
 
-// add makes room for k, which is not in the table, and returns where its
-// report time goes.
-func (t *svcTable) add(k svcKey) *int64 {
+// add makes room for the service of hash h, which is not in the table, and
+// returns where its report time goes.
+func (t *svcTable) add(h uint64) *int64 {
 	if t.sets < t.maxSets && t.n*2 > len(t.slots) {
 		t.grow()
 	}
-	return t.place(k.hash(t.seed), 0)
+	return t.place(h, 0)
 }
 
 // place puts hash h into an empty slot of the emptier of its two sets, else
