@@ -198,11 +198,20 @@ func (s *fileSource) fill(n int) error {
 }
 
 func (s *fileSource) Read() (Packet, error) {
+	var p Packet
+	err := s.ReadTo(&p)
+	return p, err
+}
+
+// ReadTo is Read into *p: the file path of the sensor reads this way, as a
+// Packet returned by value costs copies through the stack.
+func (s *fileSource) ReadTo(p *Packet) error {
 	for {
-		p, err := s.next()
+		err := s.next(p)
 		if err != nil {
 			s.read.Store(s.n)
-			return p, err
+			*p = Packet{}
+			return err
 		}
 		if s.n++; s.n&255 == 0 {
 			s.read.Store(s.n)
@@ -219,7 +228,7 @@ func (s *fileSource) Read() (Packet, error) {
 		if s.ng == nil { // classic pcap: the time of the frames that pass only
 			p.Timestamp = s.stamp()
 		}
-		return p, nil
+		return nil
 	}
 }
 
@@ -232,44 +241,48 @@ func (s *fileSource) stamp() time.Time {
 	return time.Unix(int64(s.sec), ns)
 }
 
-func (s *fileSource) next() (Packet, error) {
+// next reads the next record into p (its Data, Length and VLAN; Timestamp
+// too for pcapng).
+func (s *fileSource) next(p *Packet) error {
 	if s.ng != nil {
 		data, ci, err := s.ng.ZeroCopyReadPacketData()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return Packet{}, io.EOF
+				return io.EOF
 			}
 			if errors.Is(err, io.ErrUnexpectedEOF) {
-				return Packet{}, fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
+				return fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
 			}
-			return Packet{}, fmt.Errorf("read %s: pcapng: %w", s.name, err)
+			return fmt.Errorf("read %s: pcapng: %w", s.name, err)
 		}
-		return Packet{Data: data, Timestamp: ci.Timestamp, Length: ci.Length, VLAN: -1}, nil
+		p.Data, p.Timestamp, p.Length, p.VLAN = data, ci.Timestamp, ci.Length, -1
+		return nil
 	}
 	if err := s.fill(16); err != nil {
 		if err == io.EOF {
-			return Packet{}, io.EOF
+			return io.EOF
 		}
 		if err == io.ErrUnexpectedEOF {
-			return Packet{}, fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
+			return fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
 		}
-		return Packet{}, fmt.Errorf("read %s: %w", s.name, err)
+		return fmt.Errorf("read %s: %w", s.name, err)
 	}
 	h := s.buf[s.off : s.off+16]
 	s.sec, s.frac = s.u32(h[0:]), s.u32(h[4:])
 	caplen, wirelen := int(s.u32(h[8:])), int(s.u32(h[12:]))
 	if caplen > s.maxRec {
-		return Packet{}, fmt.Errorf("read %s: corrupt record at packet %d: captured length %d", s.name, s.n+1, caplen)
+		return fmt.Errorf("read %s: corrupt record at packet %d: captured length %d", s.name, s.n+1, caplen)
 	}
 	if err := s.fill(16 + caplen); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
-			return Packet{}, fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
+			return fmt.Errorf("read %s: %w", s.name, ErrTruncatedFile)
 		}
-		return Packet{}, fmt.Errorf("read %s: %w", s.name, err)
+		return fmt.Errorf("read %s: %w", s.name, err)
 	}
-	data := s.buf[s.off+16 : s.off+16+caplen : s.off+16+caplen]
+	p.Data = s.buf[s.off+16 : s.off+16+caplen : s.off+16+caplen]
+	p.Length, p.VLAN = wirelen, -1 // ReadTo adds the time: most records are filtered out
 	s.off += 16 + caplen
-	return Packet{Data: data, Length: wirelen, VLAN: -1}, nil // Read adds the time: most records are filtered out
+	return nil
 }
 
 func (s *fileSource) LinkType() layers.LinkType { return s.link }

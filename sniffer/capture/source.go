@@ -66,6 +66,10 @@ type Options struct {
 	// ReadTimeout bounds how long Read waits on a live source; default 100ms.
 	ReadTimeout time.Duration
 	Filter      Filter
+	// NoReadAhead keeps a file from being read ahead in a goroutine of its
+	// own (ReadAhead) when more than one core is available: for a caller
+	// that reads it ahead itself.
+	NoReadAhead bool
 }
 
 func (o *Options) readTimeout() time.Duration {
@@ -86,7 +90,7 @@ func Open(o Options) ([]Source, error) {
 		if err != nil {
 			return nil, err
 		}
-		if runtime.GOMAXPROCS(0) > 1 {
+		if runtime.GOMAXPROCS(0) > 1 && !o.NoReadAhead {
 			s = ReadAhead(s)
 		}
 		return []Source{s}, nil
