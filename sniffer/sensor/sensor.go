@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,7 +51,16 @@ type Sensor struct {
 	ended    bool              // Run has returned: the capture is closed for good
 	start    time.Time         // Run began
 	endBytes int64             // size of the file read, once it ended
+
+	// perPacket reads a file through the per-packet path of live captures
+	// (capture.ReadAhead, then decode and detection a frame at a time)
+	// instead of in batches (workFile): tests compare the two.
+	perPacket bool
 }
+
+// detectSeed, when not 0, fixes the detector's hash seeds (tests comparing
+// two runs).
+var detectSeed uint64
 
 // New checks the configuration (perimeter, BPF expression) and builds the
 // detector; nothing is opened yet. reg may be nil.
@@ -101,6 +111,7 @@ func New(cfg config.Config, pub detect.Publisher, log *slog.Logger, reg promethe
 		SprayHosts:      sc.Spray.MaxHosts,
 		Refresh:         sc.Refresh,
 		SuppressEntries: sc.SuppressN,
+		Seed:            detectSeed,
 	})
 	s := &Sensor{
 		cfg: sc, pub: pub, log: log, det: det, filter: f, name: name,
@@ -165,6 +176,8 @@ func (s *Sensor) Open() error {
 		BufferMiB: s.cfg.BufferMiB,
 		Fanout:    s.cfg.Fanout,
 		Filter:    s.filter,
+		// a file is read ahead, decoded and prepared by workFile itself
+		NoReadAhead: s.cfg.Pcap != "" && !s.perPacket,
 	})
 	if err != nil {
 		return err
@@ -340,6 +353,7 @@ type worker struct {
 	frames atomic.Uint64 // read by the stats line
 	failed atomic.Uint64
 	due    []*event.Observation
+	pkt    capture.Packet // the frame being read (workFile)
 }
 
 func (s *Sensor) work(ctx context.Context, src capture.Source) error {
@@ -353,6 +367,9 @@ func (s *Sensor) work(ctx context.Context, src capture.Source) error {
 	s.workers = append(s.workers, w)
 	s.mu.Unlock()
 	defer s.merge(w)
+	if s.cfg.Pcap != "" && !s.perPacket {
+		return s.workFile(ctx, w)
+	}
 	done := ctx.Done()
 	for n := uint64(0); ; n++ {
 		if n&255 == 0 {
@@ -413,6 +430,16 @@ func (s *Sensor) publish(ctx context.Context, due []*event.Observation) error {
 
 // handle decodes one frame and runs detection on it.
 func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
+	var p detect.Packet
+	if !s.decode(w, pkt, &p) {
+		return nil
+	}
+	return s.det.Process(&p)
+}
+
+// decode decodes one frame into p for detection; false (the reason
+// counted) when there is nothing in it to examine.
+func (s *Sensor) decode(w *worker, pkt *capture.Packet, p *detect.Packet) bool {
 	// the decoder puts a tag the kernel stripped first and tells a frame cut
 	// by the snaplen from a truncated one
 	meta := decode.Meta{WireLen: pkt.Length, VLAN: uint16(max(pkt.VLAN, 0)), HasVLAN: pkt.VLAN >= 0}
@@ -425,7 +452,7 @@ func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
 				w.uctrs[k] = c
 			}
 			c.Inc()
-			return nil
+			return false
 		}
 		r := reason(err)
 		w.errs[r]++
@@ -436,17 +463,148 @@ func (s *Sensor) handle(w *worker, pkt *capture.Packet) *event.Observation {
 			w.ctrs[r] = c
 		}
 		c.Inc()
-		return nil
+		return false
 	}
+	// field by field: a composite literal is built on the stack and copied
 	dp := &w.dp
-	p := detect.Packet{
-		Time: pkt.Timestamp, Proto: dp.Proto,
-		Src: dp.Src, Dst: dp.Dst, SrcPort: dp.SrcPort, DstPort: dp.DstPort,
-		Flags: dp.Flags, Seq: dp.Seq, Ack: dp.Ack,
-		VLANs: dp.VLANs, NVLAN: dp.NVLAN,
-		Tunnel: dp.Tunnel, TunnelID: dp.TunnelID,
+	p.Time, p.Proto = pkt.Timestamp, dp.Proto
+	p.Src, p.Dst, p.SrcPort, p.DstPort = dp.Src, dp.Dst, dp.SrcPort, dp.DstPort
+	p.Flags, p.Seq, p.Ack = dp.Flags, dp.Seq, dp.Ack
+	p.VLANs, p.NVLAN = dp.VLANs, dp.NVLAN
+	p.Tunnel, p.TunnelID = dp.Tunnel, dp.TunnelID
+	return true
+}
+
+// fileBatch is a run of a capture file's frames, decoded and prepared for
+// detection (detect.Prepared), in the file's order; err is what ended the
+// file after them (io.EOF at its end).
+type fileBatch struct {
+	pkts []detect.Prepared
+	err  error
+}
+
+const (
+	fileBatchFrames  = 1024 // frames a batch
+	fileBatchesAhead = 4    // batches in flight between the reader and detection
+)
+
+// fillBatch reads, filters, decodes and prepares up to fileBatchFrames
+// frames into b. A frame that does not decode stays in the batch, marked
+// Skip: its time still releases held observations, as on the per-packet
+// path.
+func (s *Sensor) fillBatch(w *worker, b *fileBatch) {
+	// zeroed in one sweep first: the batch's memory was last touched by the
+	// other core, and one sweep takes its cache lines back faster than
+	// packet by packet
+	b.pkts, b.err = b.pkts[:fileBatchFrames], nil
+	clear(b.pkts)
+	rt, _ := w.src.(interface{ ReadTo(*capture.Packet) error })
+	pkt := &w.pkt
+	n := 0
+	for ; n < len(b.pkts); n++ {
+		var err error
+		if rt != nil {
+			err = rt.ReadTo(pkt)
+		} else {
+			*pkt, err = w.src.Read()
+		}
+		if err != nil {
+			b.err = err
+			break
+		}
+		p := &b.pkts[n]
+		if !s.decode(w, pkt, &p.Packet) {
+			p.Time, p.Skip = pkt.Timestamp, true
+		}
 	}
-	return s.det.Process(&p)
+	b.pkts = b.pkts[:n]
+	w.frames.Add(uint64(n))
+}
+
+// workFile reads a capture file in batches: with more than one core, the
+// reading goroutine (started here) also filters, decodes and prepares each
+// frame (everything that reads no detection state), so that only compact,
+// decoded packets cross between cores and this goroutine runs detection
+// alone (detect.ProcessBatch). The observations, their order included, are
+// those of the per-packet path (work): ProcessBatch returns each packet's
+// observation then what is due by its time, as Process then Due do.
+func (s *Sensor) workFile(ctx context.Context, w *worker) error {
+	// run runs detection over b and publishes; false: stop (err says why)
+	run := func(b *fileBatch) (bool, error) {
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		w.due = s.det.ProcessBatch(b.pkts, w.due[:0])
+		if err := s.publish(ctx, w.due); err != nil {
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+		clear(w.due)
+		switch err := b.err; {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, io.EOF):
+			return false, nil
+		case errors.Is(err, capture.ErrTruncatedFile):
+			s.log.Warn("capture file truncated: stopping at its last whole packet", "file", w.src.Name(), "err", err)
+			return false, nil
+		default:
+			return false, err
+		}
+	}
+	if runtime.GOMAXPROCS(0) < 2 {
+		b := &fileBatch{pkts: make([]detect.Prepared, 0, fileBatchFrames)}
+		for {
+			s.fillBatch(w, b)
+			if more, err := run(b); !more {
+				return err
+			}
+		}
+	}
+	full := make(chan *fileBatch, fileBatchesAhead)
+	free := make(chan *fileBatch, fileBatchesAhead)
+	for range fileBatchesAhead {
+		free <- &fileBatch{pkts: make([]detect.Prepared, 0, fileBatchFrames)}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { // the reader: w.src, w.dec and the decode counters are its own until done
+		defer close(done)
+		for {
+			var b *fileBatch
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			s.fillBatch(w, b)
+			select {
+			case full <- b:
+			case <-stop:
+				return
+			}
+			if b.err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for {
+		var b *fileBatch
+		select {
+		case b = <-full:
+		case <-ctx.Done():
+			return nil
+		}
+		if more, err := run(b); !more {
+			return err
+		}
+		free <- b
+	}
 }
 
 func (s *Sensor) merge(w *worker) {
