@@ -209,10 +209,10 @@ func (d *Detector) udpWatched(port uint16) bool {
 	return port <= 1024 || d.udpHigh[port/64]&(1<<(port%64)) != 0
 }
 
-// Prepared is a packet with the part of detection that reads no state done
-// (Prepare): the perimeter sides of its addresses and the suppression key's
-// hash. ProcessBatch takes them.
-type Prepared struct {
+// Batched is one packet of a batch for ProcessBatch, with room for what
+// detection works out first for the whole batch (the perimeter sides of its
+// addresses, the suppression key's hash).
+type Batched struct {
 	Packet
 	// Skip marks a frame that was read but not decoded: detection does not
 	// examine it, but its time still releases held observations (Due), as
@@ -222,10 +222,9 @@ type Prepared struct {
 	svc      uint64 // suppression-table hash of (Src, SrcPort, Proto); 0: not computed
 }
 
-// Prepare fills in p's perimeter sides and suppression hash. It reads
-// nothing that changes after New: safe from any goroutine, e.g. the one that
-// reads and decodes the capture while another runs ProcessBatch.
-func (d *Detector) Prepare(p *Prepared) {
+// prepare fills in p's perimeter sides and suppression hash. It reads
+// nothing that changes after New.
+func (d *Detector) prepare(p *Batched) {
 	const synack = FlagSYN | FlagACK
 	p.svc = 0
 	switch p.Proto {
@@ -242,8 +241,8 @@ func (d *Detector) Prepare(p *Prepared) {
 // Process looks at one packet and returns the observation it makes, or nil
 // (the reason is counted). A packet that is not reported allocates nothing.
 func (d *Detector) Process(p *Packet) *event.Observation {
-	pp := Prepared{Packet: *p}
-	d.Prepare(&pp)
+	pp := Batched{Packet: *p}
+	d.prepare(&pp)
 	d.packets.Add(1)
 	d.mu.Lock()
 	o, r := d.process(&pp, pp.Time.UnixNano())
@@ -260,12 +259,12 @@ func (d *Detector) Process(p *Packet) *event.Observation {
 // time, return; a batch takes the lock once, counts once, and first touches
 // the suppression table's sets of all its packets, so that their cache
 // misses overlap instead of coming one after another.
-func (d *Detector) ProcessBatch(ps []Prepared, out []*event.Observation) []*event.Observation {
+func (d *Detector) ProcessBatch(ps []Batched, out []*event.Observation) []*event.Observation {
 	var counts [numReasons + 1]uint64
 	var skipped uint64
 	for i := range ps {
 		if !ps[i].Skip {
-			d.Prepare(&ps[i])
+			d.prepare(&ps[i])
 		}
 	}
 	d.mu.Lock()
@@ -308,9 +307,9 @@ func (d *Detector) ProcessBatch(ps []Prepared, out []*event.Observation) []*even
 // reasonNone: the packet made an observation, or one is held for it.
 const reasonNone = numReasons
 
-// process is detection of one prepared packet at now; the reason is
+// process is detection of one prepared packet (see prepare) at now; the reason is
 // reasonNone when nothing is to be counted as dropped. Called with d.mu held.
-func (d *Detector) process(p *Prepared, now int64) (*event.Observation, Reason) {
+func (d *Detector) process(p *Batched, now int64) (*event.Observation, Reason) {
 	switch p.Proto {
 	case ProtoTCP:
 		return d.tcp(p, now)
@@ -320,7 +319,7 @@ func (d *Detector) process(p *Prepared, now int64) (*event.Observation, Reason) 
 	return nil, ReasonOtherProto
 }
 
-func (d *Detector) tcp(p *Prepared, now int64) (*event.Observation, Reason) {
+func (d *Detector) tcp(p *Batched, now int64) (*event.Observation, Reason) {
 	const synack = FlagSYN | FlagACK
 	if p.Flags&(synack|FlagRST) == FlagSYN {
 		// a client's SYN: remember it if it goes from outside to inside
@@ -376,7 +375,7 @@ func answers(src, dst Side) (Reason, bool) {
 	return 0, true
 }
 
-func (d *Detector) udp(p *Prepared, now int64) (*event.Observation, Reason) {
+func (d *Detector) udp(p *Batched, now int64) (*event.Observation, Reason) {
 	if !d.cfg.UDP {
 		return nil, ReasonUDPDisabled
 	}
@@ -411,7 +410,7 @@ func (d *Detector) udp(p *Prepared, now int64) (*event.Observation, Reason) {
 // once; the observations of further new ports wait for the window to end
 // (Due releases them) so that a spraying host yields its host_sprays and
 // only a handful of per-port observations. Called with d.mu held.
-func (d *Detector) sprayGuard(p *Prepared, now int64, hs event.Handshake) (o *event.Observation, r Reason, held bool) {
+func (d *Detector) sprayGuard(p *Batched, now int64, hs event.Handshake) (o *event.Observation, r Reason, held bool) {
 	key := p.Src.As16()
 	h, ok := d.spray.get(key)
 	if !ok {
@@ -520,14 +519,14 @@ func (d *Detector) dueLocked(ns int64, out []*event.Observation) []*event.Observ
 
 // reportedWithin says whether p's service was reported within the refresh
 // interval, recording nothing (suppressed records). Called with d.mu held.
-func (d *Detector) reportedWithin(p *Prepared, now int64) bool {
+func (d *Detector) reportedWithin(p *Batched, now int64) bool {
 	at, ok := d.suppress.get(p.svc)
 	return ok && now-*at > -d.refreshNs && now-*at < d.refreshNs
 }
 
 // suppressed says whether the service was reported within the refresh
 // interval; if not, it records now. Called with d.mu held.
-func (d *Detector) suppressed(p *Prepared, now int64) bool {
+func (d *Detector) suppressed(p *Batched, now int64) bool {
 	if at, ok := d.suppress.get(p.svc); ok {
 		// AF_PACKET workers hand packets over slightly out of order: a
 		// packet a little older than the recorded one is within the

@@ -176,7 +176,7 @@ func (s *Sensor) Open() error {
 		BufferMiB: s.cfg.BufferMiB,
 		Fanout:    s.cfg.Fanout,
 		Filter:    s.filter,
-		// a file is read ahead, decoded and prepared by workFile itself
+		// a file is read ahead and decoded by workFile itself
 		NoReadAhead: s.cfg.Pcap != "" && !s.perPacket,
 	})
 	if err != nil {
@@ -475,11 +475,11 @@ func (s *Sensor) decode(w *worker, pkt *capture.Packet, p *detect.Packet) bool {
 	return true
 }
 
-// fileBatch is a run of a capture file's frames, decoded and prepared for
-// detection (detect.Prepared), in the file's order; err is what ended the
+// fileBatch is a run of a capture file's frames, decoded for detection
+// (detect.Batched), in the file's order; err is what ended the
 // file after them (io.EOF at its end).
 type fileBatch struct {
-	pkts []detect.Prepared
+	pkts []detect.Batched
 	err  error
 }
 
@@ -488,8 +488,7 @@ const (
 	fileBatchesAhead = 4    // batches in flight between the reader and detection
 )
 
-// fillBatch reads, filters, decodes and prepares up to fileBatchFrames
-// frames into b. A frame that does not decode stays in the batch, marked
+// fillBatch reads, filters and decodes up to fileBatchFrames frames into b. A frame that does not decode stays in the batch, marked
 // Skip: its time still releases held observations, as on the per-packet
 // path.
 func (s *Sensor) fillBatch(w *worker, b *fileBatch) {
@@ -522,10 +521,10 @@ func (s *Sensor) fillBatch(w *worker, b *fileBatch) {
 }
 
 // workFile reads a capture file in batches: with more than one core, the
-// reading goroutine (started here) also filters, decodes and prepares each
-// frame (everything that reads no detection state), so that only compact,
-// decoded packets cross between cores and this goroutine runs detection
-// alone (detect.ProcessBatch). The observations, their order included, are
+// reading goroutine (started here) also filters and decodes each frame, so
+// that decoded packets, not frames, cross between cores and this goroutine
+// runs detection alone (detect.ProcessBatch, which also does the perimeter
+// lookups: that balances the two goroutines' work best). The observations, their order included, are
 // those of the per-packet path (work): ProcessBatch returns each packet's
 // observation then what is due by its time, as Process then Due do.
 func (s *Sensor) workFile(ctx context.Context, w *worker) error {
@@ -555,7 +554,7 @@ func (s *Sensor) workFile(ctx context.Context, w *worker) error {
 		}
 	}
 	if runtime.GOMAXPROCS(0) < 2 {
-		b := &fileBatch{pkts: make([]detect.Prepared, 0, fileBatchFrames)}
+		b := &fileBatch{pkts: make([]detect.Batched, 0, fileBatchFrames)}
 		for {
 			s.fillBatch(w, b)
 			if more, err := run(b); !more {
@@ -566,7 +565,7 @@ func (s *Sensor) workFile(ctx context.Context, w *worker) error {
 	full := make(chan *fileBatch, fileBatchesAhead)
 	free := make(chan *fileBatch, fileBatchesAhead)
 	for range fileBatchesAhead {
-		free <- &fileBatch{pkts: make([]detect.Prepared, 0, fileBatchFrames)}
+		free <- &fileBatch{pkts: make([]detect.Batched, 0, fileBatchFrames)}
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() { // the reader: w.src, w.dec and the decode counters are its own until done
