@@ -217,35 +217,40 @@ type Batched struct {
 	// Skip marks a frame that was read but not decoded: detection does not
 	// examine it, but its time still releases held observations (Due), as
 	// the per-packet path does for every frame read.
-	Skip     bool
-	src, dst Side
-	svc      uint64 // suppression-table hash of (Src, SrcPort, Proto); 0: not computed
+	Skip bool
+	prep
 }
 
-// prepare fills in p's perimeter sides and suppression hash. It reads
-// nothing that changes after New.
-func (d *Detector) prepare(p *Batched) {
+// prep is what detection works out for a packet before it takes the lock.
+type prep struct {
+	src, dst Side
+	svc      uint64 // suppression-table hash of (Src, SrcPort, Proto); 0: not needed
+}
+
+// prepare works out p's perimeter sides and, for an answer from inside,
+// its suppression hash. It reads nothing that changes after New.
+func (d *Detector) prepare(p *Packet, x *prep) {
 	const synack = FlagSYN | FlagACK
-	p.svc = 0
+	x.svc = 0
 	switch p.Proto {
 	case ProtoTCP, ProtoUDP:
 	default:
 		return
 	}
-	p.src, p.dst = d.perim.Side(p.Src), d.perim.Side(p.Dst)
-	if p.Proto == ProtoUDP || p.Flags&(synack|FlagRST) == synack {
-		p.svc = svcHash(p.Src, p.SrcPort, p.Proto, d.suppress.seed)
+	x.src, x.dst = d.perim.Side(p.Src), d.perim.Side(p.Dst)
+	if x.src == Inside && (p.Proto == ProtoUDP || p.Flags&(synack|FlagRST) == synack) {
+		x.svc = svcHash(p.Src, p.SrcPort, p.Proto, d.suppress.seed)
 	}
 }
 
 // Process looks at one packet and returns the observation it makes, or nil
 // (the reason is counted). A packet that is not reported allocates nothing.
 func (d *Detector) Process(p *Packet) *event.Observation {
-	pp := Batched{Packet: *p}
-	d.prepare(&pp)
+	var x prep
+	d.prepare(p, &x)
 	d.packets.Add(1)
 	d.mu.Lock()
-	o, r := d.process(&pp, pp.Time.UnixNano())
+	o, r := d.process(p, &x, p.Time.UnixNano())
 	d.mu.Unlock()
 	if r != reasonNone {
 		d.dropped[r].Add(1)
@@ -264,7 +269,7 @@ func (d *Detector) ProcessBatch(ps []Batched, out []*event.Observation) []*event
 	var skipped uint64
 	for i := range ps {
 		if !ps[i].Skip {
-			d.prepare(&ps[i])
+			d.prepare(&ps[i].Packet, &ps[i].prep)
 		}
 	}
 	d.mu.Lock()
@@ -284,7 +289,7 @@ func (d *Detector) ProcessBatch(ps []Batched, out []*event.Observation) []*event
 		if p.Skip {
 			skipped++
 		} else {
-			o, r := d.process(p, now)
+			o, r := d.process(&p.Packet, &p.prep, now)
 			counts[r]++
 			if o != nil {
 				out = append(out, o)
@@ -309,21 +314,21 @@ const reasonNone = numReasons
 
 // process is detection of one prepared packet (see prepare) at now; the reason is
 // reasonNone when nothing is to be counted as dropped. Called with d.mu held.
-func (d *Detector) process(p *Batched, now int64) (*event.Observation, Reason) {
+func (d *Detector) process(p *Packet, x *prep, now int64) (*event.Observation, Reason) {
 	switch p.Proto {
 	case ProtoTCP:
-		return d.tcp(p, now)
+		return d.tcp(p, x, now)
 	case ProtoUDP:
-		return d.udp(p, now)
+		return d.udp(p, x, now)
 	}
 	return nil, ReasonOtherProto
 }
 
-func (d *Detector) tcp(p *Batched, now int64) (*event.Observation, Reason) {
+func (d *Detector) tcp(p *Packet, x *prep, now int64) (*event.Observation, Reason) {
 	const synack = FlagSYN | FlagACK
 	if p.Flags&(synack|FlagRST) == FlagSYN {
 		// a client's SYN: remember it if it goes from outside to inside
-		if p.src == Outside && p.dst == Inside {
+		if x.src == Outside && x.dst == Inside {
 			k := flowKey{client: p.Src.As16(), server: p.Dst.As16(), clientPort: p.SrcPort, serverPort: p.DstPort}
 			d.syns.put(&k, p.Seq, now)
 		}
@@ -332,12 +337,12 @@ func (d *Detector) tcp(p *Batched, now int64) (*event.Observation, Reason) {
 	if p.Flags&(synack|FlagRST) != synack || p.SrcPort == 0 {
 		return nil, ReasonTCPNotSYNACK
 	}
-	if r, ok := answers(p.src, p.dst); !ok {
+	if r, ok := answers(x.src, x.dst); !ok {
 		return nil, r
 	}
 	// Most SYN-ACKs are of services reported within the refresh interval:
 	// drop those before the handshake and spray lookups (cache misses both).
-	if d.reportedWithin(p, now) {
+	if d.reportedWithin(x, now) {
 		return nil, ReasonSuppressed
 	}
 	k := flowKey{client: p.Dst.As16(), server: p.Src.As16(), clientPort: p.DstPort, serverPort: p.SrcPort}
@@ -348,13 +353,13 @@ func (d *Detector) tcp(p *Batched, now int64) (*event.Observation, Reason) {
 		}
 		hs = event.HandshakeVerified
 	}
-	if o, r, held := d.sprayGuard(p, now, hs); held {
+	if o, r, held := d.sprayGuard(p, x, now, hs); held {
 		return o, r
 	}
-	if d.suppressed(p, now) {
+	if d.suppressed(x, now) {
 		return nil, ReasonSuppressed
 	}
-	return d.observation(&p.Packet, event.KindService, event.TCP, hs), reasonNone
+	return d.observation(p, event.KindService, event.TCP, hs), reasonNone
 }
 
 // answers checks the perimeter rule for an answer: source inside (not
@@ -375,11 +380,11 @@ func answers(src, dst Side) (Reason, bool) {
 	return 0, true
 }
 
-func (d *Detector) udp(p *Batched, now int64) (*event.Observation, Reason) {
+func (d *Detector) udp(p *Packet, x *prep, now int64) (*event.Observation, Reason) {
 	if !d.cfg.UDP {
 		return nil, ReasonUDPDisabled
 	}
-	if p.src == Outside && p.dst == Inside {
+	if x.src == Outside && x.dst == Inside {
 		if !d.udpWatched(p.DstPort) {
 			return nil, ReasonUDPPortIgnored
 		}
@@ -387,7 +392,7 @@ func (d *Detector) udp(p *Batched, now int64) (*event.Observation, Reason) {
 		d.udpReqs.put(&k, 0, now)
 		return nil, ReasonUDPRequest
 	}
-	if r, ok := answers(p.src, p.dst); !ok {
+	if r, ok := answers(x.src, x.dst); !ok {
 		return nil, r
 	}
 	if !d.udpWatched(p.SrcPort) {
@@ -397,10 +402,10 @@ func (d *Detector) udp(p *Batched, now int64) (*event.Observation, Reason) {
 	if _, ok := d.udpReqs.get(&k, now); !ok {
 		return nil, ReasonUDPNoRequest
 	}
-	if d.suppressed(p, now) {
+	if d.suppressed(x, now) {
 		return nil, ReasonSuppressed
 	}
-	return d.observation(&p.Packet, event.KindService, event.UDP, event.HandshakeNone), reasonNone
+	return d.observation(p, event.KindService, event.UDP, event.HandshakeNone), reasonNone
 }
 
 // sprayGuard counts the host's distinct ports in the spray window. When it
@@ -410,7 +415,7 @@ func (d *Detector) udp(p *Batched, now int64) (*event.Observation, Reason) {
 // once; the observations of further new ports wait for the window to end
 // (Due releases them) so that a spraying host yields its host_sprays and
 // only a handful of per-port observations. Called with d.mu held.
-func (d *Detector) sprayGuard(p *Batched, now int64, hs event.Handshake) (o *event.Observation, r Reason, held bool) {
+func (d *Detector) sprayGuard(p *Packet, x *prep, now int64, hs event.Handshake) (o *event.Observation, r Reason, held bool) {
 	key := p.Src.As16()
 	h, ok := d.spray.get(key)
 	if !ok {
@@ -445,7 +450,7 @@ func (d *Detector) sprayGuard(p *Batched, now int64, hs event.Handshake) (o *eve
 		if len(h.ports) <= d.holdFrom {
 			return nil, reasonNone, false
 		}
-		if d.suppressed(p, now) {
+		if d.suppressed(x, now) {
 			return nil, ReasonSuppressed, true
 		}
 		if len(h.pending) == 0 {
@@ -454,7 +459,7 @@ func (d *Detector) sprayGuard(p *Batched, now int64, hs event.Handshake) (o *eve
 				d.nextDue.Store(due)
 			}
 		}
-		h.pending = append(h.pending, d.observation(&p.Packet, event.KindService, event.TCP, hs))
+		h.pending = append(h.pending, d.observation(p, event.KindService, event.TCP, hs))
 		return nil, reasonNone, true
 	}
 	n := len(h.ports) + 1
@@ -462,7 +467,7 @@ func (d *Detector) sprayGuard(p *Batched, now int64, hs event.Handshake) (o *eve
 	d.reported[0].Add(^uint64(len(h.pending) - 1)) // never reported after all
 	clear(h.pending)
 	h.holdUntil, h.ports, h.pending = now+d.holdNs, h.ports[:0], h.pending[:0]
-	o = d.observation(&p.Packet, event.KindHostSprays, event.TCP, event.HandshakeNone)
+	o = d.observation(p, event.KindHostSprays, event.TCP, event.HandshakeNone)
 	o.Port, o.PeerPort, o.Ports = 0, 0, n
 	return o, reasonNone, true
 }
@@ -519,15 +524,15 @@ func (d *Detector) dueLocked(ns int64, out []*event.Observation) []*event.Observ
 
 // reportedWithin says whether p's service was reported within the refresh
 // interval, recording nothing (suppressed records). Called with d.mu held.
-func (d *Detector) reportedWithin(p *Batched, now int64) bool {
-	at, ok := d.suppress.get(p.svc)
+func (d *Detector) reportedWithin(x *prep, now int64) bool {
+	at, ok := d.suppress.get(x.svc)
 	return ok && now-*at > -d.refreshNs && now-*at < d.refreshNs
 }
 
 // suppressed says whether the service was reported within the refresh
 // interval; if not, it records now. Called with d.mu held.
-func (d *Detector) suppressed(p *Batched, now int64) bool {
-	if at, ok := d.suppress.get(p.svc); ok {
+func (d *Detector) suppressed(x *prep, now int64) bool {
+	if at, ok := d.suppress.get(x.svc); ok {
 		// AF_PACKET workers hand packets over slightly out of order: a
 		// packet a little older than the recorded one is within the
 		// interval too
@@ -537,7 +542,7 @@ func (d *Detector) suppressed(p *Batched, now int64) bool {
 		*at = now
 		return false
 	}
-	*d.suppress.add(p.svc) = now
+	*d.suppress.add(x.svc) = now
 	return false
 }
 
