@@ -154,12 +154,18 @@ func svcHash(ip netip.Addr, port uint16, proto uint8, seed uint64) uint64 {
 
 // candidates returns the two sets of hash h.
 func (t *svcTable) candidates(h uint64) (a, b []svcSlot) {
-	i := (h >> 40 & (t.sets - 1)) * svcWays
-	j := (h >> 8 & (t.sets - 1)) * svcWays
+	i, j := t.sets2(h)
+	return t.slots[i : i+svcWays : i+svcWays], t.slots[j : j+svcWays : j+svcWays]
+}
+
+// sets2 returns the index of the first slot of each of hash h's two sets.
+func (t *svcTable) sets2(h uint64) (i, j uint64) {
+	i = (h >> 40 & (t.sets - 1)) * svcWays
+	j = (h >> 8 & (t.sets - 1)) * svcWays
 	if j == i {
 		j ^= svcWays // two different sets, always
 	}
-	return t.slots[i : i+svcWays : i+svcWays], t.slots[j : j+svcWays : j+svcWays]
+	return i, j
 }
 
 // Len is the number of services held.
@@ -168,18 +174,41 @@ func (t *svcTable) Len() int { return t.n }
 // get returns where the last report time of the service of hash h (svcKey.hash
 // with t.seed) is kept.
 func (t *svcTable) get(h uint64) (*int64, bool) {
-	a, b := t.candidates(h)
-	for i := range a {
-		if a[i].h == h {
-			return &a[i].at, true
-		}
+	// without a branch per slot (which of eight holds a service is random:
+	// mispredicted, and most lookups find one): a hash is in the table at
+	// most once, so the last match is the match
+	i, j := t.sets2(h)
+	s := t.slots
+	a, b := s[i:i+svcWays:i+svcWays], s[j:j+svcWays:j+svcWays]
+	k := -1
+	if a[0].h == h {
+		k = int(i)
 	}
-	for i := range b {
-		if b[i].h == h {
-			return &b[i].at, true
-		}
+	if a[1].h == h {
+		k = int(i) + 1
 	}
-	return nil, false
+	if a[2].h == h {
+		k = int(i) + 2
+	}
+	if a[3].h == h {
+		k = int(i) + 3
+	}
+	if b[0].h == h {
+		k = int(j)
+	}
+	if b[1].h == h {
+		k = int(j) + 1
+	}
+	if b[2].h == h {
+		k = int(j) + 2
+	}
+	if b[3].h == h {
+		k = int(j) + 3
+	}
+	if k < 0 {
+		return nil, false
+	}
+	return &s[k].at, true
 }
 
 // add makes room for the service of hash h, which is not in the table, and
