@@ -484,7 +484,7 @@ type fileBatch struct {
 }
 
 const (
-	fileBatchFrames  = 1024 // frames a batch
+	fileBatchFrames  = 4096 // frames a batch (1,024: 10-20% slower; 8,192 and more: no faster)
 	fileBatchesAhead = 4    // batches in flight between the reader and detection
 )
 
