@@ -101,10 +101,11 @@ func (t *flowTable) get(k *flowKey, now int64) (uint32, bool) {
 // a table of 64-bit keyed hashes like flowTable (same reasoning for
 // collisions), 16 bytes a slot, sets of four slots in one cache line. A
 // service may live in either of two sets (two choices keep sets from
-// overflowing long before the table is full); when both are full, the slot
-// reported longest ago is given up. The table starts small, so a few
-// thousand services stay in the CPU's caches, and doubles while it is more
-// than half full, up to twice as many slots as the services it must hold:
+// overflowing long before the table is full). The table starts small, so
+// a few thousand services stay in the CPU's caches, and doubles while it is
+// more than half full or both sets of a new service are full, up to twice
+// as many slots as the services it must hold; only then, when both sets are
+// full, the slot reported longest ago is given up:
 // 1 M services take 32 MiB, where a Go map with an LRU list took 127 MiB.
 type svcTable struct {
 	slots   []svcSlot
@@ -214,10 +215,18 @@ func (t *svcTable) get(h uint64) (*int64, bool) {
 // add makes room for the service of hash h, which is not in the table, and
 // returns where its report time goes.
 func (t *svcTable) add(h uint64) *int64 {
-	if t.sets < t.maxSets && t.n*2 > len(t.slots) {
+	// grow rather than give a service up while the table may still grow:
+	// a service given up is reported again within the refresh interval
+	for t.sets < t.maxSets && (t.n*2 > len(t.slots) || t.full(h)) {
 		t.grow()
 	}
 	return t.place(h, 0)
+}
+
+// full says whether both of hash h's sets are full.
+func (t *svcTable) full(h uint64) bool {
+	a, b := t.candidates(h)
+	return free(a) == 0 && free(b) == 0
 }
 
 // place puts hash h into an empty slot of the emptier of its two sets, else
@@ -245,14 +254,26 @@ func (t *svcTable) place(h uint64, at int64) *int64 {
 	return &victim.at
 }
 
-// grow doubles the table and places every service again by its hash.
+// grow doubles the table and places every service again by its hash (and
+// doubles it again in the rare case that the new table would give one up).
 func (t *svcTable) grow() {
 	old := t.slots
-	t.sets *= 2
-	t.slots, t.n = make([]svcSlot, t.sets*svcWays), 0
-	for _, s := range old {
-		if s.h != 0 {
+	for {
+		t.sets *= 2
+		t.slots, t.n = make([]svcSlot, t.sets*svcWays), 0
+		fits := true
+		for _, s := range old {
+			if s.h == 0 {
+				continue
+			}
+			if t.sets < t.maxSets && t.full(s.h) {
+				fits = false
+				break
+			}
 			t.place(s.h, s.at)
+		}
+		if fits {
+			return
 		}
 	}
 }
