@@ -124,8 +124,7 @@ func (k *keyFlags) add(fs *pflag.FlagSet, name, key, usage string, aliases ...st
 		k.names = map[string]string{}
 	}
 	k.names[key] = name
-	def := config.Default()
-	dv, _ := config.Value(&def, key)
+	dv := config.DefaultValue(key)
 	bind := func(n string, pv pflag.Value) *pflag.Flag {
 		f := fs.VarPF(pv, n, "", usage)
 		f.DefValue = dv

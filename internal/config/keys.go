@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -64,13 +65,29 @@ func keyField(cfg *Config, key string) (reflect.Value, error) {
 }
 
 // KeyKind says what a key holds: string, bool, int, duration, number,
-// networks or list.
-func KeyKind(key string) string {
-	var cfg Config
-	f, err := keyField(&cfg, key)
-	if err != nil {
-		return ""
+// networks or list ("" for no such key).
+func KeyKind(key string) string { return keyMetas()[key].kind }
+
+// DefaultValue is a key's default, formatted as Value formats it.
+func DefaultValue(key string) string { return keyMetas()[key].def }
+
+type keyMeta struct{ kind, def string }
+
+// keyMetas walks the configuration once per process: every command's flags
+// ask for their keys' kinds and defaults at start-up, and a walk per flag
+// cost every synwatch command about 10 ms.
+var keyMetas = sync.OnceValue(func() map[string]keyMeta {
+	def := Default()
+	fields := map[string]reflect.Value{}
+	collectKeys(reflect.ValueOf(&def).Elem(), "", fields)
+	out := make(map[string]keyMeta, len(fields))
+	for k, f := range fields {
+		out[k] = keyMeta{kind: kindOf(f), def: formatValue(f)}
 	}
+	return out
+})
+
+func kindOf(f reflect.Value) string {
 	switch {
 	case f.Type() == reflect.TypeOf(Networks{}):
 		return "networks"
