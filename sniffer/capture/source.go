@@ -7,7 +7,6 @@ package capture
 
 import (
 	"errors"
-	"runtime"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -66,10 +65,6 @@ type Options struct {
 	// ReadTimeout bounds how long Read waits on a live source; default 100ms.
 	ReadTimeout time.Duration
 	Filter      Filter
-	// NoReadAhead keeps a file from being read ahead in a goroutine of its
-	// own (ReadAhead) when more than one core is available: for a caller
-	// that reads it ahead itself.
-	NoReadAhead bool
 }
 
 func (o *Options) readTimeout() time.Duration {
@@ -89,9 +84,6 @@ func Open(o Options) ([]Source, error) {
 		s, err := OpenFile(o.File, o.Filter)
 		if err != nil {
 			return nil, err
-		}
-		if runtime.GOMAXPROCS(0) > 1 && !o.NoReadAhead {
-			s = ReadAhead(s)
 		}
 		return []Source{s}, nil
 	case o.Interface == "":

@@ -53,8 +53,8 @@ type Sensor struct {
 	endBytes int64             // size of the file read, once it ended
 
 	// perPacket reads a file through the per-packet path of live captures
-	// (capture.ReadAhead, then decode and detection a frame at a time)
-	// instead of in batches (workFile): tests compare the two.
+	// (decode and detection a frame at a time) instead of in batches
+	// (workFile): tests compare the two.
 	perPacket bool
 }
 
@@ -176,8 +176,6 @@ func (s *Sensor) Open() error {
 		BufferMiB: s.cfg.BufferMiB,
 		Fanout:    s.cfg.Fanout,
 		Filter:    s.filter,
-		// a file is read ahead and decoded by workFile itself
-		NoReadAhead: s.cfg.Pcap != "" && !s.perPacket,
 	})
 	if err != nil {
 		return err
