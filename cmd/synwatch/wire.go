@@ -360,57 +360,62 @@ func (v *verifierSide) sweepSchedules() *sweep.ScheduleRunner {
 		}
 		scheds = append(scheds, s)
 	}
-	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: processOwner(), Log: v.log,
-		Run: func(ctx context.Context, s sweep.Schedule, due time.Time) error {
-			// the guard and sweep.max_addresses as for synwatch sweep (no
-			// --force here): a refused schedule fails, logged and kept in
-			// its document's last_error
-			req := scheduleRequest(v.cfg, s.SweepSchedule)
-			id := s.Name + "-" + due.UTC().Format("20060102T150405Z")
-			_, shards, _, err := planSweep(v.cfg, req, id)
-			if err != nil {
-				return err
-			}
-			v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards), "distributed", v.shardJobs != nil)
-			var sum sweep.Summary
-			distributed := v.shardJobs != nil
-			expires := s.Next(due)
-			if distributed {
-				// taken over by another verifier (this one died), the same
-				// jobs are published again: shards done already are skipped
-				if perr := v.shardJobs.Publish(ctx, shards, expires); perr != nil {
-					// Kafka away: the sweep is not lost, this verifier runs
-					// it (the claims keep it from doubling work)
-					v.log.Warn("publishing the sweep's shards failed; sweeping them in this process", "sweep", id, "err", perr)
-					distributed = false
-				}
-			}
-			if distributed {
-				sum, err = sweep.Await(ctx, v.store, shards, sweep.Watch{Every: 2 * time.Second,
-					Retake: func(ctx context.Context, again []sweep.Shard) error {
-						v.log.Warn("sweep shards abandoned past their lease; handing them out again", "sweep", id, "shards", len(again))
-						return v.shardJobs.Publish(ctx, again, expires)
-					}})
-			} else {
-				var sw *sweep.Sweeper
-				if sw, err = v.sweeper(req.engine); err != nil {
-					return err
-				}
-				sum, err = sw.Run(ctx, shards, nil)
-			}
-			v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
-			if n, perr := sweep.PruneShards(ctx, v.store, time.Now().Add(-shardHistory)); perr != nil {
-				v.log.Warn("pruning old sweep shard documents failed", "err", perr)
-			} else if n > 0 {
-				v.log.Info("pruned old sweep shard documents", "shards", n, "older_than", shardHistory)
-			}
-			if s.Upload != "" && ctx.Err() == nil {
-				if uerr := v.uploadSweepReport(ctx, s.SweepSchedule, id, shards); uerr != nil {
-					err = errors.Join(err, uerr)
-				}
-			}
+	return &sweep.ScheduleRunner{Docs: v.store, Schedules: scheds, Owner: processOwner(), Log: v.log, Run: v.runSchedule}
+}
+
+// runSchedule sweeps one due time of a schedule: as jobs for the group
+// (synwatch verifier; in this process when they cannot be published) or in
+// this process (synwatch run), then prunes old shard documents and
+// uploads the report when the schedule asks for it.
+func (v *verifierSide) runSchedule(ctx context.Context, s sweep.Schedule, due time.Time) error {
+	// the guard and sweep.max_addresses as for synwatch sweep (no
+	// --force here): a refused schedule fails, logged and kept in
+	// its document's last_error
+	req := scheduleRequest(v.cfg, s.SweepSchedule)
+	id := s.Name + "-" + due.UTC().Format("20060102T150405Z")
+	_, shards, _, err := planSweep(v.cfg, req, id)
+	if err != nil {
+		return err
+	}
+	v.log.Info("scheduled sweep started", "sweep", id, "shards", len(shards), "distributed", v.shardJobs != nil)
+	var sum sweep.Summary
+	distributed := v.shardJobs != nil
+	expires := s.Next(due)
+	if distributed {
+		// taken over by another verifier (this one died), the same
+		// jobs are published again: shards done already are skipped
+		if perr := v.shardJobs.Publish(ctx, shards, expires); perr != nil {
+			// Kafka away: the sweep is not lost, this verifier runs
+			// it (the claims keep it from doubling work)
+			v.log.Warn("publishing the sweep's shards failed; sweeping them in this process", "sweep", id, "err", perr)
+			distributed = false
+		}
+	}
+	if distributed {
+		sum, err = sweep.Await(ctx, v.store, shards, sweep.Watch{Every: 2 * time.Second,
+			Retake: func(ctx context.Context, again []sweep.Shard) error {
+				v.log.Warn("sweep shards abandoned past their lease; handing them out again", "sweep", id, "shards", len(again))
+				return v.shardJobs.Publish(ctx, again, expires)
+			}})
+	} else {
+		var sw *sweep.Sweeper
+		if sw, err = v.sweeper(req.engine); err != nil {
 			return err
-		}}
+		}
+		sum, err = sw.Run(ctx, shards, nil)
+	}
+	v.log.Info("scheduled sweep finished", "sweep", id, "open", len(sum.Open), "closed", sum.Closed, "failed_shards", sum.Failed, "took", sum.Took.Round(time.Millisecond))
+	if n, perr := sweep.PruneShards(ctx, v.store, time.Now().Add(-shardHistory)); perr != nil {
+		v.log.Warn("pruning old sweep shard documents failed", "err", perr)
+	} else if n > 0 {
+		v.log.Info("pruned old sweep shard documents", "shards", n, "older_than", shardHistory)
+	}
+	if s.Upload != "" && ctx.Err() == nil {
+		if uerr := v.uploadSweepReport(ctx, s.SweepSchedule, id, shards); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+	}
+	return err
 }
 
 // shardHistory is how long shard documents are kept after their sweep.
@@ -472,8 +477,7 @@ func (v *verifierSide) sweeper(need string) (*sweep.Sweeper, error) {
 		Lease: v.cfg.Sweep.ShardLease, NetworkRate: v.cfg.Sweep.NetworkRate, Raw: v.uploadRaw}, nil
 }
 
-// shardWorker takes the group's sweep jobs (nil, logged, when no engine
-// can run here: nmap missing).
+// shardWorker takes the group's sweep jobs.
 func (v *verifierSide) shardWorker() (*jobs.Worker, error) {
 	sw, err := v.sweeper("")
 	if err != nil {
